@@ -1,0 +1,1 @@
+"""The wire contract: topics, event types and payload models shared by every service."""

@@ -1,0 +1,1 @@
+"""Patients, the availability read model, search and the booking saga."""

@@ -1,0 +1,1 @@
+"""AWS Lambda handler creating clinic visits for on-site bookings."""

@@ -1,0 +1,1 @@
+"""Forwards booking topics to Amazon EventBridge."""

@@ -1,0 +1,1 @@
+"""Quix Streams app routing insured bookings."""

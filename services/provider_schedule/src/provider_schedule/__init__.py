@@ -1,0 +1,1 @@
+"""Providers and their availability; answers booking requests."""
