@@ -1,0 +1,140 @@
+"""The `careplan` command: up, down, status and logs of the local platform."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from devstack.catalog import platform_components
+from devstack.kafka import install_jars
+from devstack.platform import ComponentFailedError, Platform
+from devstack.processes import ProcessFiles
+from devstack.settings import DevstackSettings
+
+app = typer.Typer(help="Run the Managed Care Plan platform on this machine.", no_args_is_help=True)
+console = Console()
+
+_STATE_STYLE = {"ready": "green", "external": "cyan", "stopped": "dim", "crashed": "bold red"}
+
+
+def _platform() -> tuple[DevstackSettings, Platform]:
+    settings = DevstackSettings()
+    return settings, Platform(settings, platform_components())
+
+
+class _ProgressReporter:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def _task(self, component: str) -> TaskID:
+        if component not in self._tasks:
+            self._tasks[component] = self._progress.add_task(component, total=1)
+        return self._tasks[component]
+
+    def starting(self, component: str, message: str) -> None:
+        self._progress.update(self._task(component), description=f"{component}: {message}")
+
+    def ready(self, component: str, address: str, seconds: float) -> None:
+        self._progress.update(
+            self._task(component),
+            description=f"[green]✔[/] {component} [dim]{address}[/] ({seconds:.1f} s)",
+            completed=1,
+        )
+
+
+@app.command()
+def install() -> None:
+    """Fetch what the platform runs on (the Kafka jars) into the cache folder."""
+    settings = DevstackSettings()
+    with console.status("Resolving the Kafka jars from Maven Central..."):
+        libs = install_jars(settings)
+    console.print(f"Kafka jars in [bold]{libs}[/]")
+
+
+@app.command()
+def up(
+    only: Annotated[
+        list[str] | None, typer.Option(help="Start only these components (and what they need).")
+    ] = None,
+) -> None:
+    """Start the platform (idempotent) and wait until every part is usable."""
+    settings, platform = _platform()
+    began = time.monotonic()
+    with Progress(
+        SpinnerColumn(finished_text=""),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        try:
+            platform.up(only, reporter=_ProgressReporter(progress))
+        except ComponentFailedError as error:
+            progress.stop()
+            console.print(f"[bold red]✘ {error}[/]")
+            console.print(f"Logs: {settings.state_dir / 'logs'} · `careplan logs {error.component}`")
+            raise typer.Exit(1) from error
+    console.print(f"[bold green]Platform ready[/] in {time.monotonic() - began:.1f} s")
+    _print_status(platform)
+
+
+@app.command()
+def down() -> None:
+    """Stop everything `up` started."""
+    _, platform = _platform()
+    with console.status("Stopping..."):
+        stopped = platform.down()
+    console.print(f"Stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def status() -> None:
+    """Show each part of the platform, its state and where it listens."""
+    _, platform = _platform()
+    crashed = _print_status(platform)
+    if crashed:
+        raise typer.Exit(1)
+
+
+def _print_status(platform: Platform) -> bool:
+    table = Table(title="Managed Care Plan platform")
+    for column in ("component", "state", "pid", "address"):
+        table.add_column(column)
+    crashed = False
+    for row in platform.status():
+        style = _STATE_STYLE.get(row.state, "yellow")
+        crashed = crashed or row.state == "crashed"
+        state = f"[{style}]{row.state}[/]" + (f"\n[dim]{row.detail}[/]" if row.detail else "")
+        table.add_row(row.name, state, str(row.pid or ""), row.address)
+    console.print(table)
+    return crashed
+
+
+@app.command()
+def logs(
+    component: Annotated[str, typer.Argument(help="kafka, postgres, moto or a service")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+) -> None:
+    """Print (or follow) a component's log."""
+    settings, _ = _platform()
+    log_file = ProcessFiles.under(settings.state_dir, component).log_file
+    if not log_file.exists():
+        console.print(f"[red]No log for {component}[/] (looked in {log_file})")
+        raise typer.Exit(1)
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log_file)]
+    raise typer.Exit(subprocess.call(argv))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(app())

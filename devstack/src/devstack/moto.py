@@ -1,0 +1,45 @@
+"""moto in server mode on port 4566, standing in for EventBridge, SQS and DynamoDB."""
+
+from __future__ import annotations
+
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from devstack.component import Component, NotReadyError, Tier
+from devstack.settings import DevstackSettings
+
+
+def command(settings: DevstackSettings) -> list[str]:
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.moto_port)]
+
+
+def aws_client(settings: DevstackSettings, service: str) -> object:
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=settings.aws_endpoint,
+        region_name=settings.aws_region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
+    )
+
+
+def ready(settings: DevstackSettings) -> None:
+    try:
+        aws_client(settings, "events").list_event_buses()  # type: ignore[attr-defined]
+    except (BotoCoreError, ClientError) as error:
+        raise NotReadyError(str(error)) from error
+
+
+MOTO = Component(
+    name="moto",
+    tier=Tier.INFRASTRUCTURE,
+    command=command,
+    ready=ready,
+    address=lambda s: s.aws_endpoint,
+    external=lambda s: s.aws_endpoint_url is not None,
+    environment=lambda s: {"MOTO_PORT": str(s.moto_port)},
+)

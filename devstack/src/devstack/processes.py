@@ -1,0 +1,139 @@
+"""Detached processes tracked by pid files under the state folder.
+
+A pid file holds the pid and the process start time, so that a pid reused by the system after a
+crash is never mistaken for our process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import psutil
+
+
+class ProcessState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessFiles:
+    pid_file: Path
+    log_file: Path
+
+    @classmethod
+    def under(cls, state_dir: Path, name: str) -> ProcessFiles:
+        return cls(state_dir / "pids" / f"{name}.pid", state_dir / "logs" / f"{name}.log")
+
+
+def _read_pid(files: ProcessFiles) -> tuple[int, float] | None:
+    try:
+        record = json.loads(files.pid_file.read_text())
+        return int(record["pid"]), float(record["started"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def running_process(files: ProcessFiles) -> psutil.Process | None:
+    record = _read_pid(files)
+    if record is None:
+        return None
+    pid, started = record
+    try:
+        process = psutil.Process(pid)
+        if abs(process.create_time() - started) > 1.0 or process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process
+    except psutil.NoSuchProcess:
+        return None
+
+
+def state_of(files: ProcessFiles) -> ProcessState:
+    if not files.pid_file.exists():
+        return ProcessState.STOPPED
+    return ProcessState.RUNNING if running_process(files) else ProcessState.CRASHED
+
+
+def spawn(
+    argv: Sequence[str],
+    files: ProcessFiles,
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> psutil.Process:
+    """Start ``argv`` in its own session, output appended to the log file."""
+    files.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    files.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with files.log_file.open("ab") as log:
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            user=user,
+            # A session of its own: `down` signals the whole group, children included,
+            # and Ctrl-C in the terminal that ran `up` does not reach it.
+            start_new_session=True,
+        )
+    process = psutil.Process(popen.pid)
+    files.pid_file.write_text(json.dumps({"pid": popen.pid, "started": process.create_time()}))
+    return process
+
+
+def terminate(files: ProcessFiles, *, sig: signal.Signals, timeout: float) -> bool:
+    """Signal the process group, wait, then kill what is left. True if something was stopped."""
+    process = running_process(files)
+    stopped = False
+    if process is not None:
+        group = _group_members(process)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        _, alive = psutil.wait_procs(group, timeout=timeout)
+        for leftover in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+        psutil.wait_procs(alive, timeout=5)
+        stopped = True
+    files.pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def _group_members(process: psutil.Process) -> list[psutil.Process]:
+    members = [process]
+    with contextlib.suppress(psutil.NoSuchProcess):
+        members.extend(process.children(recursive=True))
+    return members
+
+
+def tail(path: Path, lines: int = 20) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+def wait_until(predicate: object, *, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,0 +1,109 @@
+"""Settings of the local platform, read from the environment.
+
+``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL`` and ``AWS_ENDPOINT_URL`` point the launcher at
+existing infrastructure: the part they name is then not started, only prepared (topics,
+database schemas, AWS resources).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KAFKA_VERSION = "4.1.1"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "careplan"
+
+
+class DevstackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore")
+
+    state_dir: Path = Path(".careplan/local")
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    # Shifts every port, so that a test session can run beside a platform started by `make up`.
+    port_offset: int = 0
+    topic_partitions: int = 6
+    api_key: str = "LOCAL_DEV"
+    booking_timeout_seconds: float = 30.0
+    kafka_heap: str = "768m"
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL")
+    )
+    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION"))
+
+    def port(self, base: int) -> int:
+        return base + self.port_offset
+
+    @property
+    def kafka_port(self) -> int:
+        return self.port(9092)
+
+    @property
+    def kafka_controller_port(self) -> int:
+        return self.port(9093)
+
+    @property
+    def postgres_port(self) -> int:
+        return self.port(5432)
+
+    @property
+    def moto_port(self) -> int:
+        return self.port(4566)
+
+    @property
+    def provider_schedule_port(self) -> int:
+        return self.port(8090)
+
+    @property
+    def care_plan_port(self) -> int:
+        return self.port(8080)
+
+    @property
+    def eventbridge_sink_port(self) -> int:
+        return self.port(8082)
+
+    @property
+    def insurance_processor_port(self) -> int:
+        return self.port(8081)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.postgres_port}/careplan"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self.aws_endpoint_url or f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def kafka_home(self) -> Path:
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}"
+
+    def service_environment(self) -> dict[str, str]:
+        """What every service process is given: the same names as in compose and Kubernetes."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DATABASE_URL": self.sqlalchemy_url,
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_REGION": self.aws_region,
+            "AWS_DEFAULT_REGION": self.aws_region,
+            # moto accepts any credentials; real AWS uses the standard chain instead.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "API_KEY": self.api_key,
+            "TOPIC_PARTITIONS": str(self.topic_partitions),
+            "BOOKING_TIMEOUT_SECONDS": str(self.booking_timeout_seconds),
+            "LOG_LEVEL": "INFO",
+        }

@@ -1,0 +1,43 @@
+"""Date parsing that accepts both ISO-8601 and the legacy ``dd.MM.yyyy`` form of the Java clients."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_LEGACY_DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})$")
+
+
+def parse_flexible_datetime(value: Any) -> Any:
+    """``01.01.2023`` -> midnight UTC; ISO-8601 without an offset is read as UTC.
+
+    Anything else is handed on unchanged so that pydantic reports the error itself.
+    """
+    if isinstance(value, str):
+        legacy = _LEGACY_DATE.match(value.strip())
+        if legacy:
+            day, month, year = (int(part) for part in legacy.groups())
+            return datetime(year, month, day, tzinfo=UTC)
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def format_datetime(value: datetime) -> str:
+    """ISO-8601 with an explicit offset, as the contract's examples show."""
+    return value.isoformat()
+
+
+FlexibleDateTime = Annotated[
+    datetime,
+    BeforeValidator(parse_flexible_datetime),
+    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+]
