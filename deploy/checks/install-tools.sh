@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs, into .careplan/tools/ (gitignored), every tool the offline deployment checks
+# (tests/unit/deploy/) need. Idempotent: a tool already at its pinned version is left alone.
+#
+#   bin/kustomize      sigs.k8s.io/kustomize/kustomize/v5, built from the Go module proxy
+#   venv/              kubernetes-validate (bundled k8s schemas, offline), python-hcl2, jsonschema
+#   checkov-venv/      checkov (its pins clash with the workspace and with python-hcl2:
+#                      it ships the fork bc-python-hcl2 under the same module name `hcl2`)
+#   compose-venv/      docker-compose 1.29 (validates a compose file without an engine; it needs
+#                      PyYAML<6 and jsonschema<4, which clash with both other venvs)
+#
+# Usage: deploy/checks/install-tools.sh            (from anywhere inside the repository)
+set -euo pipefail
+
+KUSTOMIZE_VERSION="v5.7.1"
+CHECKOV_VERSION="3.3.30"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+PYTHON_HCL2_VERSION="8.1.4"
+JSONSCHEMA_VERSION="4.25.1"
+DOCKER_COMPOSE_VERSION="1.29.2"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TOOLS="${CAREPLAN_TOOLS_DIR:-$ROOT/.careplan/tools}"
+mkdir -p "$TOOLS/bin"
+STAMP_DIR="$TOOLS/stamps"
+mkdir -p "$STAMP_DIR"
+
+log() { printf '[install-tools] %s\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { log "missing '$1' on PATH: $2"; exit 1; }
+}
+need go "kustomize is built with the Go toolchain"
+need uv "the Python tool venvs are made with uv"
+
+# A stamp records what was installed, so that a rerun with unchanged pins does nothing and a
+# changed pin reinstalls.
+stamp_ok() { [[ -f "$STAMP_DIR/$1" && "$(cat "$STAMP_DIR/$1")" == "$2" ]]; }
+stamp_set() { printf '%s' "$2" >"$STAMP_DIR/$1"; }
+
+# --- kustomize -------------------------------------------------------------------------------
+if stamp_ok kustomize "$KUSTOMIZE_VERSION" && [[ -x "$TOOLS/bin/kustomize" ]]; then
+  log "kustomize $KUSTOMIZE_VERSION already installed"
+else
+  log "building kustomize $KUSTOMIZE_VERSION"
+  GOBIN="$TOOLS/bin" GOFLAGS="-buildvcs=false" \
+    go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+  stamp_set kustomize "$KUSTOMIZE_VERSION"
+fi
+
+PYTHON="${CAREPLAN_TOOLS_PYTHON:-3.11}"
+
+make_venv() {  # name, stamp value, then the requirements
+  local name="$1" want="$2"; shift 2
+  if stamp_ok "$name" "$want" && [[ -x "$TOOLS/$name/bin/python" ]]; then
+    log "$name already has $want"
+    return
+  fi
+  log "creating $name: $*"
+  rm -rf "$TOOLS/$name"
+  uv venv --quiet --python "$PYTHON" "$TOOLS/$name"
+  "${UV_PIP[@]}" --python "$TOOLS/$name/bin/python" "$@"
+  stamp_set "$name" "$want"
+}
+
+UV_PIP=(uv pip install --quiet)
+
+# --- kubernetes-validate, python-hcl2 --------------------------------------------------------
+make_venv venv "kv=$KUBERNETES_VALIDATE_VERSION hcl2=$PYTHON_HCL2_VERSION js=$JSONSCHEMA_VERSION" \
+  "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+  "python-hcl2==$PYTHON_HCL2_VERSION" \
+  "jsonschema==$JSONSCHEMA_VERSION" \
+  "pyyaml>=6"
+
+# --- checkov ---------------------------------------------------------------------------------
+make_venv checkov-venv "checkov=$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION"
+
+# --- docker-compose 1.29 ---------------------------------------------------------------------
+# PyYAML 5.4.1 ships no wheel for Python 3.11 and its setup.py breaks under Cython 3, so its
+# build is constrained to Cython 0.29.
+BUILD_CONSTRAINTS="$TOOLS/compose-build-constraints.txt"
+printf 'cython<3\n' >"$BUILD_CONSTRAINTS"
+UV_PIP=(uv pip install --quiet --build-constraints "$BUILD_CONSTRAINTS")
+make_venv compose-venv "docker-compose=$DOCKER_COMPOSE_VERSION" \
+  "docker-compose==$DOCKER_COMPOSE_VERSION"
+
+log "tools ready in $TOOLS"
+"$TOOLS/bin/kustomize" version >&2
+"$TOOLS/checkov-venv/bin/checkov" --version >&2
+"$TOOLS/compose-venv/bin/docker-compose" version --short >&2
+"$TOOLS/venv/bin/python" -c 'import kubernetes_validate, hcl2; print("kubernetes-validate + python-hcl2 ok")' >&2
