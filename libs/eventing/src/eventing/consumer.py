@@ -1,0 +1,168 @@
+"""The consumer loop every service uses.
+
+- Offsets are committed by hand, after a record was processed or parked in the DLT; a crash
+  redelivers at most the records since the last commit, and the inbox makes that harmless.
+- Records of one partition are processed one after the other, in order.
+- Transient failures are retried with exponential backoff; malformed records, permanent
+  failures and exhausted retries go to ``<topic>.dlt`` and the loop moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from eventing.cloudevents import MalformedEventError, from_record
+from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
+from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
+from eventing.producer import AsyncProducer
+
+__all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
+
+logger = logging.getLogger(__name__)
+
+RECORDS = Counter(
+    "eventing_consumed_records_total",
+    "Records taken from Kafka by outcome",
+    ["group", "topic", "outcome"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial_backoff_seconds: float = 0.1
+    max_backoff_seconds: float = 5.0
+    multiplier: float = 2.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_backoff_seconds,
+                         self.initial_backoff_seconds * self.multiplier ** (attempt - 1)))  # fmt: skip
+
+
+# Errors that say the record itself is wrong: retrying cannot help.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    PermanentError,
+    MalformedEventError,
+    ValidationError,
+)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        client_config: dict[str, Any],
+        group_id: str,
+        topics: Sequence[str],
+        handler: RecordHandler,
+        producer: AsyncProducer,
+        retry: RetryPolicy | None = None,
+        permanent_errors: tuple[type[BaseException], ...] = PERMANENT_ERRORS,
+        batch_size: int = 200,
+        poll_timeout: float = 0.5,
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
+        self._group_id = group_id
+        self._topics = list(topics)
+        self._handler = handler
+        self._dead_letters = DeadLetterPublisher(producer, group_id)
+        self._retry = retry or RetryPolicy()
+        self._permanent_errors = permanent_errors
+        self._batch_size = batch_size
+        self._poll_timeout = poll_timeout
+        self._config = {
+            **client_config,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            **(extra_config or {}),
+        }
+        self.assigned = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = Consumer(self._config)
+        consumer.subscribe(self._topics, on_assign=self._on_assign)
+        try:
+            while not stop.is_set():
+                messages = await asyncio.to_thread(consumer.consume, self._batch_size,
+                                                   self._poll_timeout)  # fmt: skip
+                processed: dict[tuple[str, int], int] = {}
+                for message in messages:
+                    if stop.is_set():
+                        break
+                    if message.error():
+                        self._log_consumer_error(message.error())
+                        continue
+                    await self._process(message)
+                    processed[(message.topic(), message.partition())] = message.offset()
+                if processed:
+                    offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
+                    await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
+        finally:
+            await asyncio.to_thread(consumer.close)
+
+    def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned.set()
+        logger.info("partitions assigned",
+                    extra={"group": self._group_id, "partitions": len(partitions)})  # fmt: skip
+
+    def _log_consumer_error(self, error: KafkaError) -> None:
+        if error.code() != KafkaError._PARTITION_EOF:
+            logger.warning("consumer error", extra={"error": str(error)})
+
+    async def _process(self, message: Message) -> None:
+        record = RecordContext(
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            timestamp=message.timestamp()[1],
+            key=message.key(),
+            value=message.value(),
+            headers=list(message.headers() or []),
+        )
+        log = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        try:
+            event = from_record(record.key, record.value, record.headers)
+        except MalformedEventError as error:
+            logger.error("malformed record parked", extra={**log, "error": str(error)})
+            await self._dead_letters.park(record, reason=DeadLetterReason.MALFORMED,
+                                          error=error, attempts=0)  # fmt: skip
+            self._count(record, "dead-lettered")
+            return
+        log["ce_id"] = event.id
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._handler(event, record)
+                self._count(record, "processed")
+                return
+            except self._permanent_errors as error:
+                logger.error("permanent failure, record parked", extra={**log, "error": str(error)})
+                await self._dead_letters.park(record, reason=DeadLetterReason.PERMANENT_FAILURE,
+                                              error=error, attempts=attempt)  # fmt: skip
+            except Exception as error:  # noqa: BLE001 - any other failure is worth a retry
+                if attempt < self._retry.attempts:
+                    delay = self._retry.backoff(attempt)
+                    logger.warning("handler failed, retrying",
+                                   extra={**log, "attempt": attempt, "delay": delay,
+                                          "error": repr(error)})  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
+                logger.error("retries exhausted, record parked", extra={**log, "error": repr(error)})
+                await self._dead_letters.park(record, reason=DeadLetterReason.RETRIES_EXHAUSTED,
+                                              error=error, attempts=attempt)  # fmt: skip
+            self._count(record, "dead-lettered")
+            return
+
+    def _count(self, record: RecordContext, outcome: str) -> None:
+        RECORDS.labels(self._group_id, record.topic, outcome).inc()

@@ -1,0 +1,92 @@
+"""An asyncio face for confluent-kafka's ``Producer``.
+
+``AIOProducer`` of confluent-kafka cannot send headers (a librdkafka batch-produce limitation)
+and CloudEvents binary mode lives in headers, so the plain ``Producer`` is used and each
+delivery report resolves an asyncio future through ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from eventing.cloudevents import KafkaRecord
+
+RELIABLE_PRODUCER_CONFIG: Mapping[str, Any] = {
+    # Idempotence gives exactly-once writes per partition and keeps order on retries.
+    "enable.idempotence": True,
+    "acks": "all",
+    "max.in.flight.requests.per.connection": 5,
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 500_000,
+}
+
+
+class DeliveryError(Exception):
+    def __init__(self, error: KafkaError) -> None:
+        super().__init__(str(error))
+        self.kafka_error = error
+
+
+class AsyncProducer:
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._producer = Producer({**RELIABLE_PRODUCER_CONFIG, **config})
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="kafka-producer-poll",
+                                        daemon=True)  # fmt: skip
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        # Delivery reports are served by poll(); a thread keeps them flowing while the
+        # event loop is busy with other work.
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
+
+    def send(self, topic: str, record: KafkaRecord) -> asyncio.Future[Message]:
+        """Queue a record; the future resolves when the broker acknowledged it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            loop.call_soon_threadsafe(_settle, future, error, message)
+
+        while True:
+            try:
+                self._producer.produce(
+                    topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                    on_delivery=on_delivery,
+                )
+                return future
+            except BufferError:
+                # The local queue is full: let librdkafka drain it before queueing more.
+                self._producer.poll(0.1)
+
+    async def send_and_wait(self, topic: str, record: KafkaRecord) -> Message:
+        return await self.send(topic, record)
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return int(self._producer.flush(timeout))
+
+    def close(self, timeout: float = 30.0) -> None:
+        remaining = self.flush(timeout)
+        self._closed.set()
+        self._poller.join(timeout=5)
+        if remaining:
+            raise KafkaException(f"{remaining} records were not delivered before close")
+
+
+def _settle(future: asyncio.Future[Message], error: KafkaError | None, message: Message) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(DeliveryError(error))
+    else:
+        future.set_result(message)
