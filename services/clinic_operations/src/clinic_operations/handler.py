@@ -1,0 +1,85 @@
+"""AWS Lambda entry point for the ``onsite-care-plan-events-queue`` event source mapping.
+
+Configured with ``FunctionResponseTypes: [ReportBatchItemFailures]``: records that fail are
+returned in ``batchItemFailures`` and stay on the queue (and, after ``maxReceiveCount``
+receives, move to the dead-letter queue) while the rest of the batch is deleted.
+
+Environment: ``CLINIC_VISITS_TABLE`` (default ``clinic-visits``); ``AWS_ENDPOINT_URL`` and the
+region variables are read by boto3 itself. The client is built on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import boto3
+
+from clinic_operations.logic import Action, decide
+from clinic_operations.visits import record_cancelled, record_confirmed
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TABLE = "clinic-visits"
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class BatchResponse(TypedDict):
+    batchItemFailures: list[BatchItemFailure]
+
+
+@functools.cache
+def dynamodb_client() -> DynamoDBClient:
+    """One client per Lambda execution environment, reused across invocations."""
+    return boto3.client("dynamodb")
+
+
+def table_name() -> str:
+    return os.environ.get("CLINIC_VISITS_TABLE", DEFAULT_TABLE)
+
+
+def handler(event: Mapping[str, Any], context: object) -> BatchResponse:
+    return process_sqs_event(event, dynamodb=dynamodb_client(), table=table_name())
+
+
+def process_sqs_event(
+    event: Mapping[str, Any], *, dynamodb: DynamoDBClient, table: str
+) -> BatchResponse:
+    """Applies every record; the ones that could not be applied are reported, not raised."""
+    failures: list[BatchItemFailure] = []
+    for record in event.get("Records", []):
+        message_id = str(record.get("messageId", ""))
+        try:
+            _apply(record["body"], dynamodb=dynamodb, table=table, message_id=message_id)
+        except Exception:
+            # One poison record must not fail its batch: report it and carry on.
+            logger.exception("record failed", extra={"message_id": message_id})
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def _apply(body: str, *, dynamodb: DynamoDBClient, table: str, message_id: str) -> None:
+    decision = decide(body)
+    visit = decision.visit
+    if decision.action is Action.IGNORE or visit is None:
+        logger.info("ignored", extra={"message_id": message_id, "reason": decision.reason})
+        return
+    if decision.action is Action.CONFIRM:
+        changed = record_confirmed(dynamodb, table, visit)
+    else:
+        changed = record_cancelled(dynamodb, table, visit)
+    logger.info(
+        "%s: visit %s",
+        decision.reason,
+        "updated" if changed else "unchanged (already applied or cancelled)",
+        extra={"message_id": message_id, "booking_id": visit.booking_id},
+    )
