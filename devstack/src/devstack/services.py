@@ -1,0 +1,65 @@
+"""Declarations of the platform's own processes, built the same way for every service."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import httpx
+
+from devstack.component import Component, NotReadyError, Tier
+from devstack.settings import DevstackSettings
+
+
+def _http_ready(port: Callable[[DevstackSettings], int]) -> Callable[[DevstackSettings], None]:
+    def ready(settings: DevstackSettings) -> None:
+        url = f"http://127.0.0.1:{port(settings)}/health/ready"
+        try:
+            response = httpx.get(url, timeout=2)
+        except httpx.HTTPError as error:
+            raise NotReadyError(str(error)) from error
+        if response.status_code != 200:
+            raise NotReadyError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    return ready
+
+
+def _migrations(module: str | None) -> Callable[[DevstackSettings], None]:
+    def migrate(settings: DevstackSettings) -> None:
+        if module is None:
+            return
+        # Migrations finish before the service starts: it never serves an old schema.
+        subprocess.run([sys.executable, "-m", module], check=True,
+                       env={**_base_env(), **settings.service_environment()})  # fmt: skip
+
+    return migrate
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def service(
+    *,
+    name: str,
+    module: str,
+    port: Callable[[DevstackSettings], int],
+    migrations: str | None = None,
+    depends_on: tuple[str, ...] = ("kafka", "postgres"),
+    extra_environment: Callable[[DevstackSettings], dict[str, str]] | None = None,
+) -> Component:
+    """A Python service run as ``python -m <module>`` that serves ``/health/ready`` on ``port``."""
+    return Component(
+        name=name,
+        tier=Tier.SERVICE,
+        command=lambda _: [sys.executable, "-m", module],
+        ready=_http_ready(port),
+        address=lambda s: f"http://127.0.0.1:{port(s)}",
+        prepare=_migrations(migrations),
+        environment=lambda s: {"HTTP_PORT": str(port(s)),
+                               **(extra_environment(s) if extra_environment else {})},  # fmt: skip
+        depends_on=depends_on,
+    )

@@ -1,0 +1,57 @@
+"""Test session wiring.
+
+Unit tests need nothing. Integration and end-to-end tests ask for ``infrastructure`` (or the
+whole platform): the session then starts the real Kafka, PostgreSQL and moto through the same
+launcher as `careplan up`, on shifted ports in a state folder of its own, so that it can run
+beside a platform started by `make up`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.catalog import INFRASTRUCTURE
+from devstack.platform import Platform
+from devstack.settings import DevstackSettings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _test_settings() -> DevstackSettings:
+    offset = int(os.environ.get("CAREPLAN_TEST_PORT_OFFSET", "10000"))
+    return DevstackSettings(
+        state_dir=REPO / ".careplan" / f"test-{offset}",
+        port_offset=offset,
+        kafka_bootstrap_servers=None,
+        database_url=None,
+        aws_endpoint_url=None,
+        booking_timeout_seconds=float(os.environ.get("CAREPLAN_TEST_BOOKING_TIMEOUT", "5")),
+    )
+
+
+@pytest.fixture(scope="session")
+def devstack_settings() -> DevstackSettings:
+    return _test_settings()
+
+
+@pytest.fixture(scope="session")
+def test_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
+    """The launcher of this test session: fresh state, stopped at the end."""
+    platform = Platform(devstack_settings, INFRASTRUCTURE)
+    platform.down()
+    shutil.rmtree(devstack_settings.state_dir, ignore_errors=True)
+    try:
+        yield platform
+    finally:
+        platform.down()
+
+
+@pytest.fixture(scope="session")
+def infrastructure(test_platform: Platform, devstack_settings: DevstackSettings) -> DevstackSettings:
+    test_platform.up([c.name for c in INFRASTRUCTURE])
+    return devstack_settings

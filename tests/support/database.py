@@ -1,0 +1,52 @@
+"""Database helpers for tests: a schema of its own per test, with outbox and inbox tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import MetaData, Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from devstack.settings import DevstackSettings
+from eventing.inbox import inbox_table
+from eventing.migrations import create_outbox_and_inbox
+from eventing.outbox import outbox_table
+
+
+@dataclass
+class IsolatedSchema:
+    name: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    outbox: Table
+    inbox: Table
+    dsn: str
+
+
+@asynccontextmanager
+async def isolated_schema(settings: DevstackSettings, prefix: str) -> AsyncIterator[IsolatedSchema]:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5)
+    async with engine.begin() as connection:
+        await connection.execute(text(f'create schema "{name}"'))
+        await connection.run_sync(create_outbox_and_inbox, name)
+        await connection.execute(text(
+            f'create table "{name}".effects (event_id text not null, applied integer not null)'
+        ))  # fmt: skip
+    metadata = MetaData(schema=name)
+    try:
+        yield IsolatedSchema(
+            name=name,
+            engine=engine,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+            outbox=outbox_table(metadata),
+            inbox=inbox_table(metadata),
+            dsn=settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        )
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'drop schema "{name}" cascade'))
+        await engine.dispose()

@@ -1,0 +1,50 @@
+"""Kafka helpers for tests: unique topics and reading a topic back to the end."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, TopicPartition
+
+from contract.topics import TopicSpec, dead_letter_topic
+from devstack.kafka import create_topics
+from devstack.settings import DevstackSettings
+
+
+def unique_topic(settings: DevstackSettings, prefix: str, partitions: int = 3) -> str:
+    """A topic and its dead-letter topic that no other test uses."""
+    name = f"test.{prefix}.{uuid.uuid4().hex[:8]}"
+    create_topics(settings, [TopicSpec(name), TopicSpec(dead_letter_topic(name))],
+                  partitions=partitions)  # fmt: skip
+    return name
+
+
+def read_all(settings: DevstackSettings, topic: str, *, expect: int, timeout: float = 30.0) -> list:
+    """Every record of ``topic`` from the beginning, once at least ``expect`` arrived."""
+    consumer = Consumer({
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": f"reader-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "log_level": 0,
+    })  # fmt: skip
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = metadata.topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        records: list = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                if not message.error():
+                    records.append(message)
+            if len(records) >= expect:
+                # Drain a little longer so that surplus records (duplicates) are seen too.
+                for message in consumer.consume(500, 1.0):
+                    if not message.error():
+                        records.append(message)
+                break
+        return records
+    finally:
+        consumer.close()
