@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.catalog import INFRASTRUCTURE
+from devstack.catalog import INFRASTRUCTURE, platform_components
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 
@@ -52,6 +52,20 @@ def test_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="session")
-def infrastructure(test_platform: Platform, devstack_settings: DevstackSettings) -> DevstackSettings:
+def infrastructure(test_platform: Platform, devstack_settings: DevstackSettings) -> DevstackSettings:  # noqa: E501
     test_platform.up([c.name for c in INFRASTRUCTURE])
     return devstack_settings
+
+
+@pytest.fixture(scope="session")
+def launcher(devstack_settings: DevstackSettings) -> Iterator[Platform]:
+    """The whole catalog (infrastructure and services) on the test session's ports.
+
+    Tests bring up what they need with ``launcher.up([...])`` (idempotent); everything is
+    stopped when the session ends.
+    """
+    platform = Platform(devstack_settings, platform_components())
+    try:
+        yield platform
+    finally:
+        platform.down()

@@ -150,8 +150,15 @@ class Platform:
         )  # fmt: skip
 
     def down(self, names: Iterable[str] | None = None) -> list[str]:
-        """Stop what `up` started, dependants first. Returns the names that were running."""
-        chosen = self.select(names) if names is not None else self.components
+        """Stop the named components (all by default), dependants first; their dependencies
+        keep running. Returns the names that were running."""
+        chosen = self.components
+        if names is not None:
+            wanted = set(names)
+            unknown = wanted - set(self._components)
+            if unknown:
+                raise KeyError(f"unknown components: {', '.join(sorted(unknown))}")
+            chosen = [c for c in chosen if c.name in wanted]
         stopped: list[str] = []
         for wave in reversed(self._waves(chosen)):
             with ThreadPoolExecutor(max_workers=len(wave)) as pool:
