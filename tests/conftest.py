@@ -58,7 +58,7 @@ def infrastructure(test_platform: Platform, devstack_settings: DevstackSettings)
 
 
 @pytest.fixture(scope="session")
-def launcher(devstack_settings: DevstackSettings) -> Iterator[Platform]:
+def launcher(devstack_settings: DevstackSettings, test_platform: Platform) -> Iterator[Platform]:
     """The whole catalog (infrastructure and services) on the test session's ports.
 
     Tests bring up what they need with ``launcher.up([...])`` (idempotent); everything is
