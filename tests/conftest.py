@@ -52,7 +52,9 @@ def test_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="session")
-def infrastructure(test_platform: Platform, devstack_settings: DevstackSettings) -> DevstackSettings:  # noqa: E501
+def infrastructure(
+    test_platform: Platform, devstack_settings: DevstackSettings
+) -> DevstackSettings:
     test_platform.up([c.name for c in INFRASTRUCTURE])
     return devstack_settings
 

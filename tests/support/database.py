@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import MetaData, Table, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from devstack.settings import DevstackSettings
 from eventing.inbox import inbox_table
@@ -33,9 +38,11 @@ async def isolated_schema(settings: DevstackSettings, prefix: str) -> AsyncItera
     async with engine.begin() as connection:
         await connection.execute(text(f'create schema "{name}"'))
         await connection.run_sync(create_outbox_and_inbox, name)
-        await connection.execute(text(
-            f'create table "{name}".effects (event_id text not null, applied integer not null)'
-        ))  # fmt: skip
+        await connection.execute(
+            text(
+                f'create table "{name}".effects (event_id text not null, applied integer not null)'
+            )
+        )
     metadata = MetaData(schema=name)
     try:
         yield IsolatedSchema(

@@ -15,20 +15,23 @@ from devstack.settings import DevstackSettings
 def unique_topic(settings: DevstackSettings, prefix: str, partitions: int = 3) -> str:
     """A topic and its dead-letter topic that no other test uses."""
     name = f"test.{prefix}.{uuid.uuid4().hex[:8]}"
-    create_topics(settings, [TopicSpec(name), TopicSpec(dead_letter_topic(name))],
-                  partitions=partitions)  # fmt: skip
+    create_topics(
+        settings, [TopicSpec(name), TopicSpec(dead_letter_topic(name))], partitions=partitions
+    )
     return name
 
 
 def read_all(settings: DevstackSettings, topic: str, *, expect: int, timeout: float = 30.0) -> list:
     """Every record of ``topic`` from the beginning, once at least ``expect`` arrived."""
-    consumer = Consumer({
-        "bootstrap.servers": settings.bootstrap_servers,
-        "group.id": f"reader-{uuid.uuid4().hex}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "log_level": 0,
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "log_level": 0,
+        }
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = metadata.topics[topic].partitions

@@ -81,7 +81,9 @@ def up(
         except ComponentFailedError as error:
             progress.stop()
             console.print(f"[bold red]✘ {error}[/]")
-            console.print(f"Logs: {settings.state_dir / 'logs'} · `careplan logs {error.component}`")
+            console.print(
+                f"Logs: {settings.state_dir / 'logs'} · `careplan logs {error.component}`"
+            )
             raise typer.Exit(1) from error
     console.print(f"[bold green]Platform ready[/] in {time.monotonic() - began:.1f} s")
     _print_status(platform)

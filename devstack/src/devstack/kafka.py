@@ -34,14 +34,18 @@ def install_jars(settings: DevstackSettings) -> Path:
     libs.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(RESOURCES / "pom.xml"),
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(RESOURCES / "pom.xml"),
             "dependency:copy-dependencies",
             f"-Dkafka.version={KAFKA_VERSION}",
             f"-DoutputDirectory={libs}",
             "-DincludeScope=runtime",
         ],
         check=True,
-    )  # fmt: skip
+    )
     (settings.kafka_home / _COMPLETE_MARKER).write_text(KAFKA_VERSION)
     return libs
 
@@ -50,7 +54,9 @@ def _kafka_dir(settings: DevstackSettings) -> Path:
     return settings.state_dir / "kafka"
 
 
-def _java_command(settings: DevstackSettings, main_class: str, *args: str, heap: str = "256m") -> list[str]:
+def _java_command(
+    settings: DevstackSettings, main_class: str, *args: str, heap: str = "256m"
+) -> list[str]:
     return [
         "java",
         f"-Xmx{heap}",
@@ -90,12 +96,18 @@ def prepare(settings: DevstackSettings) -> None:
     cluster_id = _generate_cluster_id(settings)
     subprocess.run(
         _java_command(
-            settings, "kafka.tools.StorageTool", "format", "--standalone",
-            "-t", cluster_id, "-c", str(config),
+            settings,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id,
+            "-c",
+            str(config),
         ),
         check=True,
         capture_output=True,
-    )  # fmt: skip
+    )
 
 
 def _generate_cluster_id(settings: DevstackSettings) -> str:

@@ -22,7 +22,7 @@ def aws_client(settings: DevstackSettings, service: str) -> object:
         endpoint_url=settings.aws_endpoint,
         region_name=settings.aws_region,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto accepts any credentials
         config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
     )
 

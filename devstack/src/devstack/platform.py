@@ -24,7 +24,9 @@ from devstack.settings import DevstackSettings
 class ComponentFailedError(RuntimeError):
     def __init__(self, component: str, reason: str, log_tail: Sequence[str]) -> None:
         details = "\n".join(f"    {line}" for line in log_tail)
-        super().__init__(f"{component}: {reason}\n{details}" if details else f"{component}: {reason}")
+        super().__init__(
+            f"{component}: {reason}\n{details}" if details else f"{component}: {reason}"
+        )
         self.component = component
 
 
@@ -83,8 +85,11 @@ class Platform:
         pending = list(components)
         waves: list[list[Component]] = []
         while pending:
-            wave = [c for c in pending if all(d in started or d not in self._components
-                                              for d in c.depends_on)]  # fmt: skip
+            wave = [
+                c
+                for c in pending
+                if all(d in started or d not in self._components for d in c.depends_on)
+            ]
             if not wave:
                 raise RuntimeError("components depend on each other in a cycle")
             waves.append(wave)
@@ -136,8 +141,9 @@ class Platform:
         reason = "no answer yet"
         while time.monotonic() < deadline:
             if not component.external(self._settings) and running_process(files) is None:
-                raise ComponentFailedError(component.name, "exited while starting",
-                                           tail(files.log_file))  # fmt: skip
+                raise ComponentFailedError(
+                    component.name, "exited while starting", tail(files.log_file)
+                )
             try:
                 component.ready(self._settings)
                 return
@@ -145,9 +151,10 @@ class Platform:
                 reason = str(error)
             time.sleep(0.25)
         raise ComponentFailedError(
-            component.name, f"not usable after {component.ready_timeout:.0f} s: {reason}",
+            component.name,
+            f"not usable after {component.ready_timeout:.0f} s: {reason}",
             tail(files.log_file),
-        )  # fmt: skip
+        )
 
     def down(self, names: Iterable[str] | None = None) -> list[str]:
         """Stop the named components (all by default), dependants first; their dependencies
@@ -163,7 +170,10 @@ class Platform:
         for wave in reversed(self._waves(chosen)):
             with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                 outcomes = pool.map(
-                    lambda c: (c.name, terminate(self.files(c.name), sig=c.stop_signal, timeout=20)),
+                    lambda c: (
+                        c.name,
+                        terminate(self.files(c.name), sig=c.stop_signal, timeout=20),
+                    ),
                     wave,
                 )
                 stopped.extend(name for name, was_running in outcomes if was_running)
@@ -177,24 +187,31 @@ class Platform:
         settings = self._settings
         address = component.address(settings)
         if component.external(settings):
-            return ComponentStatus(component.name, self._probe(component) or "external", None,
-                                   address)  # fmt: skip
+            return ComponentStatus(
+                component.name, self._probe(component) or "external", None, address
+            )
         files = self.files(component.name)
         state = state_of(files)
         if state is ProcessState.STOPPED:
             return ComponentStatus(component.name, "stopped", None, address)
         if state is ProcessState.CRASHED:
             last = tail(files.log_file, 1)
-            return ComponentStatus(component.name, "crashed", None, address, last[0] if last else "")
+            return ComponentStatus(
+                component.name, "crashed", None, address, last[0] if last else ""
+            )
         process = running_process(files)
-        return ComponentStatus(component.name, self._probe(component) or "ready",
-                               process.pid if process else None, address)  # fmt: skip
+        return ComponentStatus(
+            component.name,
+            self._probe(component) or "ready",
+            process.pid if process else None,
+            address,
+        )
 
     def _probe(self, component: Component) -> str | None:
         try:
             component.ready(self._settings)
         except NotReadyError as error:
             return f"not ready: {error}"[:80]
-        except Exception as error:  # noqa: BLE001 - status must report, never crash
+        except Exception as error:
             return f"not ready: {error}"[:80]
         return None

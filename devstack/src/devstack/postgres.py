@@ -89,14 +89,21 @@ def _grant_to_system_user(data_dir: Path, socket_dir: Path) -> None:
 def command(settings: DevstackSettings) -> list[str]:
     return [
         _bin("postgres"),
-        "-D", str(_data_dir(settings)),
-        "-h", "127.0.0.1",
-        "-p", str(settings.postgres_port),
-        "-k", str(_socket_dir(settings)),
-        "-c", "max_connections=300",
-        "-c", "shared_buffers=256MB",
-        "-c", "listen_addresses=127.0.0.1",
-    ]  # fmt: skip
+        "-D",
+        str(_data_dir(settings)),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(settings.postgres_port),
+        "-k",
+        str(_socket_dir(settings)),
+        "-c",
+        "max_connections=300",
+        "-c",
+        "shared_buffers=256MB",
+        "-c",
+        "listen_addresses=127.0.0.1",
+    ]
 
 
 def admin_dsn(settings: DevstackSettings, database: str = "postgres") -> str:

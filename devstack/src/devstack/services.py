@@ -30,8 +30,11 @@ def _migrations(module: str | None) -> Callable[[DevstackSettings], None]:
         if module is None:
             return
         # Migrations finish before the service starts: it never serves an old schema.
-        subprocess.run([sys.executable, "-m", module], check=True,
-                       env={**_base_env(), **settings.service_environment()})  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", module],
+            check=True,
+            env={**_base_env(), **settings.service_environment()},
+        )
 
     return migrate
 
@@ -59,7 +62,9 @@ def service(
         ready=_http_ready(port),
         address=lambda s: f"http://127.0.0.1:{port(s)}",
         prepare=_migrations(migrations),
-        environment=lambda s: {"HTTP_PORT": str(port(s)),
-                               **(extra_environment(s) if extra_environment else {})},  # fmt: skip
+        environment=lambda s: {
+            "HTTP_PORT": str(port(s)),
+            **(extra_environment(s) if extra_environment else {}),
+        },
         depends_on=depends_on,
     )

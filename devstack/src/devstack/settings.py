@@ -81,7 +81,10 @@ class DevstackSettings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.postgres_port}/careplan"
+        return (
+            self.database_url
+            or f"postgresql+asyncpg://postgres@127.0.0.1:{self.postgres_port}/careplan"
+        )
 
     @property
     def aws_endpoint(self) -> str:

@@ -29,10 +29,20 @@ pytestmark = pytest.mark.integration
 RELAY = Path(__file__).with_name("relay_process.py")
 
 
-def _start_relay(settings: DevstackSettings, dsn: str, schema: str, signal_file: Path,
-                 *extra: str) -> subprocess.Popen[bytes]:  # fmt: skip
-    return subprocess.Popen([sys.executable, str(RELAY), dsn, schema, settings.bootstrap_servers,
-                             str(signal_file), *extra])  # fmt: skip
+def _start_relay(
+    settings: DevstackSettings, dsn: str, schema: str, signal_file: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(RELAY),
+            dsn,
+            schema,
+            settings.bootstrap_servers,
+            str(signal_file),
+            *extra,
+        ]
+    )
 
 
 def _wait_for_file(path: Path, timeout: float = 30) -> str:
@@ -49,8 +59,10 @@ async def test_relay_killed_after_ack_before_mark_yields_one_effect(
 ) -> None:
     topic = unique_topic(infrastructure, "relay-crash")
     async with isolated_schema(infrastructure, "relay_crash") as schema:
-        events = [Event.new(source="/test", type="THING_HAPPENED", data={"n": n}, key=f"k{n % 7}")
-                  for n in range(50)]  # fmt: skip
+        events = [
+            Event.new(source="/test", type="THING_HAPPENED", data={"n": n}, key=f"k{n % 7}")
+            for n in range(50)
+        ]
         async with schema.sessions.begin() as session:
             await Outbox(schema.outbox).add(session, topic, events)
 
@@ -61,8 +73,9 @@ async def test_relay_killed_after_ack_before_mark_yields_one_effect(
         relay.wait()
         assert len(acknowledged) == 50
         async with schema.engine.connect() as connection:
-            unmarked = await connection.scalar(text(
-                f'select count(*) from "{schema.name}".outbox where published_at is null'))  # fmt: skip
+            unmarked = await connection.scalar(
+                text(f'select count(*) from "{schema.name}".outbox where published_at is null')
+            )
         assert unmarked == 50, "the kill must land before the rows were marked"
 
         second = tmp_path / "second"
@@ -79,8 +92,9 @@ async def test_relay_killed_after_ack_before_mark_yields_one_effect(
         assert applied == {event.id: 1 for event in events}
 
 
-async def _consume_into_effects(settings: DevstackSettings, schema, topic: str,  # noqa: ANN001
-                                expected: int) -> dict[str, int]:  # fmt: skip
+async def _consume_into_effects(
+    settings: DevstackSettings, schema, topic: str, expected: int
+) -> dict[str, int]:
     async def apply(session: AsyncSession, event: Event) -> None:
         await session.execute(
             text(f'insert into "{schema.name}".effects (event_id, applied) values (:id, 1)'),
@@ -101,8 +115,7 @@ async def _consume_into_effects(settings: DevstackSettings, schema, topic: str, 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             async with schema.engine.connect() as connection:
-                count = await connection.scalar(
-                    text(f'select count(*) from "{schema.name}".inbox'))  # fmt: skip
+                count = await connection.scalar(text(f'select count(*) from "{schema.name}".inbox'))
             if count >= expected:
                 break
             await asyncio.sleep(0.2)
@@ -113,6 +126,7 @@ async def _consume_into_effects(settings: DevstackSettings, schema, topic: str, 
         await task
         producer.close()
     async with schema.engine.connect() as connection:
-        rows = await connection.execute(text(
-            f'select event_id, sum(applied) from "{schema.name}".effects group by event_id'))  # fmt: skip
+        rows = await connection.execute(
+            text(f'select event_id, sum(applied) from "{schema.name}".effects group by event_id')
+        )
         return {row[0]: int(row[1]) for row in rows}

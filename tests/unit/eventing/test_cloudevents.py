@@ -60,18 +60,24 @@ def test_event_is_written_in_binary_mode_with_java_sdk_header_names() -> None:
 
 
 def test_binary_record_written_by_java_is_read() -> None:
-    event = from_record(JAVA_BINARY_RECORD.key, JAVA_BINARY_RECORD.value,
-                        JAVA_BINARY_RECORD.headers)  # fmt: skip
+    event = from_record(
+        JAVA_BINARY_RECORD.key, JAVA_BINARY_RECORD.value, JAVA_BINARY_RECORD.headers
+    )
 
     assert event == EVENT
 
 
 def test_round_trip_keeps_every_attribute() -> None:
     original = Event(
-        id="e-1", source="/care-plan", type="BOOKING_CONFIRMED", data={"booking": {"id": "b-1"}},
-        key="b-1", subject="booking/b-1", time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        id="e-1",
+        source="/care-plan",
+        type="BOOKING_CONFIRMED",
+        data={"booking": {"id": "b-1"}},
+        key="b-1",
+        subject="booking/b-1",
+        time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    )  # fmt: skip
+    )
     record = to_record(original)
 
     assert from_record(record.key, record.value, record.headers) == original
@@ -92,9 +98,13 @@ def test_structured_mode_record_is_read() -> None:
     event = from_record(b"b-9", value, headers)
 
     assert event == Event(
-        id="s-1", source="/care-plan", type="BOOKING_CANCELLED", data={"booking": {"id": "b-9"}},
-        key="b-9", time=datetime(2026, 11, 25, 10, 15, 30, tzinfo=UTC),
-    )  # fmt: skip
+        id="s-1",
+        source="/care-plan",
+        type="BOOKING_CANCELLED",
+        data={"booking": {"id": "b-9"}},
+        key="b-9",
+        time=datetime(2026, 11, 25, 10, 15, 30, tzinfo=UTC),
+    )
 
 
 def test_unknown_headers_are_ignored() -> None:
@@ -110,15 +120,27 @@ def test_unknown_headers_are_ignored() -> None:
     [
         (b"not json at all", [("content-type", b"application/cloudevents+json")]),
         (b'{"id":"x"}', []),
-        (b"plain text", [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type", b"T"),
-                         ("ce_specversion", b"1.0"), ("content-type", b"application/json")]),
-        (b'{"a":1}', [("ce_id", b"1"), ("ce_specversion", b"1.0"),
-                      ("content-type", b"application/json")]),
-        (None, [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type", b"T"),
-                ("ce_specversion", b"1.0")]),
+        (
+            b"plain text",
+            [
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"T"),
+                ("ce_specversion", b"1.0"),
+                ("content-type", b"application/json"),
+            ],
+        ),
+        (
+            b'{"a":1}',
+            [("ce_id", b"1"), ("ce_specversion", b"1.0"), ("content-type", b"application/json")],
+        ),
+        (
+            None,
+            [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type", b"T"), ("ce_specversion", b"1.0")],
+        ),
     ],
     ids=["garbage", "no-attributes", "data-not-json", "missing-source-and-type", "no-value"],
-)  # fmt: skip
+)
 def test_records_that_are_not_cloudevents_are_rejected_as_malformed(
     value: bytes | None, headers: list[tuple[str, bytes]]
 ) -> None:

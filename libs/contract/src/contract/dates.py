@@ -1,4 +1,4 @@
-"""Date parsing that accepts both ISO-8601 and the legacy ``dd.MM.yyyy`` form of the Java clients."""
+"""Dates in ISO-8601 or in the legacy ``dd.MM.yyyy`` form that the Java clients send."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""CloudEvents over Kafka, transactional outbox, relay, inbox and a consumer runner with a dead-letter topic."""
+"""CloudEvents over Kafka, outbox, relay, inbox and a consumer runner with a dead-letter topic."""

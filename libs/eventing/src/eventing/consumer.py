@@ -43,8 +43,12 @@ class RetryPolicy:
     multiplier: float = 2.0
 
     def backoff(self, attempt: int) -> float:
-        return float(min(self.max_backoff_seconds,
-                         self.initial_backoff_seconds * self.multiplier ** (attempt - 1)))  # fmt: skip
+        return float(
+            min(
+                self.max_backoff_seconds,
+                self.initial_backoff_seconds * self.multiplier ** (attempt - 1),
+            )
+        )
 
 
 # Errors that say the record itself is wrong: retrying cannot help.
@@ -93,8 +97,9 @@ class ConsumerRunner:
         consumer.subscribe(self._topics, on_assign=self._on_assign)
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(consumer.consume, self._batch_size,
-                                                   self._poll_timeout)  # fmt: skip
+                messages = await asyncio.to_thread(
+                    consumer.consume, self._batch_size, self._poll_timeout
+                )
                 processed: dict[tuple[str, int], int] = {}
                 for message in messages:
                     if stop.is_set():
@@ -112,8 +117,9 @@ class ConsumerRunner:
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned.set()
-        logger.info("partitions assigned",
-                    extra={"group": self._group_id, "partitions": len(partitions)})  # fmt: skip
+        logger.info(
+            "partitions assigned", extra={"group": self._group_id, "partitions": len(partitions)}
+        )
 
     def _log_consumer_error(self, error: KafkaError) -> None:
         if error.code() != KafkaError._PARTITION_EOF:
@@ -134,8 +140,9 @@ class ConsumerRunner:
             event = from_record(record.key, record.value, record.headers)
         except MalformedEventError as error:
             logger.error("malformed record parked", extra={**log, "error": str(error)})
-            await self._dead_letters.park(record, reason=DeadLetterReason.MALFORMED,
-                                          error=error, attempts=0)  # fmt: skip
+            await self._dead_letters.park(
+                record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
+            )
             self._count(record, "dead-lettered")
             return
         log["ce_id"] = event.id
@@ -148,19 +155,24 @@ class ConsumerRunner:
                 return
             except self._permanent_errors as error:
                 logger.error("permanent failure, record parked", extra={**log, "error": str(error)})
-                await self._dead_letters.park(record, reason=DeadLetterReason.PERMANENT_FAILURE,
-                                              error=error, attempts=attempt)  # fmt: skip
-            except Exception as error:  # noqa: BLE001 - any other failure is worth a retry
+                await self._dead_letters.park(
+                    record, reason=DeadLetterReason.PERMANENT_FAILURE, error=error, attempts=attempt
+                )
+            except Exception as error:
                 if attempt < self._retry.attempts:
                     delay = self._retry.backoff(attempt)
-                    logger.warning("handler failed, retrying",
-                                   extra={**log, "attempt": attempt, "delay": delay,
-                                          "error": repr(error)})  # fmt: skip
+                    logger.warning(
+                        "handler failed, retrying",
+                        extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+                    )
                     await asyncio.sleep(delay)
                     continue
-                logger.error("retries exhausted, record parked", extra={**log, "error": repr(error)})
-                await self._dead_letters.park(record, reason=DeadLetterReason.RETRIES_EXHAUSTED,
-                                              error=error, attempts=attempt)  # fmt: skip
+                logger.error(
+                    "retries exhausted, record parked", extra={**log, "error": repr(error)}
+                )
+                await self._dead_letters.park(
+                    record, reason=DeadLetterReason.RETRIES_EXHAUSTED, error=error, attempts=attempt
+                )
             self._count(record, "dead-lettered")
             return
 

@@ -22,9 +22,13 @@ class DeadLetterReason(StrEnum):
 
 
 def dead_letter_headers(
-    record: RecordContext, *, reason: DeadLetterReason, error: BaseException, attempts: int,
+    record: RecordContext,
+    *,
+    reason: DeadLetterReason,
+    error: BaseException,
+    attempts: int,
     consumer_group: str,
-) -> list[tuple[str, bytes]]:  # fmt: skip
+) -> list[tuple[str, bytes]]:
     why = {
         "dlt-reason": reason.value,
         "dlt-exception": type(error).__name__,
@@ -46,11 +50,20 @@ class DeadLetterPublisher:
         self._consumer_group = consumer_group
 
     async def park(
-        self, record: RecordContext, *, reason: DeadLetterReason, error: BaseException,
+        self,
+        record: RecordContext,
+        *,
+        reason: DeadLetterReason,
+        error: BaseException,
         attempts: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Returns once the broker has the record: only then may its offset be committed."""
-        headers = dead_letter_headers(record, reason=reason, error=error, attempts=attempts,
-                                      consumer_group=self._consumer_group)  # fmt: skip
+        headers = dead_letter_headers(
+            record,
+            reason=reason,
+            error=error,
+            attempts=attempts,
+            consumer_group=self._consumer_group,
+        )
         parked = KafkaRecord(key=record.key, value=record.value or b"", headers=headers)
         await self._producer.send_and_wait(dead_letter_topic(record.topic), parked)

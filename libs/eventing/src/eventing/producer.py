@@ -37,8 +37,9 @@ class AsyncProducer:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self._producer = Producer({**RELIABLE_PRODUCER_CONFIG, **config})
         self._closed = threading.Event()
-        self._poller = threading.Thread(target=self._poll_loop, name="kafka-producer-poll",
-                                        daemon=True)  # fmt: skip
+        self._poller = threading.Thread(
+            target=self._poll_loop, name="kafka-producer-poll", daemon=True
+        )
         self._poller.start()
 
     def _poll_loop(self) -> None:

@@ -101,14 +101,17 @@ class OutboxRelay:
         )
         if not rows:
             return 0
-        deliveries = [self._producer.send(row["topic"], to_record(event_from_row(dict(row))))
-                      for row in rows]  # fmt: skip
+        deliveries = [
+            self._producer.send(row["topic"], to_record(event_from_row(dict(row)))) for row in rows
+        ]
         outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
         acknowledged: list[int] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                logger.warning("delivery failed, will retry",
-                               extra={"ce_id": row["event_id"], "error": str(outcome)})  # fmt: skip
+                logger.warning(
+                    "delivery failed, will retry",
+                    extra={"ce_id": row["event_id"], "error": str(outcome)},
+                )
                 break
             acknowledged.append(row["position"])
         if self._before_mark is not None:

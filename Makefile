@@ -1,0 +1,61 @@
+# The README's two commands: `make demo` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+BOOTSTRAP := .careplan/bootstrap
+UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-unit test-integration up down status lint format bench clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
+
+$(BOOTSTRAP)/bin/uv:
+	@echo "Installing uv $(UV_VERSION) into $(BOOTSTRAP)"
+	$(PYTHON) -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.installed: $(if $(filter $(BOOTSTRAP)/bin/uv,$(UV)),$(BOOTSTRAP)/bin/uv) pyproject.toml uv.lock $(wildcard */*/pyproject.toml) $(wildcard */pyproject.toml)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	@touch $@
+
+install: .venv/.installed ## Install the virtualenv, the packages and the Kafka jars
+	$(RUN) careplan install
+
+demo: install ## Start the platform and play the booking story
+	$(RUN) careplan up
+	$(RUN) careplan demo
+
+up: install ## Start the platform (idempotent)
+	$(RUN) careplan up
+
+down: .venv/.installed ## Stop everything `up` started
+	$(RUN) careplan down
+
+status: .venv/.installed ## Show what runs and where
+	$(RUN) careplan status
+
+lint: .venv/.installed ## ruff and mypy --strict
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+test: install lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-unit: .venv/.installed ## Unit tests only (no infrastructure)
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+format: .venv/.installed ## Apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+bench: install ## Run the benchmarks under bench/ (they print their figures)
+	$(RUN) python bench/outbox_relay.py
+
+clean: down ## Stop the platform and remove local state
+	rm -rf .careplan/local .careplan/test-*
