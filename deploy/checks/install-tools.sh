@@ -8,6 +8,10 @@
 #                      it ships the fork bc-python-hcl2 under the same module name `hcl2`)
 #   compose-venv/      docker-compose 1.29 (validates a compose file without an engine; it needs
 #                      PyYAML<6 and jsonschema<4, which clash with both other venvs)
+#   strimzi-crds/      the Kafka, KafkaNodePool and KafkaTopic CRDs of the Strimzi release the
+#                      manifests target, generated from io.strimzi:api by io.strimzi:crd-generator
+#                      (both from Maven Central; see deploy/checks/strimzi-crds/pom.xml). Needs
+#                      Maven and a Java 21+ runtime (the generator's class files are Java 21).
 #
 # Usage: deploy/checks/install-tools.sh            (from anywhere inside the repository)
 set -euo pipefail
@@ -32,6 +36,7 @@ need() {
 }
 need go "kustomize is built with the Go toolchain"
 need uv "the Python tool venvs are made with uv"
+need mvn "the Strimzi CRDs are generated from Maven Central artifacts"
 
 # A stamp records what was installed, so that a rerun with unchanged pins does nothing and a
 # changed pin reinstalls.
@@ -84,8 +89,49 @@ UV_PIP=(uv pip install --quiet --build-constraints "$BUILD_CONSTRAINTS")
 make_venv compose-venv "docker-compose=$DOCKER_COMPOSE_VERSION" \
   "docker-compose==$DOCKER_COMPOSE_VERSION"
 
+# --- Strimzi CRDs ----------------------------------------------------------------------------
+POM="$ROOT/deploy/checks/strimzi-crds/pom.xml"
+STRIMZI_STAMP="$(sha256sum "$POM" | cut -c1-16)"
+CRDS="$TOOLS/strimzi-crds"
+
+find_java21() {
+  local candidate major
+  for candidate in "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [[ -n "$candidate" && -x "$candidate" ]] || continue
+    major="$("$candidate" -XshowSettings:properties -version 2>&1 \
+      | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p')"
+    if [[ -n "$major" && "$major" -ge 21 ]]; then
+      printf '%s' "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if stamp_ok strimzi-crds "$STRIMZI_STAMP" && [[ -s "$CRDS/043-Crd-kafkatopic.yaml" ]]; then
+  log "Strimzi CRDs already generated"
+else
+  JAVA="$(find_java21)" || { log "no Java 21+ runtime found (JAVA_HOME, PATH, /usr/lib/jvm)"; exit 1; }
+  log "generating Strimzi CRDs with $JAVA"
+  rm -rf "$CRDS" && mkdir -p "$CRDS"
+  mvn -q -B -f "$POM" dependency:build-classpath -Dmdep.outputFile="$CRDS/classpath.txt" >&2
+  CLASSPATH_JARS="$(cat "$CRDS/classpath.txt")"
+  # The arguments of Strimzi's own build (api/pom.xml of the same release).
+  "$JAVA" -cp "$CLASSPATH_JARS" io.strimzi.crdgenerator.CrdGenerator \
+    --label app:strimzi --label strimzi.io/crd-install:true --target-kube 1.16+ \
+    --crd-api-version v1 --api-versions v1beta2,v1 --storage-version v1beta2 --yaml \
+    "io.strimzi.api.kafka.model.kafka.Kafka=$CRDS/040-Crd-kafka.yaml" \
+    "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$CRDS/045-Crd-kafkanodepool.yaml" >&2
+  "$JAVA" -cp "$CLASSPATH_JARS" io.strimzi.crdgenerator.CrdGenerator \
+    --label app:strimzi --label strimzi.io/crd-install:true --target-kube 1.16+ \
+    --crd-api-version v1 --api-versions v1alpha1,v1beta1,v1beta2,v1 --storage-version v1beta2 --yaml \
+    "io.strimzi.api.kafka.model.topic.KafkaTopic=$CRDS/043-Crd-kafkatopic.yaml" >&2
+  stamp_set strimzi-crds "$STRIMZI_STAMP"
+fi
+
 log "tools ready in $TOOLS"
 "$TOOLS/bin/kustomize" version >&2
 "$TOOLS/checkov-venv/bin/checkov" --version >&2
 "$TOOLS/compose-venv/bin/docker-compose" version --short >&2
 "$TOOLS/venv/bin/python" -c 'import kubernetes_validate, hcl2; print("kubernetes-validate + python-hcl2 ok")' >&2
+ls "$CRDS"/*.yaml >&2

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.deploy.tools import DEPLOY, kustomize, run
+
+OVERLAYS = {"base": DEPLOY / "k8s" / "base", "eks": DEPLOY / "k8s" / "overlays" / "eks"}
+
+
+class Rendered:
+    """One `kustomize build` of a base or overlay: its text and its objects."""
+
+    def __init__(self, name: str, path: Path, text: str) -> None:
+        self.name = name
+        self.path = path
+        self.text = text
+        self.objects: list[dict[str, Any]] = [d for d in yaml.safe_load_all(text) if d]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def one(self, kind: str, name: str) -> dict[str, Any]:
+        found = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
+        assert len(found) == 1, f"{self.name}: expected one {kind}/{name}, found {len(found)}"
+        return found[0]
+
+
+_cache: dict[str, Rendered] = {}
+
+
+def render(name: str) -> Rendered:
+    if name not in _cache:
+        result = run([kustomize(), "build", OVERLAYS[name]])
+        assert result.returncode == 0, f"kustomize build {OVERLAYS[name]} failed:\n{result.stderr}"
+        _cache[name] = Rendered(name, OVERLAYS[name], result.stdout)
+    return _cache[name]
+
+
+@pytest.fixture(params=sorted(OVERLAYS))
+def rendered(request: pytest.FixtureRequest) -> Rendered:
+    """Each of base and the EKS overlay, rendered once per session."""
+    return render(request.param)
+
+
+@pytest.fixture
+def base() -> Rendered:
+    return render("base")
+
+
+@pytest.fixture
+def eks() -> Rendered:
+    return render("eks")

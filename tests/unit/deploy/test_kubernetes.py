@@ -1,0 +1,176 @@
+"""The Kustomize base and EKS overlay render, validate against their schemas and are hardened."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.unit.deploy.conftest import Rendered
+from tests.unit.deploy.tools import DEPLOY, KUBERNETES_VERSION, run, strimzi_crds, tools_python
+
+VALIDATOR = DEPLOY / "checks" / "validate_k8s.py"
+ESO_SCHEMAS = DEPLOY / "k8s" / "crds" / "external-secrets.schema.yaml"
+
+
+def validate(text: str) -> tuple[int, list[dict[str, Any]]]:
+    result = run(
+        [
+            tools_python(),
+            VALIDATOR,
+            "--k8s-version",
+            KUBERNETES_VERSION,
+            "--crds",
+            strimzi_crds(),
+            "--extra-schemas",
+            ESO_SCHEMAS,
+        ],
+        stdin=text,
+    )
+    assert not result.stderr.strip() or result.returncode in (0, 1), result.stderr
+    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def pod_specs(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (o["metadata"]["name"], o["spec"]["template"]["spec"])
+        for o in rendered.objects
+        if o["kind"] in {"Deployment", "StatefulSet", "Job"}
+    ]
+
+
+def test_every_rendered_object_validates_against_its_schema(rendered: Rendered) -> None:
+    code, reports = validate(rendered.text)
+    failures = [r for r in reports if r["errors"]]
+    assert not failures, json.dumps(failures, indent=2)
+    assert code == 0
+    assert len(reports) == len(rendered.objects)
+
+
+def test_strimzi_resources_are_checked_against_the_strimzi_crds(rendered: Rendered) -> None:
+    _, reports = validate(rendered.text)
+    by_kind = {r["kind"]: r["validator"] for r in reports}
+    for kind in ("Kafka", "KafkaNodePool", "KafkaTopic"):
+        assert by_kind.get(kind) == "crd", f"{kind} not validated against its CRD: {by_kind}"
+
+
+def test_the_validator_rejects_an_unknown_field(base: Rendered) -> None:
+    broken = base.text.replace("  topicName: careplan.bookings\n", "  topicNam: careplan.bookings\n")
+    broken = broken.replace("revisionHistoryLimit:", "revisionHistoryLimt:", 1)
+    assert broken.count("topicNam:") == 1
+    code, reports = validate(broken)
+    failed = sorted(r["kind"] for r in reports if r["errors"])
+    assert code == 1
+    assert failed == ["Deployment", "KafkaTopic"]
+
+
+def test_the_validator_rejects_a_kind_it_has_no_schema_for() -> None:
+    code, reports = validate("apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: g\n")
+    assert code == 1
+    assert reports[0]["errors"]
+
+
+def test_pods_run_non_root_read_only_without_privilege_escalation(rendered: Rendered) -> None:
+    for name, spec in pod_specs(rendered):
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec.get("automountServiceAccountToken") is False, name
+        for container in spec["containers"] + spec.get("initContainers", []):
+            context = container["securityContext"]
+            where = f"{name}/{container['name']}"
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert container["resources"]["requests"] and container["resources"]["limits"], where
+
+
+def test_services_have_health_probes_on_their_http_port(rendered: Rendered) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        port = container["ports"][0]["containerPort"]
+        http_port = {e["name"]: e.get("value") for e in container["env"]}["HTTP_PORT"]
+        assert str(port) == http_port, deployment["metadata"]["name"]
+
+
+def test_every_deployment_has_a_disruption_budget_and_an_autoscaler(rendered: Rendered) -> None:
+    deployments = {d["metadata"]["name"] for d in rendered.of_kind("Deployment")}
+    pdbs = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in rendered.of_kind("PodDisruptionBudget")}
+    hpas = {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
+    assert deployments <= pdbs
+    assert deployments == hpas
+
+
+def test_apis_that_own_a_schema_migrate_it_before_they_start(rendered: Rendered) -> None:
+    for name, module in (("provider-schedule", "provider_schedule"), ("care-plan", "care_plan")):
+        spec = rendered.one("Deployment", name)["spec"]["template"]["spec"]
+        (init,) = spec["initContainers"]
+        assert init["command"] == ["python", "-m", f"{module}.migrate"]
+        assert init["image"] == spec["containers"][0]["image"]
+
+
+def test_ingress_routes_the_contract_paths(rendered: Rendered) -> None:
+    (ingress,) = rendered.of_kind("Ingress")
+    routes = {
+        p["path"]: p["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert routes == {
+        "/providers": "provider-schedule",
+        "/patients": "care-plan",
+        "/availability": "care-plan",
+    }
+
+
+def test_the_eks_overlay_uses_rds_external_secrets_irsa_and_ecr(eks: Rendered) -> None:
+    kinds = {o["kind"] for o in eks.objects}
+    assert "StatefulSet" not in kinds, "the in-cluster PostgreSQL must be gone on EKS"
+    assert "Secret" not in kinds, "secrets come from External Secrets on EKS"
+    assert {"ExternalSecret", "SecretStore"} <= kinds
+    secret = eks.one("ExternalSecret", "careplan-secrets")
+    assert set(secret["spec"]["target"]["template"]["data"]) == {"API_KEY", "DATABASE_URL"}
+    sink = eks.one("ServiceAccount", "eventbridge-sink")
+    assert re.fullmatch(
+        r"arn:aws:iam::\d{12}:role/.+", sink["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    )
+    for deployment in eks.of_kind("Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert re.match(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/careplan/", container["image"])
+    assert eks.one("Ingress", "careplan")["spec"]["ingressClassName"] == "alb"
+
+
+def overlay_outputs() -> dict[str, str]:
+    """The Terraform outputs the EKS overlay reads (its terraform-outputs.env)."""
+    path = DEPLOY / "k8s" / "overlays" / "eks" / "terraform-outputs.env"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def scalars(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in scalars(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in scalars(value)]
+    return [str(node)]
+
+
+def test_no_placeholder_survives_the_eks_overlay(eks: Rendered) -> None:
+    keys = set(overlay_outputs())
+    leftovers = [
+        value
+        for obj in eks.objects
+        for value in scalars(obj)
+        if value in keys or value.split("/", 1)[0] in keys
+    ]
+    assert leftovers == []
+    assert "terraform-outputs" not in eks.text
+
+
+def test_every_terraform_output_reaches_the_rendered_overlay(eks: Rendered) -> None:
+    values = set(scalars(eks.objects))
+    text = eks.text
+    for key, value in overlay_outputs().items():
+        assert value in values or value in text, f"{key}={value} is not used by the overlay"

@@ -1,0 +1,67 @@
+"""Where the deployment checks find their tools: .careplan/tools, filled by install-tools.sh.
+
+A missing tool fails the test with the command that installs it; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "deploy"
+TOOLS = Path(os.environ.get("CAREPLAN_TOOLS_DIR", ROOT / ".careplan" / "tools"))
+INSTALL_HINT = "run deploy/checks/install-tools.sh (it installs every tool into .careplan/tools)"
+
+# The Kubernetes version the manifests are validated against: that of deploy/terraform's EKS.
+KUBERNETES_VERSION = "1.33.0"
+
+
+def tool(relative: str) -> Path:
+    path = TOOLS / relative
+    if not path.exists():
+        pytest.fail(f"{path} is missing: {INSTALL_HINT}", pytrace=False)
+    return path
+
+
+def kustomize() -> Path:
+    return tool("bin/kustomize")
+
+
+def tools_python() -> Path:
+    """kubernetes-validate, python-hcl2 and jsonschema."""
+    return tool("venv/bin/python")
+
+
+def checkov() -> Path:
+    return tool("checkov-venv/bin/checkov")
+
+
+def docker_compose() -> Path:
+    return tool("compose-venv/bin/docker-compose")
+
+
+def strimzi_crds() -> Path:
+    directory = tool("strimzi-crds")
+    for name in ("040-Crd-kafka.yaml", "045-Crd-kafkanodepool.yaml", "043-Crd-kafkatopic.yaml"):
+        tool(f"strimzi-crds/{name}")
+    return directory
+
+
+def run(
+    args: list[str | Path], *, stdin: str | None = None, cwd: Path = ROOT, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run(
+        [str(a) for a in args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
