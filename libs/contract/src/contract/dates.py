@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _LEGACY_DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})$")
 
@@ -36,8 +36,27 @@ def format_datetime(value: datetime) -> str:
     return value.isoformat()
 
 
+LEGACY_DATE_PATTERN = _LEGACY_DATE.pattern
+
+# What a reader accepts (ISO-8601 or the legacy form) and what a writer produces (ISO-8601
+# with an offset) differ, so the generated JSON Schemas say so per mode.
+_ACCEPTED_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "pattern": LEGACY_DATE_PATTERN},
+    ],
+    "description": "ISO-8601 date-time, or the legacy dd.MM.yyyy form read as midnight UTC",
+}
+_PRODUCED_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO-8601 date-time with an offset",
+}
+
 FlexibleDateTime = Annotated[
     datetime,
     BeforeValidator(parse_flexible_datetime),
     PlainSerializer(format_datetime, return_type=str, when_used="json"),
+    WithJsonSchema(_ACCEPTED_SCHEMA, mode="validation"),
+    WithJsonSchema(_PRODUCED_SCHEMA, mode="serialization"),
 ]
