@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import boto3
 
-from clinic_operations.logic import Action, decide
+from clinic_operations.logic import Action, InvalidNotificationError, decide
 from clinic_operations.visits import record_cancelled, record_confirmed
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ def process_sqs_event(
         message_id = str(record.get("messageId", ""))
         try:
             _apply(record["body"], dynamodb=dynamodb, table=table, message_id=message_id)
+        except (InvalidNotificationError, KeyError) as error:
+            logger.warning("record rejected: %s", error, extra={"message_id": message_id})
+            failures.append({"itemIdentifier": message_id})
         except Exception:
             # One poison record must not fail its batch: report it and carry on.
             logger.exception("record failed", extra={"message_id": message_id})
