@@ -1,0 +1,150 @@
+# Least privilege: each workload gets one role that may do exactly its job.
+
+# --- Clinic Operations (Lambda) --------------------------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "clinic_operations" {
+  name               = "${var.name}-clinic-operations"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "clinic_operations" {
+  statement {
+    sid       = "ReadItsQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.this[local.clinic_operations_queue].arn]
+  }
+  statement {
+    sid       = "WriteClinicVisits"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+    resources = [aws_dynamodb_table.this[local.clinic_visits_table].arn]
+  }
+  statement {
+    sid       = "DecryptQueueAndTable"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.platform.arn]
+  }
+  statement {
+    sid       = "WriteItsLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.clinic_operations.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "clinic_operations" {
+  name   = "clinic-operations"
+  role   = aws_iam_role.clinic_operations.id
+  policy = data.aws_iam_policy_document.clinic_operations.json
+}
+
+# ENIs in the VPC and X-Ray segments: AWS managed policies scoped by AWS to exactly that.
+resource "aws_iam_role_policy_attachment" "clinic_operations_vpc" {
+  role       = aws_iam_role.clinic_operations.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_iam_role_policy_attachment" "clinic_operations_xray" {
+  role       = aws_iam_role.clinic_operations.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+# --- EventBridge sink (IRSA) -----------------------------------------------------------------
+
+data "aws_iam_policy_document" "eventbridge_sink" {
+  statement {
+    sid       = "PutEventsOnThePlatformBus"
+    actions   = ["events:PutEvents"]
+    resources = [for bus in aws_cloudwatch_event_bus.this : bus.arn]
+  }
+  statement {
+    sid       = "EncryptForTheBusKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.platform.arn]
+  }
+}
+
+resource "aws_iam_policy" "eventbridge_sink" {
+  name        = "${var.name}-eventbridge-sink"
+  description = "events:PutEvents on the ${var.name} bus, nothing else"
+  policy      = data.aws_iam_policy_document.eventbridge_sink.json
+}
+
+module "eventbridge_sink_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.55.0"
+
+  role_name = "${var.name}-eventbridge-sink"
+  role_policy_arns = {
+    put_events = aws_iam_policy.eventbridge_sink.arn
+  }
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["${var.kubernetes_namespace}:eventbridge-sink"]
+    }
+  }
+}
+
+# --- External Secrets: reads the platform's three secrets, nothing else ----------------------
+
+module "external_secrets_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.55.0"
+
+  role_name                      = "${var.name}-external-secrets"
+  attach_external_secrets_policy = true
+  external_secrets_secrets_manager_arns = [
+    aws_db_instance.postgres.master_user_secret[0].secret_arn,
+    aws_secretsmanager_secret.database_connection.arn,
+    aws_secretsmanager_secret.api_key.arn,
+  ]
+  external_secrets_kms_key_arns                      = [aws_kms_key.platform.arn]
+  external_secrets_ssm_parameter_arns                = []
+  external_secrets_secrets_manager_create_permission = false
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["${var.kubernetes_namespace}:external-secrets"]
+    }
+  }
+}
+
+# --- Cluster add-ons -------------------------------------------------------------------------
+
+module "ebs_csi_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.55.0"
+
+  role_name             = "${var.name}-ebs-csi"
+  attach_ebs_csi_policy = true
+  ebs_csi_kms_cmk_ids   = [aws_kms_key.platform.arn]
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+    }
+  }
+}
+
+module "load_balancer_controller_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.55.0"
+
+  role_name                              = "${var.name}-aws-load-balancer-controller"
+  attach_load_balancer_controller_policy = true
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:aws-load-balancer-controller"]
+    }
+  }
+}

@@ -1,0 +1,92 @@
+locals {
+  ecr_registry = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
+
+  kafka_bootstrap_servers = var.use_msk ? aws_msk_cluster.this[0].bootstrap_brokers : "careplan-kafka-bootstrap:9092"
+
+  # Exactly the keys of deploy/k8s/overlays/eks/terraform-outputs.env (a test compares them).
+  k8s_overlay_env = {
+    AWS_REGION                = var.region
+    ECR_REGISTRY              = local.ecr_registry
+    KAFKA_BOOTSTRAP_SERVERS   = local.kafka_bootstrap_servers
+    EVENTBRIDGE_SINK_ROLE_ARN = module.eventbridge_sink_irsa.iam_role_arn
+    EXTERNAL_SECRETS_ROLE_ARN = module.external_secrets_irsa.iam_role_arn
+    DB_MASTER_SECRET_ARN      = aws_db_instance.postgres.master_user_secret[0].secret_arn
+    DB_CONNECTION_SECRET_NAME = aws_secretsmanager_secret.database_connection.name
+    API_KEY_SECRET_NAME       = aws_secretsmanager_secret.api_key.name
+    INGRESS_HOST              = var.ingress_host
+    ACM_CERTIFICATE_ARN       = var.acm_certificate_arn
+  }
+}
+
+output "k8s_overlay_env" {
+  description = "Contents of deploy/k8s/overlays/eks/terraform-outputs.env."
+  value       = join("\n", concat(["# Written by terraform output -raw k8s_overlay_env"], [for key in sort(keys(local.k8s_overlay_env)) : "${key}=${local.k8s_overlay_env[key]}"], [""]))
+}
+
+output "region" {
+  description = "AWS region."
+  value       = var.region
+}
+
+output "cluster_name" {
+  description = "EKS cluster name, for aws eks update-kubeconfig."
+  value       = module.eks.cluster_name
+}
+
+output "ecr_registry" {
+  description = "Registry host the images are pushed to."
+  value       = local.ecr_registry
+}
+
+output "ecr_repositories" {
+  description = "Repository URL of each service image."
+  value       = { for name, repo in aws_ecr_repository.service : name => repo.repository_url }
+}
+
+output "load_balancer_controller_role_arn" {
+  description = "IAM role of the AWS Load Balancer Controller's service account."
+  value       = module.load_balancer_controller_irsa.iam_role_arn
+}
+
+output "eventbridge_sink_role_arn" {
+  description = "IAM role the eventbridge-sink service account assumes (IRSA)."
+  value       = module.eventbridge_sink_irsa.iam_role_arn
+}
+
+output "external_secrets_role_arn" {
+  description = "IAM role the External Secrets service account assumes (IRSA)."
+  value       = module.external_secrets_irsa.iam_role_arn
+}
+
+output "database_endpoint" {
+  description = "RDS PostgreSQL endpoint."
+  value       = aws_db_instance.postgres.endpoint
+}
+
+output "kafka_bootstrap_servers" {
+  description = "Bootstrap servers the services use (MSK or the Strimzi service)."
+  value       = local.kafka_bootstrap_servers
+}
+
+output "event_bus_arns" {
+  description = "EventBridge bus ARNs by name."
+  value       = { for name, bus in aws_cloudwatch_event_bus.this : name => bus.arn }
+}
+
+output "queue_urls" {
+  description = "SQS queue URLs by name (dead-letter queues included)."
+  value = merge(
+    { for name, queue in aws_sqs_queue.this : name => queue.url },
+    { for name, queue in aws_sqs_queue.dead_letter : queue.name => queue.url },
+  )
+}
+
+output "clinic_visits_table" {
+  description = "DynamoDB table of clinic visits."
+  value       = aws_dynamodb_table.this[local.clinic_visits_table].name
+}
+
+output "clinic_operations_function" {
+  description = "Name of the Clinic Operations Lambda function."
+  value       = aws_lambda_function.clinic_operations.function_name
+}

@@ -1,0 +1,177 @@
+variable "region" {
+  description = "AWS region of every resource."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Prefix of resource names (cluster, database, roles)."
+  type        = string
+  default     = "careplan"
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "availability_zone_count" {
+  description = "Availability zones to spread subnets, nodes, brokers and the database over."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 6
+    error_message = "Use between 2 and 6 availability zones."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all zones (cheaper) instead of one per zone (zone-resilient)."
+  type        = bool
+  default     = false
+}
+
+variable "kubernetes_version" {
+  description = "EKS control plane version; tests/unit/deploy validates the manifests against it."
+  type        = string
+  default     = "1.33"
+}
+
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "CIDRs allowed to reach the public EKS API endpoint; empty makes the endpoint private."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_instance_types" {
+  description = "Instance types of the managed node group."
+  type        = list(string)
+  default     = ["m6i.xlarge"]
+}
+
+variable "node_min_size" {
+  description = "Minimum nodes in the managed node group."
+  type        = number
+  default     = 3
+}
+
+variable "node_max_size" {
+  description = "Maximum nodes in the managed node group."
+  type        = number
+  default     = 6
+}
+
+variable "node_desired_size" {
+  description = "Nodes the managed node group starts with."
+  type        = number
+  default     = 3
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class of the PostgreSQL database."
+  type        = string
+  default     = "db.m6g.large"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major.minor version on RDS."
+  type        = string
+  default     = "17.6"
+}
+
+variable "db_allocated_storage" {
+  description = "Initial storage of the database, in GiB."
+  type        = number
+  default     = 50
+}
+
+variable "db_max_allocated_storage" {
+  description = "Upper bound of storage autoscaling, in GiB."
+  type        = number
+  default     = 500
+}
+
+variable "db_multi_az" {
+  description = "Run a synchronous standby in a second availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated backups (point-in-time recovery window)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "Backups must stay on: between 1 and 35 days."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the database and the DynamoDB table from deletion; set false before `terraform destroy`."
+  type        = bool
+  default     = true
+}
+
+variable "use_msk" {
+  description = "Run Kafka on Amazon MSK instead of Strimzi inside the cluster."
+  type        = bool
+  default     = false
+}
+
+variable "msk_kafka_version" {
+  description = "Kafka version of the MSK cluster (when use_msk)."
+  type        = string
+  default     = "3.9.x"
+}
+
+variable "msk_instance_type" {
+  description = "Broker instance type of the MSK cluster (when use_msk)."
+  type        = string
+  default     = "kafka.m7g.large"
+}
+
+variable "msk_volume_size" {
+  description = "EBS volume per MSK broker, in GiB (when use_msk)."
+  type        = number
+  default     = 100
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrent executions of the Clinic Operations function."
+  type        = number
+  default     = 10
+}
+
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log groups this configuration creates."
+  type        = number
+  default     = 365
+}
+
+variable "ingress_host" {
+  description = "Public host name of the APIs (the Ingress rule and TLS certificate)."
+  type        = string
+  default     = "careplan.example.com"
+}
+
+variable "acm_certificate_arn" {
+  description = "ACM certificate for ingress_host, used by the ALB; issue it beforehand (see deploy/README.md)."
+  type        = string
+  default     = ""
+}
+
+variable "kubernetes_namespace" {
+  description = "Namespace of the platform (deploy/k8s/base sets the same)."
+  type        = string
+  default     = "careplan"
+}
