@@ -33,11 +33,10 @@ def read_all(settings: DevstackSettings, topic: str, *, expect: int, timeout: fl
         }
     )
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = metadata.topics[topic].partitions
+        deadline = time.monotonic() + timeout
+        partitions = _partitions(consumer, topic, deadline)
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         records: list = []
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for message in consumer.consume(500, 0.5):
                 if not message.error():
@@ -51,3 +50,14 @@ def read_all(settings: DevstackSettings, topic: str, *, expect: int, timeout: fl
         return records
     finally:
         consumer.close()
+
+
+def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
+    # A topic created a moment ago may not show its partitions in metadata yet; assigning
+    # an empty list would then read nothing at all.
+    while time.monotonic() < deadline:
+        described = consumer.list_topics(topic, timeout=5).topics.get(topic)
+        if described is not None and described.error is None and described.partitions:
+            return sorted(described.partitions)
+        time.sleep(0.1)
+    raise AssertionError(f"topic {topic} has no partitions in metadata")

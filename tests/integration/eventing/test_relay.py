@@ -1,0 +1,121 @@
+"""The relay keeps per-key order, is woken by NOTIFY, and only one relay per outbox is active."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import pytest
+
+from devstack.settings import DevstackSettings
+from eventing.cloudevents import Event
+from eventing.outbox import Outbox
+from eventing.producer import AsyncProducer
+from eventing.relay import OutboxRelay, RelayOptions
+from tests.support.database import IsolatedSchema, isolated_schema
+from tests.support.kafka import read_all, unique_topic
+
+pytestmark = pytest.mark.integration
+
+# Far longer than any test waits: events that arrive were delivered because NOTIFY woke the relay.
+NO_POLLING = RelayOptions(batch_size=100, idle_poll_seconds=600)
+
+
+def _relay(
+    settings: DevstackSettings, schema: IsolatedSchema, producer: AsyncProducer
+) -> OutboxRelay:
+    return OutboxRelay(dsn=schema.dsn, table=schema.outbox, producer=producer, options=NO_POLLING)
+
+
+async def _write(schema: IsolatedSchema, topic: str, events: list[Event]) -> None:
+    async with schema.sessions.begin() as session:
+        await Outbox(schema.outbox).add(session, topic, events)
+
+
+async def test_events_of_one_key_arrive_in_the_order_they_were_written(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "relay-order", partitions=6)
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    async with isolated_schema(infrastructure, "relay_order") as schema:
+        stop = asyncio.Event()
+        relay = asyncio.create_task(_relay(infrastructure, schema, producer).run(stop))
+        try:
+            # Many small transactions, interleaving keys, while the relay is already running.
+            for batch in range(30):
+                await _write(
+                    schema,
+                    topic,
+                    [
+                        Event.new(
+                            source="/test",
+                            type="STEP",
+                            data={"seq": batch * 10 + i},
+                            key=f"entity-{i}",
+                        )
+                        for i in range(10)
+                    ],
+                )
+            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=300)
+        finally:
+            stop.set()
+            await relay
+            producer.close()
+
+    sequences: dict[bytes, list[int]] = defaultdict(list)
+    for record in sorted(records, key=lambda m: (m.partition(), m.offset())):
+        sequences[record.key()].append(int(record.value().split(b":")[1].rstrip(b"}")))
+    assert len(records) == 300
+    assert len(sequences) == 10
+    for key, seen in sequences.items():
+        assert seen == sorted(seen), f"{key!r} out of order"
+        assert len(seen) == 30
+
+
+async def test_only_one_relay_is_active_and_a_standby_takes_over(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "relay-leader")
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    async with isolated_schema(infrastructure, "relay_leader") as schema:
+        first, second = (
+            _relay(infrastructure, schema, producer),
+            _relay(infrastructure, schema, producer),
+        )
+        stop_first, stop_second = asyncio.Event(), asyncio.Event()
+        first_task = asyncio.create_task(first.run(stop_first))
+        await _until(lambda: first.is_leader)
+        second_task = asyncio.create_task(second.run(stop_second))
+        try:
+            await _write(
+                schema,
+                topic,
+                [Event.new(source="/t", type="A", data={"n": n}, key=str(n)) for n in range(20)],
+            )
+            await asyncio.to_thread(read_all, infrastructure, topic, expect=20)
+            assert first.is_leader and not second.is_leader
+
+            stop_first.set()
+            await first_task
+            await _until(lambda: second.is_leader)
+            await _write(
+                schema,
+                topic,
+                [Event.new(source="/t", type="B", data={"n": n}, key=str(n)) for n in range(20)],
+            )
+            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=40)
+        finally:
+            stop_first.set()
+            stop_second.set()
+            await asyncio.gather(first_task, second_task)
+            producer.close()
+
+    ids = [dict(r.headers())["ce_id"] for r in records]
+    assert len(ids) == 40
+    assert len(set(ids)) == 40, "two active relays would have published duplicates"
+
+
+async def _until(condition: object, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not (callable(condition) and condition()):
+            await asyncio.sleep(0.05)
