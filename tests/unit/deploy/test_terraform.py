@@ -1,0 +1,245 @@
+"""deploy/terraform parses, is consistent, and builds the rules from the files `careplan up` uses."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.aws_bootstrap import default_resources_dir, load_aws_resources, rule_requests
+from tests.unit.deploy.tools import DEPLOY, run, tools_python
+
+TERRAFORM = DEPLOY / "terraform"
+HCL_TO_JSON = DEPLOY / "checks" / "hcl_to_json.py"
+OVERLAY_ENV = DEPLOY / "k8s" / "overlays" / "eks" / "terraform-outputs.env"
+
+
+def unquote(node: Any) -> Any:
+    """python-hcl2 keeps the quotes of keys and strings: drop them for readable lookups."""
+    if isinstance(node, dict):
+        return {unquote(k): unquote(v) for k, v in node.items() if k not in {"__is_block__", "__comments__"}}
+    if isinstance(node, list):
+        return [unquote(v) for v in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
+@cache
+def parsed() -> dict[str, Any]:
+    result = run([tools_python(), HCL_TO_JSON, TERRAFORM])
+    assert result.returncode == 0, f"terraform files do not parse:\n{result.stderr}"
+    return unquote(json.loads(result.stdout))
+
+
+def blocks(kind: str) -> dict[str, Any]:
+    """All blocks of one kind (variable, module, locals, output) over every file, by label."""
+    found: dict[str, Any] = {}
+    for document in parsed().values():
+        for block in document.get(kind, []):
+            found.update(block)
+    return found
+
+
+def resources(resource_type: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for document in parsed().values():
+        for block in document.get("resource", []) + document.get("data", []):
+            found.update(block.get(resource_type, {}))
+    return found
+
+
+def locals_() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for document in parsed().values():
+        for block in document.get("locals", []):
+            merged.update(block)
+    return merged
+
+
+def source_text() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(TERRAFORM.glob("*.tf")))
+
+
+def test_every_terraform_file_parses() -> None:
+    assert set(parsed()) == {p.name for p in TERRAFORM.glob("*.tf")}
+    assert len(parsed()) >= 10
+
+
+def test_a_broken_file_fails_the_parse(tmp_path: Path) -> None:
+    (tmp_path / "broken.tf").write_text('resource "aws_sqs_queue" "q" {\n  name = \n', encoding="utf-8")
+    assert run([tools_python(), HCL_TO_JSON, tmp_path]).returncode == 1
+
+
+def test_every_variable_used_is_declared_and_every_declared_one_used() -> None:
+    declared = set(blocks("variable"))
+    used = set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_]*)", source_text()))
+    assert used - declared == set(), "used but not declared"
+    assert declared - used == set(), "declared but never used"
+    for name, variable in blocks("variable").items():
+        assert variable.get("description"), f"variable {name} has no description"
+        assert "type" in variable, f"variable {name} has no type"
+
+
+def test_every_local_used_is_defined() -> None:
+    defined = set(locals_())
+    used = set(re.findall(r"\blocal\.([A-Za-z_][A-Za-z0-9_]*)", source_text()))
+    assert used - defined == set()
+
+
+def test_registry_modules_are_the_well_known_ones_pinned_exactly() -> None:
+    modules = blocks("module")
+    assert {"vpc", "eks"} <= set(modules)
+    for name, module in modules.items():
+        assert module["source"].startswith("terraform-aws-modules/"), name
+        assert re.fullmatch(r"\d+\.\d+\.\d+", module["version"]), f"module {name} is not pinned"
+
+
+def test_variables_cover_region_sizes_and_the_msk_option() -> None:
+    variables = blocks("variable")
+    for name in ("region", "node_instance_types", "node_desired_size", "db_instance_class",
+                 "db_allocated_storage", "db_multi_az", "use_msk"):
+        assert name in variables, name
+    assert variables["use_msk"]["type"] == "bool"
+    (msk,) = resources("aws_msk_cluster").values()
+    assert msk["count"] == "${var.use_msk ? 1 : 0}"
+
+
+def resolve(expression: str) -> Path:
+    """Turns "${path.module}/..." and "${local.eventbridge_dir}/..." into a path."""
+    eventbridge_dir = locals_()["eventbridge_dir"]
+    text = expression.replace("${local.eventbridge_dir}", eventbridge_dir)
+    text = text.replace("${path.module}", str(TERRAFORM))
+    assert "${" not in text, f"cannot resolve {expression}"
+    return Path(text).resolve()
+
+
+def test_every_file_terraform_reads_exists() -> None:
+    references = re.findall(r'(?:file|fileset)\("([^"]+)"', source_text())
+    references += [a["source_dir"] for a in resources("archive_file").values()]
+    assert len(references) >= 5
+    for reference in references:
+        if reference.endswith("/${file_name}"):
+            # One file per name of the fileset() it iterates: its folder must hold some.
+            folder = resolve(reference.removesuffix("/${file_name}"))
+            assert sorted(folder.glob("*.json")), f"{reference}: no JSON in {folder}"
+            continue
+        assert resolve(reference).exists(), f"{reference} -> {resolve(reference)} does not exist"
+    rule_dir = resolve("${local.eventbridge_dir}/rules")
+    assert sorted(rule_dir.glob("*.json")), "no rule JSON where Terraform reads them"
+
+
+def test_terraform_reads_the_rules_careplan_up_applies() -> None:
+    assert resolve(locals_()["eventbridge_dir"]) == default_resources_dir().resolve()
+
+
+def terraform_rule_requests() -> list[dict[str, Any]]:
+    """What Terraform creates from the rule files, following its expressions literally."""
+    (rule,) = resources("aws_cloudwatch_event_rule").values()
+    (target,) = resources("aws_cloudwatch_event_target").values()
+    # Terraform passes every field of the JSON through unchanged: these expressions say so.
+    assert rule["event_pattern"] == "${jsonencode(each.value.EventPattern)}"
+    assert rule["name"] == "${each.value.Name}"
+    assert rule["event_bus_name"] == "${aws_cloudwatch_event_bus.this[each.value.EventBusName].name}"
+    assert rule["state"] == '${try(each.value.State, "ENABLED")}'
+    assert target["target_id"] == "${each.value.Id}"
+    assert target["arn"] == "${aws_sqs_queue.this[each.value.Queue].arn}"
+    (transformer,) = target["dynamic"][0]["input_transformer"]["content"]
+    assert transformer == {
+        "input_paths": "${input_transformer.value.InputPathsMap}",
+        "input_template": "${input_transformer.value.InputTemplate}",
+    }
+    requests = []
+    for path in sorted(resolve("${local.eventbridge_dir}/rules").glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        targets = []
+        for t in document["Targets"]:
+            rendered: dict[str, Any] = {"Id": t["Id"], "Arn": f"queue:{t['Queue']}"}
+            if "InputTransformer" in t:
+                rendered["InputTransformer"] = t["InputTransformer"]
+            targets.append(rendered)
+        requests.append({
+            "Name": document["Name"],
+            "EventBusName": document["EventBusName"],
+            "EventPattern": document["EventPattern"],
+            "State": document.get("State", "ENABLED"),
+            "Targets": targets,
+        })
+    return requests
+
+
+def test_rules_and_targets_equal_what_the_local_bootstrap_applies() -> None:
+    local = [
+        {
+            "Name": r.put_rule["Name"],
+            "EventBusName": r.put_rule["EventBusName"],
+            "EventPattern": json.loads(r.put_rule["EventPattern"]),
+            "State": r.put_rule["State"],
+            "Targets": r.put_targets["Targets"],
+        }
+        for r in rule_requests(load_aws_resources(), queue_arn=lambda name: f"queue:{name}")
+    ]
+    cloud = terraform_rule_requests()
+    key = lambda r: r["Name"]  # noqa: E731
+    assert sorted(cloud, key=key) == sorted(local, key=key)
+    names = {r["Name"] for r in cloud}
+    assert {"all-confirmed-care-plan-events", "onsite-confirmed-care-plan-events"} <= names
+
+
+def test_clinic_operations_lambda_is_packaged_from_its_folder_behind_sqs() -> None:
+    (archive,) = resources("archive_file").values()
+    assert resolve(archive["source_dir"]) == (DEPLOY.parent / "services" / "clinic_operations" / "src").resolve()
+    (function,) = resources("aws_lambda_function").values()
+    assert function["handler"] == "clinic_operations.handler.handler"
+    assert function["runtime"] == "python3.11"
+    (mapping,) = resources("aws_lambda_event_source_mapping").values()
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    resources_ = load_aws_resources()
+    (queue,) = [q for q in resources_.queues if q.event_source_mapping is not None]
+    assert list(queue.event_source_mapping.function_response_types) == ["ReportBatchItemFailures"]
+
+
+def test_every_queue_has_a_dead_letter_queue() -> None:
+    queue = resources("aws_sqs_queue")
+    assert set(queue) == {"this", "dead_letter"}
+    assert "deadLetterTargetArn = aws_sqs_queue.dead_letter[each.key].arn" in source_text()
+
+
+def test_database_is_encrypted_backed_up_and_multi_az_is_an_option() -> None:
+    (db,) = resources("aws_db_instance").values()
+    assert db["engine"] == "postgres"
+    assert db["storage_encrypted"] is True
+    assert db["multi_az"] == "${var.db_multi_az}"
+    assert db["backup_retention_period"] == "${var.db_backup_retention_days}"
+    assert db["publicly_accessible"] is False
+    assert db["manage_master_user_password"] is True
+
+
+def test_the_sink_role_may_only_put_events_and_is_bound_to_its_service_account() -> None:
+    policy = resources("aws_iam_policy_document")["eventbridge_sink"]
+    actions = sorted(a for s in policy["statement"] for a in s["actions"])
+    assert actions == ["events:PutEvents", "kms:Decrypt", "kms:GenerateDataKey"]
+    irsa = blocks("module")["eventbridge_sink_irsa"]
+    (provider,) = irsa["oidc_providers"].values()
+    assert provider["namespace_service_accounts"] == ["${var.kubernetes_namespace}:eventbridge-sink"]
+    assert blocks("variable")["kubernetes_namespace"]["default"] == "careplan"
+
+
+def overlay_env_keys() -> set[str]:
+    lines = OVERLAY_ENV.read_text(encoding="utf-8").splitlines()
+    return {line.split("=", 1)[0] for line in lines if line.strip() and not line.startswith("#")}
+
+
+def test_the_outputs_are_exactly_what_the_eks_overlay_reads() -> None:
+    outputs = set(locals_()["k8s_overlay_env"])
+    assert outputs == overlay_env_keys()
+    assert "k8s_overlay_env" in blocks("output")
+
+
+@pytest.mark.parametrize("name", ["provider-schedule", "care-plan", "insurance-processor", "eventbridge-sink"])
+def test_every_service_image_has_a_repository(name: str) -> None:
+    assert f'"{name}"' in locals_()["service_images"] or name in locals_()["service_images"]
