@@ -97,9 +97,7 @@ class ConsumerRunner:
         consumer.subscribe(self._topics, on_assign=self._on_assign)
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(
-                    consumer.consume, self._batch_size, self._poll_timeout
-                )
+                messages = await asyncio.to_thread(self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
                 for message in messages:
                     if stop.is_set():
@@ -114,6 +112,15 @@ class ConsumerRunner:
                     await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
         finally:
             await asyncio.to_thread(consumer.close)
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        # consume(n, timeout) waits out the whole timeout unless n records arrive, which held a
+        # lone record back for up to poll_timeout on every hop: wait for the first record only,
+        # then take what is already fetched without waiting.
+        first = consumer.poll(self._poll_timeout)
+        if first is None:
+            return []
+        return [first, *consumer.consume(max(self._batch_size - 1, 1), 0)]
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned.set()
