@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from devstack.component import Component
+import sys
+
+from devstack.component import Component, Tier
 from devstack.kafka import KAFKA
-from devstack.moto import MOTO
+from devstack.moto import MOTO, queue_ready
 from devstack.postgres import POSTGRES
 from devstack.services import service
+
+ONSITE_QUEUE = "onsite-care-plan-events-queue"
 
 INFRASTRUCTURE: tuple[Component, ...] = (KAFKA, POSTGRES, MOTO)
 
@@ -23,7 +27,39 @@ CARE_PLAN = service(
     migrations="care_plan.migrate",
 )
 
-SERVICES: tuple[Component, ...] = (PROVIDER_SCHEDULE, CARE_PLAN)
+EVENTBRIDGE_SINK = service(
+    name="eventbridge-sink",
+    module="eventbridge_sink",
+    port=lambda s: s.eventbridge_sink_port,
+    depends_on=("kafka", "moto"),
+)
+INSURANCE_PROCESSOR = service(
+    name="insurance-processor",
+    module="insurance_processor",
+    port=lambda s: s.insurance_processor_port,
+    depends_on=("kafka",),
+    extra_environment=lambda s: {
+        "STATE_DIR": str((s.state_dir / "insurance-processor-state").resolve())
+    },
+)
+# Plays Lambda's SQS event source mapping for the Clinic Operations function.
+CLINIC_OPERATIONS = Component(
+    name="clinic-operations",
+    tier=Tier.SERVICE,
+    command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
+    ready=queue_ready(ONSITE_QUEUE),
+    address=lambda _: f"sqs://{ONSITE_QUEUE} -> clinic_operations.handler.handler",
+    environment=lambda _: {"ONSITE_QUEUE_NAME": ONSITE_QUEUE, "LAMBDA_RETRY_DELAY_SECONDS": "2"},
+    depends_on=("moto",),
+)
+
+SERVICES: tuple[Component, ...] = (
+    PROVIDER_SCHEDULE,
+    CARE_PLAN,
+    INSURANCE_PROCESSOR,
+    EVENTBRIDGE_SINK,
+    CLINIC_OPERATIONS,
+)
 
 
 def platform_components() -> tuple[Component, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config
@@ -34,12 +35,30 @@ def ready(settings: DevstackSettings) -> None:
         raise NotReadyError(str(error)) from error
 
 
+def provision(settings: DevstackSettings) -> None:
+    """The bus, rules, queues and table of deploy/eventbridge: the same files the cloud uses."""
+    from devstack.aws_bootstrap import apply_to_endpoint
+
+    apply_to_endpoint(settings.aws_endpoint, settings.aws_region)
+
+
+def queue_ready(queue_name: str) -> Callable[[DevstackSettings], None]:
+    def ready(settings: DevstackSettings) -> None:
+        try:
+            aws_client(settings, "sqs").get_queue_url(QueueName=queue_name)  # type: ignore[attr-defined]
+        except (BotoCoreError, ClientError) as error:
+            raise NotReadyError(str(error)) from error
+
+    return ready
+
+
 MOTO = Component(
     name="moto",
     tier=Tier.INFRASTRUCTURE,
     command=command,
     ready=ready,
     address=lambda s: s.aws_endpoint,
+    provision=provision,
     external=lambda s: s.aws_endpoint_url is not None,
     environment=lambda s: {"MOTO_PORT": str(s.moto_port)},
 )

@@ -1,8 +1,5 @@
-"""A real moto server for the AWS tail, and the resources of deploy/eventbridge applied to it.
-
-``aws_endpoint_url`` is the one fixture to switch to the platform launcher's moto later; every
-other fixture here only needs its URL.
-"""
+"""The AWS tail against the moto server that the test session starts through the launcher,
+with the resources of deploy/eventbridge applied to it (as `careplan up` applies them)."""
 
 from __future__ import annotations
 
@@ -10,24 +7,17 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from clinic_operations.handler import dynamodb_client
 from devstack.aws_bootstrap import AppliedResources, AwsClients, apply_aws_resources
+from devstack.settings import DevstackSettings
 
 AWS_REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def aws_endpoint_url() -> Iterator[str]:
-    """A moto server process-thread on a free port, speaking the AWS wire protocols."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def aws_endpoint_url(infrastructure: DevstackSettings) -> str:
+    return infrastructure.aws_endpoint
 
 
 @pytest.fixture(scope="session")

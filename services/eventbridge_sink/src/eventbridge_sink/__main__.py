@@ -1,0 +1,21 @@
+"""``python -m eventbridge_sink``: forward the booking topics to EventBridge."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from eventbridge_sink.bootstrap import build_app
+from eventbridge_sink.settings import SinkSettings
+from eventing.logging import configure_logging
+from eventing.settings import KafkaSettings
+
+
+def main() -> None:
+    settings = SinkSettings()
+    configure_logging(settings.log_level, service="eventbridge-sink")
+    app = build_app(settings, KafkaSettings())
+    uvicorn.run(app, host="0.0.0.0", port=settings.http_port, log_config=None)  # noqa: S104
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Puts a poll's worth of records on the bus: batching, per-entry retries, and the verdict on
+each record (accepted, or to be parked in the dead-letter topic).
+
+Two kinds of failure are told apart:
+- a whole PutEvents call that fails (endpoint unreachable, throttled) says nothing about the
+  records: it is retried with backoff until it goes through, and nothing is committed meanwhile;
+- an entry that EventBridge rejects (``ErrorCode`` in the response) is retried a few times and
+  then parked, so one bad event cannot hold the partition forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eventbridge_sink.batching import batch_by_size, entry_size, is_oversized
+from eventbridge_sink.mapping import KafkaRecord, UnmappableRecordError, to_put_events_entry
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+logger = logging.getLogger(__name__)
+
+PutEvents = Callable[[list["PutEventsRequestEntryTypeDef"]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    record: KafkaRecord
+    reason: str  # "malformed" | "retries-exhausted"
+    error: str
+    attempts: int
+
+
+@dataclass(slots=True)
+class Verdict:
+    accepted: list[KafkaRecord] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwarderOptions:
+    connector_id: str
+    event_bus_name: str
+    entry_attempts: int = 4
+    initial_backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 10.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(
+            min(self.max_backoff_seconds, self.initial_backoff_seconds * 2 ** (attempt - 1))
+        )
+
+
+class Forwarder:
+    def __init__(self, put_events: PutEvents, options: ForwarderOptions) -> None:
+        self._put_events = put_events
+        self._options = options
+
+    async def forward(self, records: Sequence[KafkaRecord]) -> Verdict:
+        verdict = Verdict()
+        pending: list[tuple[KafkaRecord, PutEventsRequestEntryTypeDef]] = []
+        for record in records:
+            try:
+                entry = to_put_events_entry(
+                    record,
+                    connector_id=self._options.connector_id,
+                    event_bus_name=self._options.event_bus_name,
+                )
+            except UnmappableRecordError as error:
+                verdict.rejected.append(Rejected(record, "malformed", str(error), 0))
+                continue
+            if is_oversized(entry):
+                verdict.rejected.append(
+                    Rejected(record, "malformed", f"{entry_size(entry)} bytes is over the limit", 0)
+                )
+                continue
+            pending.append((record, entry))
+
+        attempt = 0
+        while pending:
+            attempt += 1
+            failed: list[tuple[KafkaRecord, PutEventsRequestEntryTypeDef, str]] = []
+            for batch in batch_by_size(pending, size_of=lambda pair: entry_size(pair[1])):
+                failed.extend(await self._put_batch(batch))
+            accepted = {id(record) for record, _ in pending} - {id(r) for r, _, _ in failed}
+            verdict.accepted.extend(record for record, _ in pending if id(record) in accepted)
+            if not failed:
+                break
+            if attempt >= self._options.entry_attempts:
+                verdict.rejected.extend(
+                    Rejected(r, "retries-exhausted", error, attempt) for r, _, error in failed
+                )
+                break
+            logger.warning(
+                "entries rejected by EventBridge, retrying",
+                extra={"count": len(failed), "attempt": attempt},
+            )
+            await asyncio.sleep(self._options.backoff(attempt))
+            pending = [(record, entry) for record, entry, _ in failed]
+        verdict.accepted.sort(key=lambda r: (r.topic, r.partition, r.offset))
+        return verdict
+
+    async def _put_batch(
+        self, batch: list[tuple[KafkaRecord, PutEventsRequestEntryTypeDef]]
+    ) -> list[tuple[KafkaRecord, PutEventsRequestEntryTypeDef, str]]:
+        call_attempt = 0
+        while True:
+            call_attempt += 1
+            try:
+                response = await self._put_events([entry for _, entry in batch])
+                break
+            except Exception as error:
+                delay = self._options.backoff(min(call_attempt, 8))
+                logger.warning(
+                    "PutEvents call failed, retrying", extra={"error": repr(error), "delay": delay}
+                )
+                await asyncio.sleep(delay)
+        results = response.get("Entries", [])
+        failed = []
+        for (record, entry), result in zip(batch, results, strict=False):
+            if result.get("ErrorCode"):
+                failed.append(
+                    (record, entry, f"{result.get('ErrorCode')}: {result.get('ErrorMessage', '')}")
+                )
+        if len(results) < len(batch):
+            failed.extend(
+                (record, entry, "no result for entry") for record, entry in batch[len(results) :]
+            )
+        return failed

@@ -1,0 +1,25 @@
+"""Settings of the EventBridge sink, from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contract.topics import CAREPLAN_BOOKINGS, CAREPLAN_BOOKINGS_INSURED
+
+
+class SinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    event_bus_name: str = "care-plan-events"
+    connector_id: str = "care-plan-sink"
+    topics: list[str] = Field(default=[CAREPLAN_BOOKINGS, CAREPLAN_BOOKINGS_INSURED])
+    consumer_group: str = "eventbridge-sink"
+    http_port: int = 8082
+    log_level: str = "INFO"
+    # Attempts for entries that EventBridge rejects one by one; then they go to the DLT.
+    entry_attempts: int = 4
+    initial_backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 10.0
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
