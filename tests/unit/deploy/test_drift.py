@@ -1,0 +1,150 @@
+"""Local and cloud cannot drift: topics, deployables, images and ports come from one place each."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from contract.topics import CONTRACT_TOPICS, DEAD_LETTER_SUFFIX, all_topics
+from devstack import catalog
+from devstack.settings import DevstackSettings
+from tests.unit.deploy.conftest import Rendered
+from tests.unit.deploy.test_compose import resolved as compose
+from tests.unit.deploy.test_terraform import locals_, resources
+from tests.unit.deploy.tools import DEPLOY, ROOT
+
+# The deployables, in ONE place until the launcher declares them all: devstack.catalog.SERVICES
+# lists only part of them today. Once it lists every service (clinic-operations included, as the
+# local Lambda runner), derive these two from it and delete the constants.
+LONG_RUNNING = {
+    # Kubernetes Deployment / compose service -> Python package (services/<package>/Dockerfile)
+    "provider-schedule": "provider_schedule",
+    "care-plan": "care_plan",
+    "insurance-processor": "insurance_processor",
+    "eventbridge-sink": "eventbridge_sink",
+}
+LAMBDA = {"clinic-operations": "clinic_operations"}
+
+
+def load_generator() -> ModuleType:
+    path = DEPLOY / "k8s" / "gen_topics.py"
+    spec = importlib.util.spec_from_file_location("gen_topics", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_topics"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- topics ----------------------------------------------------------------------------------
+
+
+def test_every_contract_topic_is_a_kafka_topic(rendered: Rendered) -> None:
+    topics = {t["spec"]["topicName"]: t for t in rendered.of_kind("KafkaTopic")}
+    assert set(topics) == {spec.name for spec in all_topics()}
+    assert {spec.name for spec in CONTRACT_TOPICS} < set(topics)
+    for spec in all_topics():
+        config = topics[spec.name]["spec"]["config"]
+        assert (config["cleanup.policy"] == "compact") is spec.compacted, spec.name
+        assert topics[spec.name]["metadata"]["labels"]["strimzi.io/cluster"] == "careplan"
+    assert any(name.endswith(DEAD_LETTER_SUFFIX) for name in topics)
+
+
+def test_topics_have_the_partitions_the_launcher_creates(rendered: Rendered) -> None:
+    partitions = DevstackSettings().topic_partitions
+    for topic in rendered.of_kind("KafkaTopic"):
+        assert topic["spec"]["partitions"] == partitions, topic["spec"]["topicName"]
+
+
+def test_checked_in_topics_yaml_is_what_the_generator_writes() -> None:
+    generator = load_generator()
+    assert generator.TOPICS_FILE.read_text(encoding="utf-8") == generator.render_all(), (
+        "deploy/k8s/base/kafka/topics.yaml is stale: run uv run python deploy/k8s/gen_topics.py"
+    )
+    assert generator.main(["--check"]) == 0
+
+
+def test_the_generator_check_fails_on_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = load_generator()
+    stale = tmp_path / "topics.yaml"
+    stale.write_text(generator.render_all().replace("careplan.bookings.insured\n", "careplan.bookings.x\n"))
+    monkeypatch.setattr(generator, "TOPICS_FILE", stale)
+    assert generator.main(["--check"]) == 1
+
+
+def test_the_kafka_cluster_matches_the_launcher_kafka_version(rendered: Rendered) -> None:
+    from devstack.settings import KAFKA_VERSION
+
+    (kafka,) = rendered.of_kind("Kafka")
+    assert kafka["spec"]["kafka"]["version"] == KAFKA_VERSION
+    assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+
+
+# --- deployables -----------------------------------------------------------------------------
+
+
+def test_every_long_running_deployable_is_a_deployment(rendered: Rendered) -> None:
+    assert {d["metadata"]["name"] for d in rendered.of_kind("Deployment")} == set(LONG_RUNNING)
+
+
+def test_every_service_of_the_launcher_is_deployed(rendered: Rendered) -> None:
+    deployments = {d["metadata"]["name"]: d for d in rendered.of_kind("Deployment")}
+    settings = DevstackSettings()
+    launcher_services = [c for c in catalog.platform_components() if c.tier == "service"]
+    assert launcher_services, "the launcher declares no service"
+    for component in launcher_services:
+        if component.name in LAMBDA:
+            (function,) = resources("aws_lambda_function").values()
+            assert function["handler"].startswith(f"{LAMBDA[component.name]}.")
+            continue
+        assert component.name in deployments, f"{component.name} runs locally but has no Deployment"
+        assert component.name in LONG_RUNNING
+        module = list(component.command(settings))[-1]
+        dockerfile = ROOT / "services" / module / "Dockerfile"
+        assert f'CMD ["python", "-m", "{module}"]' in dockerfile.read_text(encoding="utf-8")
+        container = deployments[component.name]["spec"]["template"]["spec"]["containers"][0]
+        port = component.environment(settings)["HTTP_PORT"]
+        assert str(container["ports"][0]["containerPort"]) == port, component.name
+
+
+def test_every_deployable_runs_in_compose_and_has_an_image_repository() -> None:
+    services = compose()["services"]
+    for name, package in LONG_RUNNING.items():
+        assert services[name]["build"]["dockerfile"] == f"services/{package}/Dockerfile"
+    assert services["clinic-operations"]["command"] == ["python", "-m", "devstack.lambda_runner"]
+    images = set(re.findall(r'"([a-z-]+)"', str(locals_()["service_images"]))) or set(
+        locals_()["service_images"]
+    )
+    assert images == set(LONG_RUNNING)
+
+
+# --- Dockerfiles -----------------------------------------------------------------------------
+
+
+def workspace_members() -> list[Path]:
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    return sorted(p for pattern in members for p in ROOT.glob(pattern) if (p / "pyproject.toml").is_file())
+
+
+@pytest.mark.parametrize("package", sorted(LONG_RUNNING.values()) + sorted(LAMBDA.values()))
+def test_dockerfile_builds_one_workspace_package_into_a_non_root_slim_image(package: str) -> None:
+    text = (ROOT / "services" / package / "Dockerfile").read_text(encoding="utf-8")
+    name = tomllib.loads((ROOT / "services" / package / "pyproject.toml").read_text())["project"]["name"]
+    assert re.search(rf"uv sync --frozen --no-dev .*--package {name}\b", text)
+    assert "ARG PYTHON_IMAGE=python:3.11" in text and "-slim" in text
+    stages = re.findall(r"^FROM .*? AS (\w+)$", text, flags=re.MULTILINE)
+    assert stages[-1] == "runtime" and "builder" in stages
+    runtime = text.split(" AS runtime", 1)[1]
+    assert "/bin/uv" not in runtime and "apt-get" not in runtime, "build tools in the final image"
+    assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
+    assert "HEALTHCHECK" in runtime
+    # uv needs every member's manifest to read the lock: a new member must be copied too.
+    for member in workspace_members():
+        manifest = member.relative_to(ROOT) / "pyproject.toml"
+        assert f"COPY {manifest} {member.relative_to(ROOT)}/" in text, f"{package} misses {manifest}"
