@@ -1,0 +1,139 @@
+"""The sink against the real broker and the launcher's moto: records become EventBridge events
+that the shipped rules route to SQS; a record that cannot be an event is parked; offsets are
+committed once everything is settled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from contract.topics import dead_letter_topic
+from devstack.settings import DevstackSettings
+from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
+from eventbridge_sink.sink import KafkaToEventBridge
+from eventing.cloudevents import Event, to_record
+from eventing.dead_letter import DeadLetterPublisher
+from eventing.producer import AsyncProducer
+from tests.support.kafka import read_all, unique_topic
+
+pytestmark = pytest.mark.integration
+
+
+def _booking_event(booking_id: str, encounter: str) -> Event:
+    return Event.new(
+        source="/care-plan",
+        type="BOOKING_CONFIRMED",
+        key=booking_id,
+        data={
+            "booking": {
+                "id": booking_id,
+                "providerAvailabilityId": str(uuid.uuid4()),
+                "patientId": "p-1",
+                "status": "CONFIRMED",
+                "paymentMode": "SELF_PAY",
+            },
+            "patient": {
+                "id": "p-1",
+                "firstName": "Ada",
+                "lastName": "L",
+                "gender": "FEMALE",
+                "dateOfBirth": "1990-01-01",
+            },
+            "encounterType": encounter,
+            "slot": {
+                "fromDate": "2026-12-01T09:00:00+00:00",
+                "toDate": "2026-12-01T09:30:00+00:00",
+                "providerId": "pr-1",
+                "speciality": "Dentist",
+            },
+        },
+    )
+
+
+async def test_records_reach_the_bus_and_the_rules_route_them(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "sink", partitions=2)
+    virtual_id, poison_offset_marker = str(uuid.uuid4()), b"{definitely not json"
+    producer = Producer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    for event in (_booking_event(virtual_id, "VIRTUAL"),):
+        record = to_record(event)
+        producer.produce(topic, key=record.key, value=record.value, headers=record.headers)
+    producer.produce(topic, key=b"poison", value=poison_offset_marker)
+    producer.flush(10)
+
+    session = boto3.Session(
+        region_name=infrastructure.aws_region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    events = session.client("events", endpoint_url=infrastructure.aws_endpoint)
+    sqs = session.client("sqs", endpoint_url=infrastructure.aws_endpoint)
+
+    async def put_events(entries: list[Any]) -> dict[str, Any]:
+        return dict(await asyncio.to_thread(events.put_events, Entries=entries))
+
+    dlt_producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    group = f"sink-{topic}"
+    sink = KafkaToEventBridge(
+        consumer_config={"bootstrap.servers": infrastructure.bootstrap_servers, "group.id": group},
+        topics=[topic],
+        forwarder=Forwarder(
+            put_events,
+            ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events"),
+        ),
+        dead_letters=DeadLetterPublisher(dlt_producer, group),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    try:
+        queue_url = sqs.get_queue_url(QueueName="confirmed-care-plan-events-queue")["QueueUrl"]
+        notification = await asyncio.to_thread(_await_notification, sqs, queue_url, virtual_id)
+        parked = await asyncio.to_thread(
+            read_all, infrastructure, dead_letter_topic(topic), expect=1
+        )
+    finally:
+        stop.set()
+        await task
+        dlt_producer.close()
+
+    assert notification["source"] == "com.providerschedule"
+    assert notification["event-type"] == "Notification"
+    assert notification["data"] == {"patientId": "p-1", "bookingId": virtual_id}
+    assert [m.value() for m in parked] == [poison_offset_marker]
+    assert dict(parked[0].headers())["dlt-reason"] == b"malformed"
+    assert _committed_everything(infrastructure, group, topic)
+
+
+def _await_notification(sqs: Any, queue_url: str, booking_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
+        for message in response.get("Messages", []):
+            body = json.loads(message["Body"])
+            if body.get("data", {}).get("bookingId") == booking_id:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                return dict(body)
+    raise AssertionError(f"no notification for {booking_id} on the confirmed queue")
+
+
+def _committed_everything(settings: DevstackSettings, group: str, topic: str) -> bool:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap_servers, "group.id": group, "log_level": 0}
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in (0, 1)]
+        committed = consumer.committed(partitions, timeout=10)
+        ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+        return [tp.offset if tp.offset >= 0 else 0 for tp in committed] == ends
+    finally:
+        consumer.close()
