@@ -10,14 +10,21 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+# Exactly the zones asked for, and only while they are available: the plan fails rather than
+# spread the platform over a zone nobody chose.
 data "aws_availability_zones" "available" {
   state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = var.availability_zones
+  }
 }
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  azs        = slice(data.aws_availability_zones.available.names, 0, var.availability_zone_count)
+  azs        = sort(data.aws_availability_zones.available.names)
 
   tags = merge(var.tags, {
     "app.kubernetes.io/part-of" = "managed-care-plan"

@@ -16,13 +16,13 @@ variable "tags" {
   default     = {}
 }
 
-variable "availability_zone_count" {
-  description = "Availability zones to spread subnets, nodes, brokers and the database over."
-  type        = number
-  default     = 3
+variable "availability_zones" {
+  description = "Availability zones (of var.region) for subnets, nodes, brokers and the database standby."
+  type        = list(string)
+  default     = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
   validation {
-    condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 6
+    condition     = length(var.availability_zones) >= 2 && length(var.availability_zones) <= 6
     error_message = "Use between 2 and 6 availability zones."
   }
 }

@@ -101,7 +101,7 @@ def test_registry_modules_are_the_well_known_ones_pinned_exactly() -> None:
 
 def test_variables_cover_region_sizes_and_the_msk_option() -> None:
     variables = blocks("variable")
-    for name in ("region", "node_instance_types", "node_desired_size", "db_instance_class",
+    for name in ("region", "availability_zones", "node_instance_types", "node_desired_size", "db_instance_class",
                  "db_allocated_storage", "db_multi_az", "use_msk"):
         assert name in variables, name
     assert variables["use_msk"]["type"] == "bool"
