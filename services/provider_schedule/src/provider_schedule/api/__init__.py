@@ -1,0 +1,1 @@
+"""The HTTP API: routes per resource, authentication, error mapping and request metrics."""

@@ -1,0 +1,27 @@
+"""Dependencies of the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Path, Query, Request
+
+from provider_schedule.persistence.unit_of_work import UnitOfWorkFactory
+
+MAX_PAGE = 100_000
+MAX_PAGE_SIZE = 100
+
+
+def get_units(request: Request) -> UnitOfWorkFactory:
+    units: UnitOfWorkFactory = request.app.state.units
+    return units
+
+
+Units = Annotated[UnitOfWorkFactory, Depends(get_units)]
+ProviderId = Annotated[UUID, Path(alias="providerId", description="The provider's id")]
+AvailabilityId = Annotated[
+    UUID, Path(alias="availabilityId", description="The availability's (slot's) id")
+]
+PageNumber = Annotated[int, Query(ge=0, le=MAX_PAGE, description="Page number, from 0")]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Providers per page")]

@@ -1,0 +1,137 @@
+"""Every failure becomes a JSON ``ErrorBody``; bad input is a 4xx, never a 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from provider_schedule.api.schemas import ErrorBody, FieldError
+from provider_schedule.domain.errors import (
+    AvailabilityBookedError,
+    AvailabilityNotFoundError,
+    InvalidTimeRangeError,
+    ProviderNotFoundError,
+)
+from provider_schedule.persistence.tables import NO_OVERLAP_CONSTRAINT, RANGE_ORDER_CONSTRAINT
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(
+        status=status,
+        error=HTTPStatus(status).phrase,
+        message=message,
+        path=request.url.path,
+        errors=list(errors) if errors else None,
+    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the error statuses a route can answer."""
+    return {
+        status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
+def _location(location: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+def _validation_errors(error: RequestValidationError) -> list[FieldError]:
+    fields = []
+    for problem in error.errors():
+        message = str(problem.get("msg", "invalid"))
+        if problem.get("type") == "json_invalid":
+            context = problem.get("ctx") or {}
+            message = f"malformed JSON: {context.get('error', 'cannot be parsed')}"
+        fields.append(FieldError(location=_location(problem.get("loc", ())), message=message))
+    return fields
+
+
+async def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    fields = _validation_errors(error)
+    summary = "; ".join(f"{f.location}: {f.message}" for f in fields) or "invalid request"
+    return error_response(request, 422, summary, errors=fields)
+
+
+async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers) if error.headers else None
+    message = (
+        error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
+    )
+    return error_response(request, error.status_code, message, headers=headers)
+
+
+async def _on_not_found(request: Request, error: Exception) -> JSONResponse:
+    return error_response(request, 404, str(error))
+
+
+async def _on_invalid_time_range(request: Request, error: Exception) -> JSONResponse:
+    return error_response(request, 422, str(error))
+
+
+async def _on_booked(request: Request, error: Exception) -> JSONResponse:
+    return error_response(request, 409, str(error))
+
+
+async def _on_integrity_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, IntegrityError)
+    constraint = _constraint_name(error)
+    if constraint == NO_OVERLAP_CONSTRAINT:
+        return error_response(
+            request, 409, "the slot overlaps another availability of this provider"
+        )
+    if constraint == RANGE_ORDER_CONSTRAINT:
+        return error_response(request, 422, "fromDate must be before toDate")
+    logger.warning("integrity error", extra={"constraint": constraint, "error": str(error.orig)})
+    return error_response(request, 409, "the request conflicts with the current state")
+
+
+async def _on_data_error(request: Request, error: Exception) -> JSONResponse:
+    # A value the database cannot store (out of its range) that validation let through.
+    logger.warning("data error", extra={"error": str(error)})
+    return error_response(request, 422, "a value is outside what can be stored")
+
+
+async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    # Starlette logs the exception itself; the client still gets a JSON body.
+    return error_response(request, 500, "internal error")
+
+
+def _constraint_name(error: IntegrityError) -> str | None:
+    # asyncpg's exception (under SQLAlchemy's adapter) carries the constraint's name.
+    original = getattr(error.orig, "__cause__", None) or error.orig
+    name = getattr(original, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(ProviderNotFoundError, _on_not_found)
+    app.add_exception_handler(AvailabilityNotFoundError, _on_not_found)
+    app.add_exception_handler(InvalidTimeRangeError, _on_invalid_time_range)
+    app.add_exception_handler(AvailabilityBookedError, _on_booked)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(DataError, _on_data_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,98 @@
+"""``/providers/{providerId}/availability``: a provider's slots."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from provider_schedule.api.deps import AvailabilityId, ProviderId, Units
+from provider_schedule.api.errors import error_responses
+from provider_schedule.api.schemas import AvailabilityIn, AvailabilityOut
+from provider_schedule.domain import commands
+from provider_schedule.service_layer import handlers
+
+router = APIRouter(prefix="/providers/{providerId}/availability", tags=["availability"])
+
+
+@router.get(
+    "",
+    summary="List a provider's live availabilities, by start time",
+    responses=error_responses(401, 404, 422),
+)
+async def list_availability(provider_id: ProviderId, units: Units) -> list[AvailabilityOut]:
+    async with units.begin() as uow:
+        slots = await handlers.list_availability(provider_id, uow)
+    return [AvailabilityOut.of(slot) for slot in slots]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add an availability",
+    description="Publishes `AVAILABILITY_CREATED`. A slot overlapping another live slot of the "
+    "provider is refused with 409.",
+    responses=error_responses(401, 404, 409, 422),
+)
+async def create_availability(
+    provider_id: ProviderId, body: AvailabilityIn, units: Units, response: Response
+) -> AvailabilityOut:
+    async with units.begin() as uow:
+        slot = await handlers.add_availability(
+            commands.AddAvailability(
+                provider_id, body.from_date, body.to_date, body.encounter_type
+            ),
+            uow,
+        )
+    response.headers["Location"] = f"/providers/{provider_id}/availability/{slot.id}"
+    return AvailabilityOut.of(slot)
+
+
+@router.get(
+    "/{availabilityId}",
+    summary="Read an availability",
+    responses=error_responses(401, 404, 422),
+)
+async def get_availability(
+    provider_id: ProviderId, availability_id: AvailabilityId, units: Units
+) -> AvailabilityOut:
+    async with units.begin() as uow:
+        return AvailabilityOut.of(
+            await handlers.get_availability(provider_id, availability_id, uow)
+        )
+
+
+@router.put(
+    "/{availabilityId}",
+    summary="Change an availability's time or encounter type",
+    description="Publishes `AVAILABILITY_UPDATED` when something changed. A booked slot cannot "
+    "change (409): delete it instead, which cancels its booking.",
+    responses=error_responses(401, 404, 409, 422),
+)
+async def update_availability(
+    provider_id: ProviderId, availability_id: AvailabilityId, body: AvailabilityIn, units: Units
+) -> AvailabilityOut:
+    async with units.begin() as uow:
+        slot = await handlers.update_availability(
+            commands.UpdateAvailability(
+                provider_id, availability_id, body.from_date, body.to_date, body.encounter_type
+            ),
+            uow,
+        )
+    return AvailabilityOut.of(slot)
+
+
+@router.delete(
+    "/{availabilityId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an availability",
+    description="Publishes `AVAILABILITY_DELETED` (with the booking that held it, if any). The "
+    "slot is kept as deleted: no longer listed or bookable, and its time is free again.",
+    responses=error_responses(401, 404, 422),
+)
+async def delete_availability(
+    provider_id: ProviderId, availability_id: AvailabilityId, units: Units
+) -> Response:
+    async with units.begin() as uow:
+        await handlers.delete_availability(
+            commands.DeleteAvailability(provider_id, availability_id), uow
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

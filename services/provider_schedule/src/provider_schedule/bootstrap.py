@@ -1,0 +1,133 @@
+"""The composition root: builds the engine, producer, relay, consumer and unit-of-work factory
+from the settings. Nothing is built at import; tests call ``bootstrap`` with their settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from eventing.consumer import ConsumerRunner, RetryPolicy
+from eventing.health import ReadinessCheck, database_check, kafka_check
+from eventing.inbox import Inbox, idempotent
+from eventing.outbox import Outbox
+from eventing.producer import AsyncProducer
+from eventing.relay import OutboxRelay
+from provider_schedule.messaging.events import MessageMapper
+from provider_schedule.messaging.handlers import INBOX_CONSUMER, booking_responder
+from provider_schedule.persistence import tables
+from provider_schedule.persistence.unit_of_work import UnitOfWorkFactory
+from provider_schedule.settings import ProviderScheduleSettings
+
+logger = logging.getLogger(__name__)
+
+# A database outage of a few seconds must not send booking requests to the dead-letter topic:
+# about 25 s of retries before a record is parked.
+BOOKING_RETRY = RetryPolicy(attempts=8, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
+RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class Container:
+    settings: ProviderScheduleSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    units: UnitOfWorkFactory
+    producer: AsyncProducer
+    relay: OutboxRelay
+    consumer: ConsumerRunner
+    readiness: dict[str, ReadinessCheck]
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Run the outbox relay and the booking responder in the background, each restarted
+        with a backoff if it fails (a broker or database outage)."""
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(
+                _supervised("outbox-relay", self.relay.run, self._stop), name="outbox-relay"
+            ),
+            asyncio.create_task(
+                _supervised("booking-responder", self.consumer.run, self._stop),
+                name="booking-responder",
+            ),
+        ]
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Let the loops finish the record or batch in hand, then close the clients."""
+        self._stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tasks = []
+        await asyncio.to_thread(self.producer.close, timeout)
+        await self.engine.dispose()
+
+    @property
+    def workers_alive(self) -> bool:
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+
+def bootstrap(settings: ProviderScheduleSettings) -> Container:
+    kafka_config = settings.kafka.client_config()
+    engine = create_async_engine(
+        settings.database.database_url,
+        pool_size=settings.database.pool_size,
+        pool_pre_ping=True,
+    )
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    units = UnitOfWorkFactory(
+        sessions, outbox=Outbox(tables.outbox), messages=MessageMapper(settings.topics)
+    )
+    producer = AsyncProducer({**kafka_config, "client.id": "provider-schedule"})
+    relay = OutboxRelay(dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer)
+    consumer = ConsumerRunner(
+        client_config=kafka_config,
+        group_id=settings.consumer_group,
+        topics=[settings.topics.booking_requests],
+        handler=idempotent(sessions, Inbox(tables.inbox, INBOX_CONSUMER), booking_responder(units)),
+        producer=producer,
+        retry=BOOKING_RETRY,
+        poll_timeout=settings.consumer_poll_seconds,
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        units=units,
+        producer=producer,
+        relay=relay,
+        consumer=consumer,
+        readiness={"database": database_check(engine), "kafka": kafka_check(kafka_config)},
+    )
+
+
+async def _supervised(
+    name: str, run: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    failures = 0
+    while not stop.is_set():
+        try:
+            await run(stop)
+            failures = 0
+        except Exception:
+            delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
+            failures += 1
+            logger.exception(
+                "background worker failed, restarting", extra={"worker": name, "delay": delay}
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)

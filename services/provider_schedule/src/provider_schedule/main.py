@@ -1,0 +1,81 @@
+"""The HTTP application and the process entry point (``python -m provider_schedule``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import Depends, FastAPI
+
+from eventing.health import health_router
+from eventing.logging import configure_logging
+from provider_schedule.api.errors import register_error_handlers
+from provider_schedule.api.metrics import RequestMetricsMiddleware
+from provider_schedule.api.routes import availability, providers
+from provider_schedule.api.security import ApiKeyMiddleware, require_api_key
+from provider_schedule.bootstrap import Container, bootstrap
+from provider_schedule.settings import ProviderScheduleSettings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Providers, their availability (slots), and the booking responder that answers
+`provider.availability.booking.requests`.
+
+Every request except `/health/*`, `/metrics` and these documents needs the header
+`X-API-KEY` (locally `LOCAL_DEV`; use **Authorize**). Errors are JSON:
+`{status, error, message, path, errors?}`. Dates are ISO-8601 (with an offset; none means UTC)
+or the legacy `dd.MM.yyyy` form.
+"""
+
+
+def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+    """The API over ``container``. With ``run_workers`` the lifespan runs the outbox relay and
+    the booking responder next to it, and stops them (and the clients) on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            await container.start()
+        logger.info("provider-schedule started", extra={"workers": run_workers})
+        try:
+            yield
+        finally:
+            await container.stop()
+            logger.info("provider-schedule stopped")
+
+    settings = container.settings
+    app = FastAPI(
+        title="Provider Schedule",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.units = container.units
+    app.state.container = container
+    register_error_handlers(app)
+    secured = [Depends(require_api_key(settings.api_key))]
+    app.include_router(providers.router, dependencies=secured)
+    app.include_router(availability.router, dependencies=secured)
+    app.include_router(health_router(container.readiness))
+    # Added last = outermost: metrics count the 401s of the key check too.
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(RequestMetricsMiddleware)
+    return app
+
+
+def run() -> None:
+    settings = ProviderScheduleSettings()
+    configure_logging(settings.log_level, service="provider-schedule")
+    app = create_app(bootstrap(settings))
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # our JSON logging, configured above
+        access_log=False,  # RequestMetricsMiddleware counts requests instead
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )

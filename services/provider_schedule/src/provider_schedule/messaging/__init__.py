@@ -1,0 +1,1 @@
+"""Kafka side of the service: topics, the domain-event mapping and the booking responder."""

@@ -1,0 +1,1 @@
+"""Alembic history of schema ``provider_schedule``: ``python -m provider_schedule.migrate``."""

@@ -1,0 +1,74 @@
+"""The service's settings, read from the environment (the names compose, Kubernetes and
+`careplan up` set: ``API_KEY``, ``HTTP_PORT``, ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``...).
+
+The default API key ``LOCAL_DEV`` (the contract's local key) is accepted only when
+``ENVIRONMENT`` is ``local`` or ``dev``. ``ENVIRONMENT`` defaults to ``local`` because the local
+launcher sets nothing; every deployment outside a laptop sets ``ENVIRONMENT=production`` (or
+``staging``) and a key of its own, and the service refuses to start if the key is the default.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contract import topics
+from eventing.settings import DatabaseSettings, KafkaSettings
+from provider_schedule.messaging.topics import ScheduleTopics
+
+DEFAULT_API_KEY = "LOCAL_DEV"  # the contract's published local key, refused outside local/dev
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @property
+    def allows_default_key(self) -> bool:
+        return self in (Environment.LOCAL, Environment.DEV)
+
+
+class ProviderScheduleSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    environment: Environment = Environment.LOCAL
+    api_key: SecretStr = SecretStr(DEFAULT_API_KEY)
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container's port is its only way in
+    http_port: int = Field(default=8090, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+    consumer_group: str = "provider-schedule"
+    availability_topic: str = topics.PROVIDER_AVAILABILITY
+    booking_requests_topic: str = topics.BOOKING_REQUESTS
+    booking_replies_topic: str = topics.BOOKING_REPLIES
+    # How long one poll of the booking requests waits for a batch to fill; it bounds the
+    # latency a request can pick up in the consumer.
+    consumer_poll_seconds: float = Field(default=0.1, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_key_outside_development(self) -> ProviderScheduleSettings:
+        key = self.api_key.get_secret_value()
+        if not key.strip():
+            raise ValueError("API_KEY must not be empty")
+        if key == DEFAULT_API_KEY and not self.environment.allows_default_key:
+            raise ValueError(
+                f"API_KEY is the published default {DEFAULT_API_KEY!r}, which is accepted only "
+                f"with ENVIRONMENT=local or dev (ENVIRONMENT is {self.environment.value!r}); "
+                "set API_KEY to a secret of this deployment"
+            )
+        return self
+
+    @property
+    def topics(self) -> ScheduleTopics:
+        return ScheduleTopics(
+            availability=self.availability_topic,
+            booking_requests=self.booking_requests_topic,
+            booking_replies=self.booking_replies_topic,
+        )
