@@ -21,7 +21,7 @@ RELIABLE_PRODUCER_CONFIG: Mapping[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
     "max.in.flight.requests.per.connection": 5,
-    "linger.ms": 5,
+    "linger.ms": 1,
     "compression.type": "lz4",
     "queue.buffering.max.messages": 500_000,
 }
