@@ -171,11 +171,11 @@ async def latency(settings: DevstackSettings, samples: int) -> list[float]:
 
 
 def _percentile(values: list[float], fraction: float) -> float:
-    return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
 async def run(settings: DevstackSettings, events: int) -> None:
-    print(f"Outbox relay, end to end (committed rows -> acknowledged by Kafka, acks=all)")
+    print("Outbox relay, end to end (committed rows -> acknowledged by Kafka, acks=all)")
     print(f"{'relay batch size':>17} {'events':>8} {'events/s':>10}")
     for batch_size, count in ((1, min(events, 5_000)), (100, events), (10_000, events)):
         rate = await throughput(settings, batch_size, count)

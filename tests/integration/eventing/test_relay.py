@@ -93,7 +93,8 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
                 [Event.new(source="/t", type="A", data={"n": n}, key=str(n)) for n in range(20)],
             )
             await asyncio.to_thread(read_all, infrastructure, topic, expect=20)
-            assert first.is_leader and not second.is_leader
+            assert first.is_leader
+            assert not second.is_leader
 
             stop_first.set()
             await first_task
