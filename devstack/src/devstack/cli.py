@@ -137,6 +137,48 @@ def logs(
     raise typer.Exit(subprocess.call(argv))
 
 
+@app.command()
+def demo() -> None:
+    """Play the booking story against the running platform and show each hop's timing."""
+    from devstack.demo import Demo, DemoFailedError
+
+    settings, platform = _platform()
+    not_ready = [row.name for row in platform.status() if row.state != "ready"]
+    if not_ready:
+        console.print(f"[red]Not running: {', '.join(not_ready)}[/]. Start it with `careplan up`.")
+        raise typer.Exit(1)
+    try:
+        Demo(settings, console).run()
+    except DemoFailedError as error:
+        console.print(f"[bold red]The demo stopped at: {error}[/]  (see `careplan logs <part>`)")
+        raise typer.Exit(1) from error
+
+
+clinic = typer.Typer(help="Clinic Operations: the visits created from on-site bookings.")
+app.add_typer(clinic, name="clinic")
+
+
+@clinic.command("visits")
+def clinic_visits() -> None:
+    """List the clinic visits in DynamoDB as a table."""
+    from clinic_operations.visits import list_visits
+    from devstack.moto import aws_client
+
+    settings, _ = _platform()
+    visits = list_visits(aws_client(settings, "dynamodb"), "clinic-visits")  # type: ignore[arg-type]
+    table = Table(title=f"clinic-visits ({len(visits)})")
+    for column in ("booking id", "patient", "slot", "status"):
+        table.add_column(column)
+    for visit in visits:
+        patient = " ".join(p for p in (visit.patient_first_name, visit.patient_last_name) if p)
+        slot = f"{visit.slot_from or '?'} -> {visit.slot_to or '?'}"
+        style = "green" if visit.status.value == "CONFIRMED" else "red"
+        table.add_row(
+            visit.booking_id, patient or visit.patient_id, slot, f"[{style}]{visit.status.value}[/]"
+        )
+    console.print(table)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(app())
