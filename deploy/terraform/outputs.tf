@@ -3,7 +3,7 @@ locals {
 
   kafka_bootstrap_servers = var.use_msk ? aws_msk_cluster.this[0].bootstrap_brokers : "careplan-kafka-bootstrap:9092"
 
-  # Exactly the keys of deploy/k8s/overlays/eks/terraform-outputs.env (a test compares them).
+  # Exactly the keys of deploy/k8s/components/eks/terraform-outputs.env (a test compares them).
   k8s_overlay_env = {
     AWS_REGION                = var.region
     ECR_REGISTRY              = local.ecr_registry
@@ -13,13 +13,14 @@ locals {
     DB_MASTER_SECRET_ARN      = aws_db_instance.postgres.master_user_secret[0].secret_arn
     DB_CONNECTION_SECRET_NAME = aws_secretsmanager_secret.database_connection.name
     API_KEY_SECRET_NAME       = aws_secretsmanager_secret.api_key.name
+    KMS_KEY_ARN               = aws_kms_key.platform.arn
     INGRESS_HOST              = var.ingress_host
     ACM_CERTIFICATE_ARN       = var.acm_certificate_arn
   }
 }
 
 output "k8s_overlay_env" {
-  description = "Contents of deploy/k8s/overlays/eks/terraform-outputs.env."
+  description = "Contents of deploy/k8s/components/eks/terraform-outputs.env."
   value       = join("\n", concat(["# Written by terraform output -raw k8s_overlay_env"], [for key in sort(keys(local.k8s_overlay_env)) : "${key}=${local.k8s_overlay_env[key]}"], [""]))
 }
 

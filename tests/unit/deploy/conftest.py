@@ -8,7 +8,11 @@ import yaml
 
 from tests.unit.deploy.tools import DEPLOY, kustomize, run
 
-OVERLAYS = {"base": DEPLOY / "k8s" / "base", "eks": DEPLOY / "k8s" / "overlays" / "eks"}
+OVERLAYS = {
+    "base": DEPLOY / "k8s" / "base",
+    "eks": DEPLOY / "k8s" / "overlays" / "eks",
+    "eks-msk": DEPLOY / "k8s" / "overlays" / "eks-msk",
+}
 
 
 class Rendered:
@@ -42,8 +46,25 @@ def render(name: str) -> Rendered:
 
 @pytest.fixture(params=sorted(OVERLAYS))
 def rendered(request: pytest.FixtureRequest) -> Rendered:
-    """Each of base and the EKS overlay, rendered once per session."""
+    """Each of the base and the two EKS overlays, rendered once per session."""
     return render(request.param)
+
+
+@pytest.fixture(params=["base", "eks"])
+def with_strimzi(request: pytest.FixtureRequest) -> Rendered:
+    """The renderings whose Kafka is run by Strimzi."""
+    return render(request.param)
+
+
+@pytest.fixture(params=["eks", "eks-msk"])
+def cloud(request: pytest.FixtureRequest) -> Rendered:
+    """The renderings for Amazon EKS."""
+    return render(request.param)
+
+
+@pytest.fixture
+def msk() -> Rendered:
+    return render("eks-msk")
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def scan(directory: Path, framework: str) -> dict[str, Any]:
 @cache
 def kubernetes_dir(tmp: str) -> Path:
     directory = Path(tmp)
-    for name in ("base", "eks"):
+    for name in ("base", "eks", "eks-msk"):
         (directory / f"{name}.yaml").write_text(render(name).text, encoding="utf-8")
     return directory
 

@@ -45,8 +45,8 @@ def load_generator() -> ModuleType:
 # --- topics ----------------------------------------------------------------------------------
 
 
-def test_every_contract_topic_is_a_kafka_topic(rendered: Rendered) -> None:
-    topics = {t["spec"]["topicName"]: t for t in rendered.of_kind("KafkaTopic")}
+def test_every_contract_topic_is_a_kafka_topic(with_strimzi: Rendered) -> None:
+    topics = {t["spec"]["topicName"]: t for t in with_strimzi.of_kind("KafkaTopic")}
     assert set(topics) == {spec.name for spec in all_topics()}
     assert {spec.name for spec in CONTRACT_TOPICS} < set(topics)
     for spec in all_topics():
@@ -56,17 +56,30 @@ def test_every_contract_topic_is_a_kafka_topic(rendered: Rendered) -> None:
     assert any(name.endswith(DEAD_LETTER_SUFFIX) for name in topics)
 
 
-def test_topics_have_the_partitions_the_launcher_creates(rendered: Rendered) -> None:
+def test_topics_have_the_partitions_the_launcher_creates(with_strimzi: Rendered) -> None:
     partitions = DevstackSettings().topic_partitions
-    for topic in rendered.of_kind("KafkaTopic"):
+    for topic in with_strimzi.of_kind("KafkaTopic"):
         assert topic["spec"]["partitions"] == partitions, topic["spec"]["topicName"]
 
 
-def test_checked_in_topics_yaml_is_what_the_generator_writes() -> None:
+def test_the_msk_topics_job_creates_the_same_topics_as_strimzi(msk: Rendered, eks: Rendered) -> None:
+    script = msk.one("Job", "kafka-topics")["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    created = dict(re.findall(r"--topic (\S+) (.*)", script))
+    assert set(created) == {spec.name for spec in all_topics()}
+    for topic in eks.of_kind("KafkaTopic"):
+        options = created[topic["spec"]["topicName"]]
+        assert f"--partitions {topic['spec']['partitions']} " in options
+        assert f"--replication-factor {topic['spec']['replicas']} " in options
+        for key, value in topic["spec"]["config"].items():
+            assert f"--config {key}={value}" in options
+
+
+def test_checked_in_topic_manifests_are_what_the_generator_writes() -> None:
     generator = load_generator()
-    assert generator.TOPICS_FILE.read_text(encoding="utf-8") == generator.render_all(), (
-        "deploy/k8s/base/kafka/topics.yaml is stale: run uv run python deploy/k8s/gen_topics.py"
-    )
+    for path, wanted in generator.generated_files().items():
+        assert path.read_text(encoding="utf-8") == wanted, (
+            f"{path} is stale: run uv run python deploy/k8s/gen_topics.py"
+        )
     assert generator.main(["--check"]) == 0
 
 
@@ -78,12 +91,14 @@ def test_the_generator_check_fails_on_a_stale_file(tmp_path: Path, monkeypatch: 
     assert generator.main(["--check"]) == 1
 
 
-def test_the_kafka_cluster_matches_the_launcher_kafka_version(rendered: Rendered) -> None:
+def test_the_kafka_cluster_matches_the_launcher_kafka_version(with_strimzi: Rendered, msk: Rendered) -> None:
     from devstack.settings import KAFKA_VERSION
 
-    (kafka,) = rendered.of_kind("Kafka")
+    (kafka,) = with_strimzi.of_kind("Kafka")
     assert kafka["spec"]["kafka"]["version"] == KAFKA_VERSION
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    job = msk.one("Job", "kafka-topics")
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == f"apache/kafka:{KAFKA_VERSION}"
 
 
 # --- deployables -----------------------------------------------------------------------------

@@ -47,8 +47,8 @@ def test_every_rendered_object_validates_against_its_schema(rendered: Rendered) 
     assert len(reports) == len(rendered.objects)
 
 
-def test_strimzi_resources_are_checked_against_the_strimzi_crds(rendered: Rendered) -> None:
-    _, reports = validate(rendered.text)
+def test_strimzi_resources_are_checked_against_the_strimzi_crds(with_strimzi: Rendered) -> None:
+    _, reports = validate(with_strimzi.text)
     by_kind = {r["kind"]: r["validator"] for r in reports}
     for kind in ("Kafka", "KafkaNodePool", "KafkaTopic"):
         assert by_kind.get(kind) == "crd", f"{kind} not validated against its CRD: {by_kind}"
@@ -124,7 +124,8 @@ def test_ingress_routes_the_contract_paths(rendered: Rendered) -> None:
     }
 
 
-def test_the_eks_overlay_uses_rds_external_secrets_irsa_and_ecr(eks: Rendered) -> None:
+def test_the_eks_overlays_use_rds_external_secrets_irsa_and_ecr(cloud: Rendered) -> None:
+    eks = cloud
     kinds = {o["kind"] for o in eks.objects}
     assert "StatefulSet" not in kinds, "the in-cluster PostgreSQL must be gone on EKS"
     assert "Secret" not in kinds, "secrets come from External Secrets on EKS"
@@ -143,7 +144,7 @@ def test_the_eks_overlay_uses_rds_external_secrets_irsa_and_ecr(eks: Rendered) -
 
 def overlay_outputs() -> dict[str, str]:
     """The Terraform outputs the EKS overlay reads (its terraform-outputs.env)."""
-    path = DEPLOY / "k8s" / "overlays" / "eks" / "terraform-outputs.env"
+    path = DEPLOY / "k8s" / "components" / "eks" / "terraform-outputs.env"
     lines = path.read_text(encoding="utf-8").splitlines()
     pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
     return {key.strip(): value.strip() for key, value in pairs}
@@ -157,7 +158,8 @@ def scalars(node: Any) -> list[str]:
     return [str(node)]
 
 
-def test_no_placeholder_survives_the_eks_overlay(eks: Rendered) -> None:
+def test_no_placeholder_survives_the_eks_overlays(cloud: Rendered) -> None:
+    eks = cloud
     keys = set(overlay_outputs())
     leftovers = [
         value
@@ -169,8 +171,25 @@ def test_no_placeholder_survives_the_eks_overlay(eks: Rendered) -> None:
     assert "terraform-outputs" not in eks.text
 
 
-def test_every_terraform_output_reaches_the_rendered_overlay(eks: Rendered) -> None:
+def test_every_terraform_output_reaches_the_rendered_overlays(cloud: Rendered) -> None:
+    eks = cloud
     values = set(scalars(eks.objects))
     text = eks.text
     for key, value in overlay_outputs().items():
         assert value in values or value in text, f"{key}={value} is not used by the overlay"
+
+
+def test_every_namespaced_object_lands_in_the_platform_namespace(rendered: Rendered) -> None:
+    cluster_scoped = {"Namespace", "StorageClass", "ClusterRole", "ClusterRoleBinding"}
+    for obj in rendered.objects:
+        if obj["kind"] in cluster_scoped:
+            continue
+        assert obj["metadata"].get("namespace") == "careplan", f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def test_the_msk_overlay_has_no_strimzi_resource_and_creates_topics_with_a_job(msk: Rendered) -> None:
+    assert not [o for o in msk.objects if o["apiVersion"].startswith("kafka.strimzi.io/")]
+    job = msk.one("Job", "kafka-topics")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    config = msk.of_kind("ConfigMap")[0]["metadata"]["name"]
+    assert container["envFrom"] == [{"configMapRef": {"name": config}}]

@@ -15,7 +15,7 @@ from tests.unit.deploy.tools import DEPLOY, run, tools_python
 
 TERRAFORM = DEPLOY / "terraform"
 HCL_TO_JSON = DEPLOY / "checks" / "hcl_to_json.py"
-OVERLAY_ENV = DEPLOY / "k8s" / "overlays" / "eks" / "terraform-outputs.env"
+OVERLAY_ENV = DEPLOY / "k8s" / "components" / "eks" / "terraform-outputs.env"
 
 
 def unquote(node: Any) -> Any:
