@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-unit test-integration up down status lint format bench clean
+.PHONY: help install deploy-tools demo test test-unit test-integration up down status lint format bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -25,6 +25,9 @@ $(BOOTSTRAP)/bin/uv:
 
 install: .venv/.installed ## Install the virtualenv, the packages and the Kafka jars
 	$(RUN) careplan install
+
+deploy-tools: ## Install the offline deployment checkers (kustomize, checkov, ...) into .careplan/tools
+	bash deploy/checks/install-tools.sh
 
 demo: install ## Start the platform and play the booking story
 	$(RUN) careplan up
@@ -44,7 +47,7 @@ lint: .venv/.installed ## ruff and mypy --strict
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-test: install lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
+test: install deploy-tools lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-unit: .venv/.installed ## Unit tests only (no infrastructure)
