@@ -22,7 +22,7 @@ def main() -> int:
         try:
             with path.open(encoding="utf-8") as handle:
                 parsed[path.name] = hcl2.load(handle)
-        except Exception as error:  # noqa: BLE001 (any parse error is reported per file)
+        except Exception as error:
             sys.stderr.write(f"{path}: {type(error).__name__}: {error}\n")
             failed = True
     json.dump(parsed, sys.stdout, indent=1, default=str)

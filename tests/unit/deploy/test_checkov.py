@@ -38,13 +38,24 @@ ALLOWED_SKIPS = {
 def scan(directory: Path, framework: str) -> dict[str, Any]:
     # --skip-download: offline, no guideline download from the vendor's platform.
     result = run(
-        [checkov(), "-d", directory, "--framework", framework, "--skip-download", "--compact", "-o", "json"],
+        [
+            checkov(),
+            "-d",
+            directory,
+            "--framework",
+            framework,
+            "--skip-download",
+            "--compact",
+            "-o",
+            "json",
+        ],
     )
     assert result.stdout.strip(), f"checkov printed nothing:\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
     (found,) = [r for r in reports if r["check_type"] == framework]
-    return found
+    summary: dict[str, Any] = found
+    return summary
 
 
 @cache
@@ -66,7 +77,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 
 
 def describe(failed: list[dict[str, Any]]) -> str:
-    return "\n".join(f"{c['check_id']} {c['resource']} {c['file_path']}: {c['check_name']}" for c in failed)
+    return "\n".join(
+        f"{c['check_id']} {c['resource']} {c['file_path']}: {c['check_name']}" for c in failed
+    )
 
 
 @pytest.mark.parametrize("framework", sorted(ALLOWED_SKIPS))
@@ -87,11 +100,15 @@ def test_every_skipped_check_is_allowed_and_explained(
         reason = (check["check_result"].get("suppress_comment") or "").strip()
         assert check["check_id"] in ALLOWED_SKIPS[framework], f"unexpected skip {check['check_id']}"
         assert len(reason) >= 30, f"{check['check_id']} on {check['resource']} has no real reason"
-    assert {c["check_id"] for c in skipped} == ALLOWED_SKIPS[framework], "stale entry in ALLOWED_SKIPS"
+    assert {c["check_id"] for c in skipped} == ALLOWED_SKIPS[framework], (
+        "stale entry in ALLOWED_SKIPS"
+    )
 
 
 def test_checkov_fails_a_bad_dockerfile(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text("FROM python:latest\nRUN pip install flask\nCMD python app.py\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:latest\nRUN pip install flask\nCMD python app.py\n"
+    )
     report = scan(tmp_path, "dockerfile")
     failed = {c["check_id"] for c in report["results"]["failed_checks"]}
     assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7"} <= failed

@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from devstack.settings import DevstackSettings
 from tests.unit.deploy.tools import DEPLOY, ROOT, docker_compose, run
@@ -20,7 +20,8 @@ def resolved() -> dict[str, Any]:
     """The file as the client resolves it (anchors, merges, build contexts)."""
     result = run([docker_compose(), "-f", COMPOSE, "config"], cwd=COMPOSE.parent)
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
-    return yaml.safe_load(result.stdout)
+    document: dict[str, Any] = yaml.safe_load(result.stdout)
+    return document
 
 
 def test_compose_file_passes_docker_compose_config() -> None:
@@ -30,9 +31,13 @@ def test_compose_file_passes_docker_compose_config() -> None:
 
 
 def test_docker_compose_config_rejects_an_invalid_file(tmp_path: Path) -> None:
-    broken = COMPOSE.read_text(encoding="utf-8").replace("    healthcheck:\n", "    healthchek:\n", 1)
+    broken = COMPOSE.read_text(encoding="utf-8").replace(
+        "    healthcheck:\n", "    healthchek:\n", 1
+    )
     (tmp_path / "docker-compose.yml").write_text(broken, encoding="utf-8")
-    result = run([docker_compose(), "-f", tmp_path / "docker-compose.yml", "config", "--quiet"], cwd=tmp_path)
+    result = run(
+        [docker_compose(), "-f", tmp_path / "docker-compose.yml", "config", "--quiet"], cwd=tmp_path
+    )
     assert result.returncode != 0
     assert "healthchek" in result.stderr
 
@@ -43,7 +48,9 @@ def test_infrastructure_is_kraft_kafka_postgres_and_moto() -> None:
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["moto"]["image"].startswith("motoserver/moto:")
-    assert services["aws-bootstrap"]["command"][-1].startswith("import os; from devstack.aws_bootstrap import")
+    assert services["aws-bootstrap"]["command"][-1].startswith(
+        "import os; from devstack.aws_bootstrap import"
+    )
 
 
 def test_images_are_built_from_the_repository_root_with_their_dockerfile() -> None:
@@ -74,7 +81,10 @@ def test_migrations_finish_before_the_apis_start() -> None:
     for name, module in (("provider-schedule", "provider_schedule"), ("care-plan", "care_plan")):
         migrate = services[f"{name}-migrate"]
         assert migrate["command"] == ["python", "-m", f"{module}.migrate"]
-        assert services[name]["depends_on"][f"{name}-migrate"]["condition"] == "service_completed_successfully"
+        assert (
+            services[name]["depends_on"][f"{name}-migrate"]["condition"]
+            == "service_completed_successfully"
+        )
 
 
 def test_our_containers_are_read_only_and_drop_capabilities() -> None:

@@ -35,7 +35,8 @@ LAMBDA = {"clinic-operations": "clinic_operations"}
 def load_generator() -> ModuleType:
     path = DEPLOY / "k8s" / "gen_topics.py"
     spec = importlib.util.spec_from_file_location("gen_topics", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules["gen_topics"] = module
     spec.loader.exec_module(module)
@@ -62,8 +63,12 @@ def test_topics_have_the_partitions_the_launcher_creates(with_strimzi: Rendered)
         assert topic["spec"]["partitions"] == partitions, topic["spec"]["topicName"]
 
 
-def test_the_msk_topics_job_creates_the_same_topics_as_strimzi(msk: Rendered, eks: Rendered) -> None:
-    script = msk.one("Job", "kafka-topics")["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+def test_the_msk_topics_job_creates_the_same_topics_as_strimzi(
+    msk: Rendered, eks: Rendered
+) -> None:
+    script = msk.one("Job", "kafka-topics")["spec"]["template"]["spec"]["containers"][0]["command"][
+        -1
+    ]
     created = dict(re.findall(r"--topic (\S+) (.*)", script))
     assert set(created) == {spec.name for spec in all_topics()}
     for topic in eks.of_kind("KafkaTopic"):
@@ -83,22 +88,30 @@ def test_checked_in_topic_manifests_are_what_the_generator_writes() -> None:
     assert generator.main(["--check"]) == 0
 
 
-def test_the_generator_check_fails_on_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_generator_check_fails_on_a_stale_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     generator = load_generator()
     stale = tmp_path / "topics.yaml"
-    stale.write_text(generator.render_all().replace("careplan.bookings.insured\n", "careplan.bookings.x\n"))
+    stale.write_text(
+        generator.render_all().replace("careplan.bookings.insured\n", "careplan.bookings.x\n")
+    )
     monkeypatch.setattr(generator, "TOPICS_FILE", stale)
     assert generator.main(["--check"]) == 1
 
 
-def test_the_kafka_cluster_matches_the_launcher_kafka_version(with_strimzi: Rendered, msk: Rendered) -> None:
+def test_the_kafka_cluster_matches_the_launcher_kafka_version(
+    with_strimzi: Rendered, msk: Rendered
+) -> None:
     from devstack.settings import KAFKA_VERSION
 
     (kafka,) = with_strimzi.of_kind("Kafka")
     assert kafka["spec"]["kafka"]["version"] == KAFKA_VERSION
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
     job = msk.one("Job", "kafka-topics")
-    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    assert (
+        job["spec"]["template"]["spec"]["containers"][0]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    )
 
 
 # --- deployables -----------------------------------------------------------------------------
@@ -143,24 +156,37 @@ def test_every_deployable_runs_in_compose_and_has_an_image_repository() -> None:
 
 
 def workspace_members() -> list[Path]:
-    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
-    return sorted(p for pattern in members for p in ROOT.glob(pattern) if (p / "pyproject.toml").is_file())
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
+        "members"
+    ]
+    return sorted(
+        p for pattern in members for p in ROOT.glob(pattern) if (p / "pyproject.toml").is_file()
+    )
 
 
 @pytest.mark.parametrize("package", sorted(LONG_RUNNING.values()) + sorted(LAMBDA.values()))
 def test_dockerfile_builds_one_workspace_package_into_a_non_root_slim_image(package: str) -> None:
     text = (ROOT / "services" / package / "Dockerfile").read_text(encoding="utf-8")
-    name = tomllib.loads((ROOT / "services" / package / "pyproject.toml").read_text())["project"]["name"]
+    name = tomllib.loads((ROOT / "services" / package / "pyproject.toml").read_text())["project"][
+        "name"
+    ]
     assert re.search(rf"uv sync --frozen --no-dev .*--package {name}\b", text)
     bases = re.findall(r"^FROM python:(\S+) AS (?:builder|runtime)$", text, flags=re.MULTILINE)
-    assert len(bases) == 2 and bases[0] == bases[1] and bases[0].startswith("3.11.") and "-slim" in bases[0]
+    assert len(bases) == 2
+    assert bases[0] == bases[1]
+    assert bases[0].startswith("3.11.")
+    assert "-slim" in bases[0]
     stages = re.findall(r"^FROM .*? AS (\w+)$", text, flags=re.MULTILINE)
-    assert stages[-1] == "runtime" and "builder" in stages
+    assert stages[-1] == "runtime"
+    assert "builder" in stages
     runtime = text.split(" AS runtime", 1)[1]
-    assert "/bin/uv" not in runtime and "apt-get" not in runtime, "build tools in the final image"
+    assert "/bin/uv" not in runtime, "build tools in the final image"
+    assert "apt-get" not in runtime, "build tools in the final image"
     assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
     assert "HEALTHCHECK" in runtime
     # uv needs every member's manifest to read the lock: a new member must be copied too.
     for member in workspace_members():
         manifest = member.relative_to(ROOT) / "pyproject.toml"
-        assert f"COPY {manifest} {member.relative_to(ROOT)}/" in text, f"{package} misses {manifest}"
+        assert f"COPY {manifest} {member.relative_to(ROOT)}/" in text, (
+            f"{package} misses {manifest}"
+        )

@@ -55,7 +55,9 @@ def test_strimzi_resources_are_checked_against_the_strimzi_crds(with_strimzi: Re
 
 
 def test_the_validator_rejects_an_unknown_field(base: Rendered) -> None:
-    broken = base.text.replace("  topicName: careplan.bookings\n", "  topicNam: careplan.bookings\n")
+    broken = base.text.replace(
+        "  topicName: careplan.bookings\n", "  topicNam: careplan.bookings\n"
+    )
     broken = broken.replace("revisionHistoryLimit:", "revisionHistoryLimt:", 1)
     assert broken.count("topicNam:") == 1
     code, reports = validate(broken)
@@ -81,7 +83,8 @@ def test_pods_run_non_root_read_only_without_privilege_escalation(rendered: Rend
             assert context["allowPrivilegeEscalation"] is False, where
             assert context["readOnlyRootFilesystem"] is True, where
             assert context["capabilities"]["drop"] == ["ALL"], where
-            assert container["resources"]["requests"] and container["resources"]["limits"], where
+            assert container["resources"]["requests"], where
+            assert container["resources"]["limits"], where
 
 
 def test_services_have_health_probes_on_their_http_port(rendered: Rendered) -> None:
@@ -96,8 +99,13 @@ def test_services_have_health_probes_on_their_http_port(rendered: Rendered) -> N
 
 def test_every_deployment_has_a_disruption_budget_and_an_autoscaler(rendered: Rendered) -> None:
     deployments = {d["metadata"]["name"] for d in rendered.of_kind("Deployment")}
-    pdbs = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in rendered.of_kind("PodDisruptionBudget")}
-    hpas = {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
+    pdbs = {
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for p in rendered.of_kind("PodDisruptionBudget")
+    }
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")
+    }
     assert deployments <= pdbs
     assert deployments == hpas
 
@@ -134,11 +142,14 @@ def test_the_eks_overlays_use_rds_external_secrets_irsa_and_ecr(cloud: Rendered)
     assert set(secret["spec"]["target"]["template"]["data"]) == {"API_KEY", "DATABASE_URL"}
     sink = eks.one("ServiceAccount", "eventbridge-sink")
     assert re.fullmatch(
-        r"arn:aws:iam::\d{12}:role/.+", sink["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        r"arn:aws:iam::\d{12}:role/.+",
+        sink["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
     )
     for deployment in eks.of_kind("Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            assert re.match(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/careplan/", container["image"])
+            assert re.match(
+                r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/careplan/", container["image"]
+            )
     assert eks.one("Ingress", "careplan")["spec"]["ingressClassName"] == "alb"
 
 
@@ -184,10 +195,14 @@ def test_every_namespaced_object_lands_in_the_platform_namespace(rendered: Rende
     for obj in rendered.objects:
         if obj["kind"] in cluster_scoped:
             continue
-        assert obj["metadata"].get("namespace") == "careplan", f"{obj['kind']}/{obj['metadata']['name']}"
+        assert obj["metadata"].get("namespace") == "careplan", (
+            f"{obj['kind']}/{obj['metadata']['name']}"
+        )
 
 
-def test_the_msk_overlay_has_no_strimzi_resource_and_creates_topics_with_a_job(msk: Rendered) -> None:
+def test_the_msk_overlay_has_no_strimzi_resource_and_creates_topics_with_a_job(
+    msk: Rendered,
+) -> None:
     assert not [o for o in msk.objects if o["apiVersion"].startswith("kafka.strimzi.io/")]
     job = msk.one("Job", "kafka-topics")
     container = job["spec"]["template"]["spec"]["containers"][0]

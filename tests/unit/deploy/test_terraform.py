@@ -21,7 +21,11 @@ OVERLAY_ENV = DEPLOY / "k8s" / "components" / "eks" / "terraform-outputs.env"
 def unquote(node: Any) -> Any:
     """python-hcl2 keeps the quotes of keys and strings: drop them for readable lookups."""
     if isinstance(node, dict):
-        return {unquote(k): unquote(v) for k, v in node.items() if k not in {"__is_block__", "__comments__"}}
+        return {
+            unquote(k): unquote(v)
+            for k, v in node.items()
+            if k not in {"__is_block__", "__comments__"}
+        }
     if isinstance(node, list):
         return [unquote(v) for v in node]
     if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
@@ -33,7 +37,8 @@ def unquote(node: Any) -> Any:
 def parsed() -> dict[str, Any]:
     result = run([tools_python(), HCL_TO_JSON, TERRAFORM])
     assert result.returncode == 0, f"terraform files do not parse:\n{result.stderr}"
-    return unquote(json.loads(result.stdout))
+    document: dict[str, Any] = unquote(json.loads(result.stdout))
+    return document
 
 
 def blocks(kind: str) -> dict[str, Any]:
@@ -71,7 +76,9 @@ def test_every_terraform_file_parses() -> None:
 
 
 def test_a_broken_file_fails_the_parse(tmp_path: Path) -> None:
-    (tmp_path / "broken.tf").write_text('resource "aws_sqs_queue" "q" {\n  name = \n', encoding="utf-8")
+    (tmp_path / "broken.tf").write_text(
+        'resource "aws_sqs_queue" "q" {\n  name = \n', encoding="utf-8"
+    )
     assert run([tools_python(), HCL_TO_JSON, tmp_path]).returncode == 1
 
 
@@ -101,8 +108,16 @@ def test_registry_modules_are_the_well_known_ones_pinned_exactly() -> None:
 
 def test_variables_cover_region_sizes_and_the_msk_option() -> None:
     variables = blocks("variable")
-    for name in ("region", "availability_zones", "node_instance_types", "node_desired_size", "db_instance_class",
-                 "db_allocated_storage", "db_multi_az", "use_msk"):
+    for name in (
+        "region",
+        "availability_zones",
+        "node_instance_types",
+        "node_desired_size",
+        "db_instance_class",
+        "db_allocated_storage",
+        "db_multi_az",
+        "use_msk",
+    ):
         assert name in variables, name
     assert variables["use_msk"]["type"] == "bool"
     (msk,) = resources("aws_msk_cluster").values()
@@ -144,7 +159,9 @@ def terraform_rule_requests() -> list[dict[str, Any]]:
     # Terraform passes every field of the JSON through unchanged: these expressions say so.
     assert rule["event_pattern"] == "${jsonencode(each.value.EventPattern)}"
     assert rule["name"] == "${each.value.Name}"
-    assert rule["event_bus_name"] == "${aws_cloudwatch_event_bus.this[each.value.EventBusName].name}"
+    assert (
+        rule["event_bus_name"] == "${aws_cloudwatch_event_bus.this[each.value.EventBusName].name}"
+    )
     assert rule["state"] == '${try(each.value.State, "ENABLED")}'
     assert target["target_id"] == "${each.value.Id}"
     assert target["arn"] == "${aws_sqs_queue.this[each.value.Queue].arn}"
@@ -162,13 +179,15 @@ def terraform_rule_requests() -> list[dict[str, Any]]:
             if "InputTransformer" in t:
                 rendered["InputTransformer"] = t["InputTransformer"]
             targets.append(rendered)
-        requests.append({
-            "Name": document["Name"],
-            "EventBusName": document["EventBusName"],
-            "EventPattern": document["EventPattern"],
-            "State": document.get("State", "ENABLED"),
-            "Targets": targets,
-        })
+        requests.append(
+            {
+                "Name": document["Name"],
+                "EventBusName": document["EventBusName"],
+                "EventPattern": document["EventPattern"],
+                "State": document.get("State", "ENABLED"),
+                "Targets": targets,
+            }
+        )
     return requests
 
 
@@ -192,7 +211,10 @@ def test_rules_and_targets_equal_what_the_local_bootstrap_applies() -> None:
 
 def test_clinic_operations_lambda_is_packaged_from_its_folder_behind_sqs() -> None:
     (archive,) = resources("archive_file").values()
-    assert resolve(archive["source_dir"]) == (DEPLOY.parent / "services" / "clinic_operations" / "src").resolve()
+    assert (
+        resolve(archive["source_dir"])
+        == (DEPLOY.parent / "services" / "clinic_operations" / "src").resolve()
+    )
     (function,) = resources("aws_lambda_function").values()
     assert function["handler"] == "clinic_operations.handler.handler"
     assert function["runtime"] == "python3.11"
@@ -200,6 +222,7 @@ def test_clinic_operations_lambda_is_packaged_from_its_folder_behind_sqs() -> No
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     resources_ = load_aws_resources()
     (queue,) = [q for q in resources_.queues if q.event_source_mapping is not None]
+    assert queue.event_source_mapping is not None
     assert list(queue.event_source_mapping.function_response_types) == ["ReportBatchItemFailures"]
 
 
@@ -225,7 +248,9 @@ def test_the_sink_role_may_only_put_events_and_is_bound_to_its_service_account()
     assert actions == ["events:PutEvents", "kms:Decrypt", "kms:GenerateDataKey"]
     irsa = blocks("module")["eventbridge_sink_irsa"]
     (provider,) = irsa["oidc_providers"].values()
-    assert provider["namespace_service_accounts"] == ["${var.kubernetes_namespace}:eventbridge-sink"]
+    assert provider["namespace_service_accounts"] == [
+        "${var.kubernetes_namespace}:eventbridge-sink"
+    ]
     assert blocks("variable")["kubernetes_namespace"]["default"] == "careplan"
 
 
@@ -240,6 +265,8 @@ def test_the_outputs_are_exactly_what_the_eks_overlay_reads() -> None:
     assert "k8s_overlay_env" in blocks("output")
 
 
-@pytest.mark.parametrize("name", ["provider-schedule", "care-plan", "insurance-processor", "eventbridge-sink"])
+@pytest.mark.parametrize(
+    "name", ["provider-schedule", "care-plan", "insurance-processor", "eventbridge-sink"]
+)
 def test_every_service_image_has_a_repository(name: str) -> None:
     assert f'"{name}"' in locals_()["service_images"] or name in locals_()["service_images"]
