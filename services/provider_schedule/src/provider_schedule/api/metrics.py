@@ -1,5 +1,6 @@
 """Prometheus request metrics, labelled by route template (never the raw path: ids would
-make the label set unbounded)."""
+make the label set unbounded). Requests refused by the key check never reach routing: they are
+labelled ``unauthenticated``."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ class RequestMetricsMiddleware:
         try:
             await self._app(scope, receive, observe)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(scope.get("route"), "path", None)
+            if template is None:
+                # Refused by the key check before routing, or no route at all.
+                template = "unauthenticated" if status == 401 else "unmatched"
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)

@@ -1,0 +1,134 @@
+"""Fixtures of the Provider Schedule integration tests.
+
+- ``schedule_app``: the service's app built by ``bootstrap`` with the real engine and broker of
+  the test session, its lifespan running (outbox relay and booking responder). Its booking
+  responder reads a topic of its own, so that it never competes with the service process.
+- ``client``: an HTTP client for that app, with the key.
+- ``service``: the real ``python -m provider_schedule`` process, started by the launcher
+  (migrations first) on the session's ports, reading the contract's topics.
+
+The database is shared by every test: tests use fresh ids and never count rows globally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from devstack.platform import Platform
+from devstack.settings import DevstackSettings
+from eventing.settings import DatabaseSettings, KafkaSettings
+from provider_schedule import migrate
+from provider_schedule.bootstrap import Container, bootstrap
+from provider_schedule.main import create_app
+from provider_schedule.settings import Environment, ProviderScheduleSettings
+from tests.support.kafka import unique_topic
+
+API_KEY = f"test-key-{uuid.uuid4().hex}"
+SCHEMA_TEST_FILE = "tests/integration/provider_schedule/test_event_schemas.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The event schema test checks every event of the run: it goes last."""
+    last = [item for item in items if item.nodeid.startswith(SCHEMA_TEST_FILE)]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
+
+
+@dataclass
+class ScheduleApp:
+    app: FastAPI
+    container: Container
+    settings: ProviderScheduleSettings
+
+
+@pytest.fixture(scope="session")
+async def schedule_database(infrastructure: DevstackSettings) -> DevstackSettings:
+    # Alembic runs its own event loop: a thread of its own keeps it off the test loop.
+    await asyncio.to_thread(migrate.upgrade, infrastructure.sqlalchemy_url)
+    return infrastructure
+
+
+def schedule_settings(
+    infrastructure: DevstackSettings, **overrides: object
+) -> ProviderScheduleSettings:
+    return ProviderScheduleSettings(
+        environment=Environment.PRODUCTION,
+        api_key=SecretStr(API_KEY),
+        kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
+        database=DatabaseSettings(database_url=infrastructure.sqlalchemy_url),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+async def schedule_app(schedule_database: DevstackSettings) -> AsyncIterator[ScheduleApp]:
+    requests_topic = unique_topic(schedule_database, "ps-requests")
+    settings = schedule_settings(
+        schedule_database,
+        booking_requests_topic=requests_topic,
+        consumer_group=f"provider-schedule-test-{uuid.uuid4().hex[:8]}",
+    )
+    container = bootstrap(settings)
+    app = create_app(container)
+    async with app.router.lifespan_context(app):
+        yield ScheduleApp(app=app, container=container, settings=settings)
+
+
+@pytest.fixture
+async def client(schedule_app: ScheduleApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=schedule_app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://provider-schedule",
+                                 headers={"X-API-KEY": API_KEY}) as client:  # fmt: skip
+        yield client
+
+
+@pytest.fixture
+async def anonymous(schedule_app: ScheduleApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=schedule_app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://provider-schedule") as c:
+        yield c
+
+
+@dataclass
+class RunningService:
+    """The service process started by the launcher, as `careplan up` starts it."""
+
+    url: str
+    api_key: str
+    settings: DevstackSettings
+
+
+@pytest.fixture(scope="session")
+def service(launcher: Platform, infrastructure: DevstackSettings) -> RunningService:
+    launcher.up(["provider-schedule"])
+    return RunningService(url=f"http://127.0.0.1:{infrastructure.provider_schedule_port}",
+                          api_key=infrastructure.api_key, settings=infrastructure)  # fmt: skip
+
+
+# --- small helpers shared by the test modules ---------------------------------------------------
+
+PROVIDER = {"firstName": "John", "lastName": "Doe", "speciality": "Dentist", "gender": "MALE"}
+
+
+def provider_body(**changes: str) -> dict[str, str]:
+    return {**PROVIDER, **changes}
+
+
+def slot_body(day: int, hour: int, minutes: int = 30, encounter: str = "ONSITE",
+              year: int = 2031) -> dict[str, str]:  # fmt: skip
+    """A slot on day ``day`` of a far year (unique per test by provider, not by time)."""
+    start_minute = hour * 60
+    end_minute = start_minute + minutes
+    return {
+        "fromDate": f"{year}-01-{day:02d}T{start_minute // 60:02d}:{start_minute % 60:02d}:00+00:00",
+        "toDate": f"{year}-01-{day:02d}T{end_minute // 60:02d}:{end_minute % 60:02d}:00+00:00",
+        "encounterType": encounter,
+    }
