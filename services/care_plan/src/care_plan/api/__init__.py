@@ -1,0 +1,1 @@
+"""HTTP API: one router per resource, the API key, errors as JSON."""

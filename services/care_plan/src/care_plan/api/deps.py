@@ -1,0 +1,20 @@
+"""Dependencies of the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+
+from care_plan.api.security import api_key_scheme
+from care_plan.bootstrap import Container
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+# Enforced by ApiKeyMiddleware; declared per route so that OpenAPI shows the scheme.
+ApiKey = Annotated[str | None, Security(api_key_scheme)]

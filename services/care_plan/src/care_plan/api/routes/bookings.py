@@ -1,0 +1,133 @@
+"""``/patients/{patientId}/bookings``: book a slot, list, read and cancel bookings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Header, Path, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from care_plan.api.deps import ApiKey, ContainerDep
+from care_plan.api.schemas import BookingBody, BookingOut, ErrorOut
+from care_plan.domain.errors import (
+    BookingNotFoundError,
+    PatientNotFoundError,
+    SlotNotBookableError,
+)
+from care_plan.persistence.repository import BookingRepository, PatientRepository
+from care_plan.saga import RequestedBooking
+
+router = APIRouter(
+    prefix="/patients/{patient_id}/bookings",
+    tags=["bookings"],
+    responses={
+        401: {"model": ErrorOut, "description": "Missing or wrong API key"},
+        404: {"model": ErrorOut, "description": "Unknown patient or booking"},
+        422: {"model": ErrorOut, "description": "Invalid input"},
+    },
+)
+
+PatientId = Annotated[UUID, Path(description="The patient's id")]
+BookingId = Annotated[UUID, Path(description="The booking's id")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retries with the same key (per patient) return the same booking",
+    ),
+]
+_KEY_CONSTRAINT = "bookings_idempotency_key"
+_LIVE_CONSTRAINT = "bookings_one_live_per_slot"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BookingOut,
+    summary="Book a slot",
+    description=(
+        "Creates the booking as `WAITING_FOR_CONFIRMATION` and asks the provider side to hold "
+        "the slot; the booking then becomes `CONFIRMED` or `REJECTED`, or `EXPIRED` without a "
+        "reply in time. 404 for a slot this service does not know, 409 for a slot that is "
+        "deleted or held by a live booking."
+    ),
+    responses={409: {"model": ErrorOut, "description": "The slot cannot be booked"}},
+)
+async def request_booking(
+    container: ContainerDep,
+    _: ApiKey,
+    patient_id: PatientId,
+    body: Annotated[BookingBody, Body()],
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> BookingOut:
+    for attempt in (1, 2):
+        try:
+            async with container.sessions.begin() as session:
+                result: RequestedBooking = await container.saga.request_booking(
+                    session,
+                    patient_id=patient_id,
+                    availability_id=body.provider_availability_id,
+                    payment_mode=body.payment_mode,
+                    idempotency_key=idempotency_key,
+                )
+            break
+        except IntegrityError as error:
+            if _LIVE_CONSTRAINT in str(error.orig):
+                # Unreachable while the slot row lock serialises bookings; kept as the answer
+                # the database's own guard would give.
+                raise SlotNotBookableError("the availability is held by another booking") from error
+            # The same key raced in for another slot and committed first: read it on retry.
+            if attempt == 2 or _KEY_CONSTRAINT not in str(error.orig):
+                raise
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return BookingOut.of(result.booking)
+
+
+@router.get("", response_model=list[BookingOut], summary="A patient's bookings, oldest first")
+async def list_bookings(
+    container: ContainerDep, _: ApiKey, patient_id: PatientId
+) -> list[BookingOut]:
+    async with container.sessions() as session:
+        if await PatientRepository(session).get(patient_id) is None:
+            raise PatientNotFoundError(patient_id)
+        bookings = await BookingRepository(session).for_patient(patient_id)
+    return [BookingOut.of(booking) for booking in bookings]
+
+
+@router.get("/{booking_id}", response_model=BookingOut, summary="Read one booking")
+async def get_booking(
+    container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
+) -> BookingOut:
+    async with container.sessions() as session:
+        booking = await BookingRepository(session).get(booking_id)
+    if booking is None or booking.patient_id != patient_id:
+        raise BookingNotFoundError(booking_id)
+    return BookingOut.of(booking)
+
+
+@router.delete(
+    "/{booking_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Cancel a booking",
+    description=(
+        "The booking becomes `CANCELLED_BY_PATIENT` (the record is kept), the provider side is "
+        "asked to release the slot and `BOOKING_CANCELLED` is published. Cancelling a cancelled "
+        "booking again is a no-op; one that was rejected, expired or cancelled by the provider "
+        "gets 409."
+    ),
+    responses={409: {"model": ErrorOut, "description": "The booking already ended"}},
+)
+async def cancel_booking(
+    container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
+) -> Response:
+    async with container.sessions.begin() as session:
+        await container.saga.cancel_by_patient(
+            session, patient_id=patient_id, booking_id=booking_id
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,105 @@
+"""The FastAPI application and the process entry point (uvicorn).
+
+The lifespan runs the outbox relay, the two consumers and the expiry sweeper as background
+tasks beside the API, restarts one that fails, and stops them all on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from care_plan import bootstrap
+from care_plan.api.errors import install_error_handlers
+from care_plan.api.metrics import MetricsMiddleware
+from care_plan.api.routes import availability, bookings, patients
+from care_plan.api.security import ApiKeyMiddleware
+from care_plan.bootstrap import Container, Worker
+from care_plan.settings import Settings
+from eventing.health import health_router
+from eventing.logging import configure_logging
+
+logger = logging.getLogger(__name__)
+
+RESTART_BACKOFF_SECONDS = 2.0
+SHUTDOWN_GRACE_SECONDS = 15.0
+
+DESCRIPTION = """
+Patients, the availability read model (from `provider.availability`), search, and the booking
+saga with the Provider Schedule service (CONTRACT.md). Every endpoint but health and metrics
+needs the `X-API-KEY` header.
+"""
+
+
+async def supervise(name: str, work: Worker, stop: asyncio.Event) -> None:
+    """Run ``work`` until ``stop``; a failure is logged and the work restarted after a pause."""
+    while not stop.is_set():
+        try:
+            await work(stop)
+        except Exception:
+            logger.exception("background worker failed, restarting", extra={"worker": name})
+        if not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_BACKOFF_SECONDS)
+
+
+def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(supervise(name, work, stop), name=name)
+            for name, work in (bootstrap.workers(container).items() if run_workers else ())
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in pending:
+                    logger.warning("worker did not stop in time", extra={"worker": task.get_name()})
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            await bootstrap.close(container)
+
+    app = FastAPI(
+        title="Care Plan",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "patients", "description": "Patients and their insurance profile"},
+            {"name": "availability", "description": "Search of bookable slots"},
+            {"name": "bookings", "description": "The booking saga"},
+            {"name": "operations", "description": "Health and metrics, without a key"},
+        ],
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(health_router(container.readiness))
+    app.include_router(patients.router)
+    app.include_router(availability.router)
+    app.include_router(bookings.router)
+    app.add_middleware(ApiKeyMiddleware, api_key=container.settings.api_key.get_secret_value())
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, service="care-plan")
+    app = create_app(bootstrap.build(settings))
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
+    )

@@ -1,0 +1,118 @@
+"""The availability projector: ``provider.availability`` -> the read model ``care_plan.slots``.
+
+Idempotent and ordered. The inbox drops a redelivered event (same ``ce_id``); the version rule
+(``domain.rules.supersedes``) drops a duplicate or an older event, whichever way it arrived (the
+Java producer keys by event type, so one availability's events may cross partitions). The row
+lock taken here serialises writers of one slot, including the booking saga's.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from care_plan.domain.rules import Stamp, supersedes
+from care_plan.persistence.read_model import ReadModel, SlotState
+from care_plan.saga import BookingSaga
+from contract.events import AvailabilityEvent, EventType
+from eventing.cloudevents import Event
+
+logger = logging.getLogger(__name__)
+
+INBOX_CONSUMER = "care-plan.availability-projector"
+PROVIDER_DELETED_REASON = "the provider deleted the availability"
+_KNOWN = {
+    EventType.AVAILABILITY_CREATED.value,
+    EventType.AVAILABILITY_UPDATED.value,
+    EventType.AVAILABILITY_DELETED.value,
+}
+
+PROJECTED = Counter(
+    "care_plan_projected_availability_events_total",
+    "Availability events by what the read model did with them",
+    ["type", "outcome"],
+)
+
+
+class Projection(StrEnum):
+    INSERTED = "inserted"
+    UPDATED = "updated"
+    STALE = "stale"  # a duplicate or older event: the read model already holds newer state
+    IGNORED = "ignored"  # an event type this service does not know
+
+
+def slot_state(payload: AvailabilityEvent, event: Event, *, deleting: bool) -> SlotState:
+    provider, availability = payload.provider, payload.availability
+    return SlotState(
+        id=availability.id,
+        provider_id=provider.id,
+        first_name=provider.first_name,
+        last_name=provider.last_name,
+        speciality=provider.speciality,
+        gender=provider.gender,
+        from_date=availability.from_date,
+        to_date=availability.to_date,
+        encounter_type=availability.encounter_type.value,
+        provider_booking_id=availability.booking_reference_id,
+        stamp=Stamp(availability.version, event.time),
+        event_id=event.id,
+        deleted_at=(event.time or datetime.now(UTC)) if deleting else None,
+    )
+
+
+class AvailabilityProjector:
+    def __init__(self, saga: BookingSaga) -> None:
+        self._saga = saga
+
+    async def __call__(self, session: AsyncSession, event: Event) -> Projection:
+        outcome = await self._project(session, event)
+        PROJECTED.labels(event.type, outcome.value).inc()
+        return outcome
+
+    async def _project(self, session: AsyncSession, event: Event) -> Projection:
+        if event.type not in _KNOWN:
+            logger.warning(
+                "unknown availability event type ignored",
+                extra={"ce_id": event.id, "type": event.type},
+            )
+            return Projection.IGNORED
+        # A payload that does not fit the contract raises ValidationError: the consumer parks
+        # the record in the dead-letter topic.
+        payload = AvailabilityEvent.model_validate(event.data)
+        deleting = event.type == EventType.AVAILABILITY_DELETED.value
+        state = slot_state(payload, event, deleting=deleting)
+        read_model = ReadModel(session)
+        current = await read_model.lock_version(state.id)
+        if current is None and await read_model.insert(state):
+            outcome = Projection.INSERTED
+        else:
+            # Known already, or a concurrent writer inserted it first: compare under its lock.
+            current = current or await read_model.lock_version(state.id)
+            assert current is not None
+            if not supersedes(
+                state.stamp,
+                current.stamp,
+                incoming_deletes=deleting,
+                current_deleted=current.deleted,
+            ):
+                return Projection.STALE
+            await read_model.overwrite(state)
+            outcome = Projection.UPDATED
+        if deleting:
+            cancelled = await self._saga.cancel_by_provider(
+                session, state.id, PROVIDER_DELETED_REASON, traceparent=event.traceparent
+            )
+            if cancelled:
+                logger.info(
+                    "bookings cancelled by the provider",
+                    extra={
+                        "ce_id": event.id,
+                        "availability_id": str(state.id),
+                        "bookings": [str(b.id) for b in cancelled],
+                    },
+                )
+        return outcome

@@ -1,0 +1,55 @@
+"""The expiry sweeper: waiting bookings past their deadline become ``EXPIRED``.
+
+Safe with several replicas: each expiry locks the slot and the booking and re-checks the status,
+so a booking expires once, and a reply that won the race leaves it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from care_plan.domain.model import Outcome
+from care_plan.persistence.repository import BookingRepository
+from care_plan.saga import BookingSaga
+
+logger = logging.getLogger(__name__)
+
+
+class ExpirySweeper:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        saga: BookingSaga,
+        *,
+        interval_seconds: float,
+        batch_size: int = 100,
+    ) -> None:
+        self._sessions = sessions
+        self._saga = saga
+        self._interval = interval_seconds
+        self._batch_size = batch_size
+
+    async def sweep_once(self) -> int:
+        """Expire what is overdue now; returns how many bookings this call expired."""
+        async with self._sessions() as session:
+            overdue = await BookingRepository(session).overdue(
+                self._saga.clock(), limit=self._batch_size
+            )
+        expired = 0
+        for booking_id, _ in overdue:
+            # One transaction per booking: one slow lock does not hold the others back.
+            async with self._sessions.begin() as session:
+                if await self._saga.expire(session, booking_id) is Outcome.APPLIED:
+                    expired += 1
+                    logger.info("booking expired", extra={"booking_id": str(booking_id)})
+        return expired
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if await self.sweep_once() < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._interval)

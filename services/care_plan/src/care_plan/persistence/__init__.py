@@ -1,0 +1,1 @@
+"""PostgreSQL: the service's own schema ``care_plan``, its tables, queries and migrations."""

@@ -1,0 +1,225 @@
+"""The booking saga's steps, each inside the caller's transaction.
+
+Every step locks the slot row, then the booking row, changes state, and stages the resulting
+events in the outbox; the relay publishes them once the transaction commits. The same steps
+serve the HTTP API, the reply and availability consumers, and the expiry sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from uuid import UUID
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from care_plan.domain.errors import (
+    BookingNotFoundError,
+    IdempotencyKeyReusedError,
+    PatientNotFoundError,
+    SlotNotBookableError,
+    SlotNotFoundError,
+)
+from care_plan.domain.model import Booking, Outcome
+from care_plan.domain.rules import default_payment_mode, refusal
+from care_plan.messaging.outgoing import to_messages
+from care_plan.persistence.repository import (
+    BookingRepository,
+    PatientRepository,
+    SlotRepository,
+)
+from contract.events import PaymentMode
+from eventing.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS = Counter(
+    "care_plan_booking_transitions_total",
+    "Booking state changes and ignored (duplicate or late) inputs",
+    ["step", "outcome"],
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedBooking:
+    booking: Booking
+    replayed: bool  # an earlier request with the same Idempotency-Key created it
+
+
+@dataclass(frozen=True, slots=True)
+class BookingSaga:
+    outbox: Outbox
+    timeout: timedelta
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    async def request_booking(
+        self,
+        session: AsyncSession,
+        *,
+        patient_id: UUID,
+        availability_id: UUID,
+        payment_mode: PaymentMode | None,
+        idempotency_key: str | None = None,
+        traceparent: str | None = None,
+    ) -> RequestedBooking:
+        """Book a slot: the booking and its ``BOOKING_CREATION_REQUEST``, in one transaction."""
+        patient = await PatientRepository(session).get(patient_id)
+        if patient is None:
+            raise PatientNotFoundError(patient_id)
+        bookings, slots = BookingRepository(session), SlotRepository(session)
+        fingerprint = f"{availability_id}|{payment_mode.value if payment_mode else ''}"
+        if idempotency_key is not None and (
+            replay := await self._replay(bookings, patient_id, idempotency_key, fingerprint)
+        ):
+            return replay
+        slot = await slots.lock(availability_id)
+        if slot is None:
+            raise SlotNotFoundError(availability_id)
+        # A request with the same key may have committed while this one waited for the lock.
+        if idempotency_key is not None and (
+            replay := await self._replay(bookings, patient_id, idempotency_key, fingerprint)
+        ):
+            return replay
+        if why := refusal(slot.hold):
+            TRANSITIONS.labels("request", "refused").inc()
+            raise SlotNotBookableError(why)
+        booking = Booking.request(
+            id=uuid.uuid4(),
+            patient_id=patient_id,
+            availability_id=availability_id,
+            payment_mode=default_payment_mode(
+                payment_mode, has_insurance=patient.insurance is not None
+            ),
+            slot=slot.snapshot,
+            now=self.clock(),
+            timeout=self.timeout,
+            idempotency_key=idempotency_key,
+        )
+        await bookings.add(booking, fingerprint=fingerprint if idempotency_key else None)
+        await slots.hold(availability_id, booking.id)
+        await self._publish(session, booking, traceparent=traceparent)
+        TRANSITIONS.labels("request", Outcome.APPLIED.value).inc()
+        return RequestedBooking(booking, replayed=False)
+
+    async def _replay(
+        self, bookings: BookingRepository, patient_id: UUID, key: str, fingerprint: str
+    ) -> RequestedBooking | None:
+        existing = await bookings.by_idempotency_key(patient_id, key)
+        if existing is None:
+            return None
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(
+                "this Idempotency-Key was used for a different booking request"
+            )
+        return RequestedBooking(existing.booking, replayed=True)
+
+    async def cancel_by_patient(
+        self,
+        session: AsyncSession,
+        *,
+        patient_id: UUID,
+        booking_id: UUID,
+        traceparent: str | None = None,
+    ) -> Booking:
+        booking = await self._lock(session, booking_id)
+        if booking is None or booking.patient_id != patient_id:
+            raise BookingNotFoundError(booking_id)
+        outcome = booking.cancel_by_patient()
+        await self._finish(session, booking, "cancel-by-patient", outcome, traceparent)
+        return booking
+
+    async def confirm(
+        self, session: AsyncSession, booking_id: UUID, traceparent: str | None = None
+    ) -> Outcome | None:
+        booking = await self._lock(session, booking_id)
+        if booking is None:
+            return None
+        outcome = booking.confirm()
+        await self._finish(session, booking, "confirm", outcome, traceparent)
+        return outcome
+
+    async def reject(
+        self, session: AsyncSession, booking_id: UUID, reason: str, traceparent: str | None = None
+    ) -> Outcome | None:
+        booking = await self._lock(session, booking_id)
+        if booking is None:
+            return None
+        outcome = booking.reject(reason)
+        await self._finish(session, booking, "reject", outcome, traceparent)
+        return outcome
+
+    async def expire(self, session: AsyncSession, booking_id: UUID) -> Outcome | None:
+        booking = await self._lock(session, booking_id)
+        if booking is None:
+            return None
+        outcome = booking.expire(self.clock())
+        await self._finish(session, booking, "expire", outcome, None)
+        return outcome
+
+    async def cancel_by_provider(
+        self,
+        session: AsyncSession,
+        availability_id: UUID,
+        reason: str,
+        traceparent: str | None = None,
+    ) -> list[Booking]:
+        """The provider deleted the slot: its live bookings end. The caller holds the slot lock."""
+        cancelled = []
+        for booking in await BookingRepository(session).live_for_slot(availability_id):
+            outcome = booking.cancel_by_provider(reason)
+            await self._finish(session, booking, "cancel-by-provider", outcome, traceparent)
+            cancelled.append(booking)
+        return cancelled
+
+    async def _lock(self, session: AsyncSession, booking_id: UUID) -> Booking | None:
+        """The booking, locked after its slot (the lock order of every step)."""
+        bookings = BookingRepository(session)
+        unlocked = await bookings.get(booking_id)
+        if unlocked is None:
+            return None
+        await SlotRepository(session).lock(unlocked.availability_id)
+        return await bookings.get(booking_id, for_update=True)
+
+    async def _finish(
+        self,
+        session: AsyncSession,
+        booking: Booking,
+        step: str,
+        outcome: Outcome,
+        traceparent: str | None,
+    ) -> None:
+        TRANSITIONS.labels(step, outcome.value).inc()
+        if outcome is not Outcome.APPLIED:
+            if outcome is Outcome.TOO_LATE:
+                logger.info(
+                    "input for an ended booking ignored",
+                    extra={
+                        "booking_id": str(booking.id),
+                        "step": step,
+                        "status": booking.status.value,
+                    },
+                )
+            return
+        await BookingRepository(session).save(booking)
+        if not booking.is_live:
+            await SlotRepository(session).release(booking.availability_id, booking.id)
+        await self._publish(session, booking, traceparent=traceparent)
+
+    async def _publish(
+        self, session: AsyncSession, booking: Booking, *, traceparent: str | None
+    ) -> None:
+        patient = await PatientRepository(session).get(booking.patient_id)
+        assert patient is not None, "bookings reference their patient"
+        messages = to_messages(booking, patient, booking.collect_events(), traceparent=traceparent)
+        # Grouped by topic in order of appearance; positions keep each topic's order.
+        for topic, group in groupby(messages, key=lambda message: message.topic):
+            await self.outbox.add(session, topic, [message.event for message in group])

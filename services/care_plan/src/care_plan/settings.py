@@ -1,0 +1,53 @@
+"""The Care Plan service's settings: one class, read from the environment, passed in.
+
+Names are the platform's (``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``, ``API_KEY``, ...): the
+same in `careplan up`, compose and Kubernetes.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eventing.settings import DatabaseSettings, KafkaSettings
+
+LOCAL_API_KEY = "LOCAL_DEV"
+_LOCAL_ENVIRONMENTS = frozenset({"local", "test"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    environment: str = Field(default="local", description="local, test, staging, production")
+    http_host: str = "0.0.0.0"  # noqa: S104 - the container's port is the boundary
+    http_port: int = 8080
+    log_level: str = "INFO"
+    api_key: SecretStr = SecretStr(LOCAL_API_KEY)
+
+    booking_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A booking without a reply after this long expires"
+    )
+    sweep_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the expiry sweeper looks for overdue bookings"
+    )
+    # Consumer group prefix: two deployments that must each see every record use two prefixes.
+    consumer_group: str = "care-plan"
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+    @model_validator(mode="after")
+    def _no_default_key_outside_development(self) -> Self:
+        if (
+            self.environment not in _LOCAL_ENVIRONMENTS
+            and self.api_key.get_secret_value() == LOCAL_API_KEY
+        ):
+            raise ValueError(f"API_KEY must be set in environment {self.environment!r}")
+        return self
+
+    @property
+    def effective_sweep_interval(self) -> float:
+        """Sweep at least five times per timeout, so a booking expires close to its deadline."""
+        return min(self.sweep_interval_seconds, self.booking_timeout_seconds / 5)
