@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from devstack.catalog import platform_components
+from devstack.component import Component, Tier
+from devstack.platform import Platform
+from devstack.settings import DevstackSettings
+
+
+def _component(name: str, *depends_on: str) -> Component:
+    return Component(
+        name=name,
+        tier=Tier.SERVICE,
+        command=lambda _: ["true"],
+        ready=lambda _: None,
+        address=lambda _: "-",
+        depends_on=depends_on,
+    )
+
+
+def test_a_component_brings_up_what_it_depends_on_and_nothing_else() -> None:
+    platform = Platform(
+        DevstackSettings(),
+        [
+            _component("kafka"),
+            _component("postgres"),
+            _component("moto"),
+            _component("api", "kafka", "postgres"),
+            _component("sink", "kafka", "moto"),
+        ],
+    )
+
+    assert {c.name for c in platform.select(["api"])} == {"api", "kafka", "postgres"}
+
+
+def test_unknown_components_are_refused() -> None:
+    platform = Platform(DevstackSettings(), [_component("kafka")])
+
+    with pytest.raises(KeyError, match="nope"):
+        platform.select(["nope"])
+
+
+def test_the_catalog_starts_infrastructure_before_any_service() -> None:
+    platform = Platform(DevstackSettings(), platform_components())
+
+    waves = platform._waves(platform.components)
+
+    assert {c.name for c in waves[0]} == {"kafka", "postgres", "moto"}
+    assert all(c.tier is Tier.SERVICE for wave in waves[1:] for c in wave)
+
+
+def test_port_offset_shifts_every_port_and_external_endpoints_win() -> None:
+    shifted = DevstackSettings(port_offset=10000)
+    external = DevstackSettings(
+        kafka_bootstrap_servers="broker:9092", database_url="postgresql+asyncpg://u@db/careplan"
+    )
+
+    assert (shifted.kafka_port, shifted.postgres_port, shifted.moto_port) == (19092, 15432, 14566)
+    assert (shifted.care_plan_port, shifted.provider_schedule_port) == (18080, 18090)
+    assert external.bootstrap_servers == "broker:9092"
+    assert external.service_environment()["DATABASE_URL"] == "postgresql+asyncpg://u@db/careplan"
