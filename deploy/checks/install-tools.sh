@@ -114,7 +114,7 @@ else
   JAVA="$(find_java21)" || { log "no Java 21+ runtime found (JAVA_HOME, PATH, /usr/lib/jvm)"; exit 1; }
   log "generating Strimzi CRDs with $JAVA"
   rm -rf "$CRDS" && mkdir -p "$CRDS"
-  mvn -q -B -f "$POM" dependency:build-classpath -Dmdep.outputFile="$CRDS/classpath.txt" >&2
+  mvn -q -B -Dstyle.color=never -f "$POM" dependency:build-classpath -Dmdep.outputFile="$CRDS/classpath.txt" >&2
   CLASSPATH_JARS="$(cat "$CRDS/classpath.txt")"
   # The arguments of Strimzi's own build (api/pom.xml of the same release).
   "$JAVA" -cp "$CLASSPATH_JARS" io.strimzi.crdgenerator.CrdGenerator \
