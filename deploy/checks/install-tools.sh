@@ -35,6 +35,10 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { log "missing '$1' on PATH: $2"; exit 1; }
 }
 need go "kustomize is built with the Go toolchain"
+# uv from PATH, else the one the Makefile bootstraps into .careplan/bootstrap.
+if ! command -v uv >/dev/null 2>&1 && [[ -x "$ROOT/.careplan/bootstrap/bin/uv" ]]; then
+  PATH="$ROOT/.careplan/bootstrap/bin:$PATH"
+fi
 need uv "the Python tool venvs are made with uv"
 need mvn "the Strimzi CRDs are generated from Maven Central artifacts"
 
