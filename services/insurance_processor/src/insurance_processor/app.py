@@ -1,0 +1,295 @@
+"""The Quix Streams wiring: ``careplan.bookings`` -> ``careplan.bookings.insured`` (or the DLT).
+
+One stateful step per record decides where it goes:
+
+- not a CloudEvent, or data that does not fit the contract -> ``<input>.dlt`` with the
+  original key, value and headers plus ``dlt-*`` headers saying why, and processing goes on;
+- a covered ``BOOKING_CONFIRMED`` or ``BOOKING_CANCELLED`` seen for the first time -> the
+  insured topic, in binary mode, with an id derived from the input's id;
+- anything else (not covered, another type, a duplicate) -> nothing.
+
+Exactly-once: the outputs, the dedup state's changelog and the input offsets are committed in
+one Kafka transaction, so a restart neither loses nor repeats a record, and a parked record
+is parked once. Duplicates that reach the input twice (a relay re-publishing after a crash)
+are dropped with state: the booking id and event type of every emitted event are remembered
+(under the record key, in RocksDB backed by a changelog topic) for ``dedup_ttl``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+from pydantic import ValidationError
+from quixstreams import Application, message_context
+from quixstreams.kafka import ConnectionConfig
+from quixstreams.models import Topic
+from quixstreams.state import State
+
+from contract.sources import INSURANCE_PROCESSOR
+from eventing.consumer_types import RecordContext
+from eventing.dead_letter import DeadLetterReason, dead_letter_headers
+from insurance_processor.serialization import (
+    CloudEvent,
+    CloudEventDeserializer,
+    MalformedEventError,
+    MalformedRecord,
+    RecordValueSerializer,
+    binary_headers,
+    read_booking_event,
+)
+from insurance_processor.settings import ProcessorSettings
+from insurance_processor.transforms import INSURED_EVENT_TYPES, dedup_key, insure, insured_event_id
+
+logger = logging.getLogger(__name__)
+
+MessageProcessedCallback = Callable[[str, int, int], None]
+
+
+class Destination(StrEnum):
+    INSURED = "insured"
+    DEAD_LETTER = "dead-letter"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    destination: Destination
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, str | bytes]]
+
+
+@dataclass(slots=True)
+class ProcessorMetrics:
+    """Counters of what happened to the input records, served on ``/metrics``."""
+
+    insured: int = 0
+    not_insured: int = 0
+    other_types: int = 0
+    duplicates: int = 0
+    dead_lettered: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(DeadLetterReason, 0)
+    )
+
+    def render(self) -> str:
+        name = "insurance_processor_records_total"
+        lines = [
+            f"# HELP {name} Input records by what the processor did with them.",
+            f"# TYPE {name} counter",
+            f'{name}{{outcome="insured"}} {self.insured}',
+            f'{name}{{outcome="not_insured"}} {self.not_insured}',
+            f'{name}{{outcome="other_type"}} {self.other_types}',
+            f'{name}{{outcome="duplicate"}} {self.duplicates}',
+        ]
+        lines += [
+            f'{name}{{outcome="dead_lettered",reason="{reason}"}} {count}'
+            for reason, count in self.dead_lettered.items()
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class BookingRouter:
+    """The processing step: one input record in, at most one output record out."""
+
+    def __init__(
+        self, *, consumer_group: str, dedup_ttl: timedelta, metrics: ProcessorMetrics
+    ) -> None:
+        self._consumer_group = consumer_group
+        self._dedup_ttl = dedup_ttl
+        self._metrics = metrics
+
+    def __call__(
+        self,
+        value: CloudEvent | MalformedRecord | None,
+        key: bytes | None,
+        timestamp: int,
+        headers: Any,
+        state: State[Any, Any],
+    ) -> OutgoingRecord | None:
+        if not isinstance(value, CloudEvent):
+            if value is None:
+                # Quix hands on a null value without calling the deserializer.
+                value = MalformedRecord(None, MalformedEventError("the record has no value"))
+            return self._park(value.value, key, timestamp, headers, value.error)
+        if value.type not in INSURED_EVENT_TYPES:
+            self._metrics.other_types += 1
+            return None
+        try:
+            booking = read_booking_event(value)
+            insured = insure(value.type, booking)
+            if insured is None:
+                self._metrics.not_insured += 1
+                return None
+            record = OutgoingRecord(
+                destination=Destination.INSURED,
+                key=str(insured.booking.id).encode(),
+                value=insured.model_dump_json(by_alias=True).encode(),
+                headers=binary_headers(
+                    id=insured_event_id(value.id),
+                    source=INSURANCE_PROCESSOR,
+                    type=value.type,
+                    time=value.time,
+                    subject=value.subject,
+                    traceparent=value.traceparent,
+                ),
+            )
+        except ValidationError as error:
+            return self._park(value.record_value, key, timestamp, headers, error, value.id)
+        except Exception as error:
+            # Deterministic code on the record's own bytes: running it again cannot succeed.
+            logger.exception("could not route a booking event", extra={"ce_id": value.id})
+            return self._park(
+                value.record_value,
+                key,
+                timestamp,
+                headers,
+                error,
+                value.id,
+                reason=DeadLetterReason.PERMANENT_FAILURE,
+            )
+        seen = dedup_key(value.type, booking)
+        if state.exists(seen):
+            self._metrics.duplicates += 1
+            logger.debug("dropped a duplicate", extra={"ce_id": value.id, "dedup_key": seen})
+            return None
+        state.set(seen, value.id, ttl=self._dedup_ttl)
+        self._metrics.insured += 1
+        return record
+
+    def _park(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        timestamp: int,
+        headers: Any,
+        error: Exception,
+        ce_id: str | None = None,
+        *,
+        reason: DeadLetterReason = DeadLetterReason.MALFORMED,
+    ) -> OutgoingRecord:
+        context = message_context()
+        record = RecordContext(
+            topic=context.topic,
+            partition=context.partition,
+            offset=context.offset,
+            timestamp=timestamp,
+            key=key,
+            value=value,
+            headers=list(headers or ()),
+        )
+        self._metrics.dead_lettered[reason] += 1
+        logger.warning(
+            "parked a record in the dead-letter topic",
+            extra={
+                "ce_id": ce_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason.value,
+                "error": f"{type(error).__name__}: {error}"[:500],
+            },
+        )
+        return OutgoingRecord(
+            destination=Destination.DEAD_LETTER,
+            key=key,
+            value=value,
+            headers=dead_letter_headers(
+                record,
+                reason=reason,
+                error=error,
+                attempts=1,
+                consumer_group=self._consumer_group,
+            ),
+        )
+
+
+class MissingTopicError(RuntimeError):
+    pass
+
+
+def require_topics(client_config: dict[str, str], names: list[str], timeout: float = 10) -> None:
+    """Fail at start if a contract topic is missing rather than let Quix create it with its
+    own defaults (one partition): the platform creates them from ``contract.topics``."""
+    admin = AdminClient({**client_config, "log_level": 0})
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [name for name in names if name not in existing]
+    if missing:
+        raise MissingTopicError(
+            f"topics {', '.join(missing)} do not exist; `careplan up` (or the deployment's "
+            "topic manifests) creates them"
+        )
+
+
+def build_application(
+    settings: ProcessorSettings,
+    *,
+    metrics: ProcessorMetrics | None = None,
+    on_message_processed: MessageProcessedCallback | None = None,
+) -> Application:
+    client_config = settings.kafka.client_config()
+    require_topics(
+        client_config, [settings.input_topic, settings.output_topic, settings.dead_letter_topic]
+    )
+    app = Application(
+        broker_address=ConnectionConfig.from_librdkafka_dict(client_config),
+        consumer_group=settings.consumer_group,
+        processing_guarantee="exactly-once",
+        state_dir=settings.state_dir,
+        # A new consumer group reads the topic from its start: no booking is skipped.
+        auto_offset_reset="earliest",
+        commit_interval=settings.commit_interval_seconds,
+        # Quix creates its changelog topic through the Admin API (the broker refuses
+        # auto-creation), with the input's partitions, replication and retention.
+        auto_create_topics=True,
+        # Our JSON logging on the root logger formats the quixstreams logger too.
+        loglevel=None,
+        on_message_processed=on_message_processed,
+    )
+    bookings = app.topic(
+        settings.input_topic,
+        key_deserializer="bytes",
+        value_deserializer=CloudEventDeserializer(),
+    )
+    destinations: dict[Destination, Topic] = {
+        Destination.INSURED: app.topic(
+            settings.output_topic, key_serializer="bytes", value_serializer=RecordValueSerializer()
+        ),
+        Destination.DEAD_LETTER: app.topic(
+            settings.dead_letter_topic,
+            key_serializer="bytes",
+            value_serializer=RecordValueSerializer(),
+        ),
+    }
+    router = BookingRouter(
+        consumer_group=settings.consumer_group,
+        dedup_ttl=settings.dedup_ttl,
+        metrics=metrics if metrics is not None else ProcessorMetrics(),
+    )
+    sdf = app.dataframe(bookings)
+    sdf = sdf.apply(router, stateful=True, metadata=True)
+    sdf = sdf.filter(_is_record)
+    sdf = sdf.set_headers(_record_headers)
+    sdf.to_topic(
+        lambda record, _key, _timestamp, _headers: destinations[record.destination],
+        key=_record_key,
+    )
+    return app
+
+
+def _is_record(value: OutgoingRecord | None) -> bool:
+    return value is not None
+
+
+def _record_headers(
+    record: OutgoingRecord, _key: Any, _timestamp: int, _headers: Any
+) -> Sequence[tuple[str, str | bytes]]:
+    return record.headers
+
+
+def _record_key(record: OutgoingRecord) -> bytes | None:
+    return record.key
