@@ -204,10 +204,7 @@ async def test_1000_requests_for_100_slots_from_10_producers_confirm_exactly_100
     elapsed = time.monotonic() - started
     await _wait_until_relayed(database, set(requests) | {str(s) for s in slots})
     replies = await asyncio.to_thread(_all_replies_for, service, set(requests))
-    print(
-        f"\n1,000 booking requests answered in {elapsed:.2f} s "
-        f"({1000 / elapsed:.0f} requests/s)"
-    )
+    print(f"\n1,000 booking requests answered in {elapsed:.2f} s ({1000 / elapsed:.0f} requests/s)")
 
     kinds = Counter(reply.event.type for reply in replies)
     assert kinds == {"BOOKING_REQUEST_CONFIRMED": 100, "BOOKING_REQUEST_REJECTED": 900}
