@@ -107,6 +107,28 @@ async def test_create_provider_with_malformed_json_is_422(client: httpx.AsyncCli
 
 
 @pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"", "application/json"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        (b'{"firstName": "\xff"}', "application/json"),
+        (b'{"firstName": "\\ud800", "lastName": "D", "speciality": "S", "gender": "M"}',
+         "application/json"),
+        (b"firstName=John", "application/x-www-form-urlencoded"),
+        (b'{"firstName": "John"}', "text/plain"),
+    ],
+    ids=["empty", "deeply-nested", "invalid-utf8", "lone-surrogate", "form", "text"],
+)  # fmt: skip
+async def test_create_provider_with_unreadable_bodies_is_4xx(
+    client: httpx.AsyncClient, content: bytes, content_type: str
+) -> None:
+    response = await client.post("/providers", content=content,
+                                 headers={"content-type": content_type})  # fmt: skip
+    assert response.status_code in (400, 422), response.text
+    assert response.json()["status"] == response.status_code
+
+
+@pytest.mark.parametrize(
     ("body", "location"),
     [
         ({**provider_body(), "firstName": 42}, "body.firstName"),
