@@ -22,6 +22,11 @@ from devstack.settings import DevstackSettings
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The contract audit reads what every other test produced: it runs last."""
+    items.sort(key=lambda item: item.get_closest_marker("contract_audit") is not None)
+
+
 def _test_settings() -> DevstackSettings:
     offset = int(os.environ.get("CAREPLAN_TEST_PORT_OFFSET", "10000"))
     return DevstackSettings(
