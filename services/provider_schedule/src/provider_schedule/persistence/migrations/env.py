@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
         text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": MIGRATION_LOCK}
     )
     # The version table lives in the schema, so the schema must exist before Alembic reads
-    # it; the first migration creates it too, so that a downgrade to base drops it.
+    # it (the first migration creates it as well, for a reader of the history).
     connection.execute(text(f'create schema if not exists "{SCHEMA}"'))
     context.configure(
         connection=connection,

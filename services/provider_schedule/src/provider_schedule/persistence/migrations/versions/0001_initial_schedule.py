@@ -104,5 +104,5 @@ def downgrade() -> None:
     drop_outbox_and_inbox(op.get_bind(), SCHEMA)
     op.drop_table("availabilities", schema=SCHEMA)
     op.drop_table("providers", schema=SCHEMA)
-    # The version table lives in the schema: Alembic removes its row after this, so only
-    # the tables above are dropped, and the (then empty but for it) schema stays.
+    # The schema stays: Alembic's version table lives in it. btree_gist stays too: it is
+    # database-wide and other schemas may use it.
