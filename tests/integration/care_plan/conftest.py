@@ -1,0 +1,102 @@
+"""The Care Plan service in-process (its real lifespan: relay, consumers, sweeper) against the
+session's real Kafka and a PostgreSQL database of its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from care_plan import bootstrap
+from care_plan.bootstrap import Container
+from care_plan.main import create_app
+from care_plan.settings import Settings
+from contract import topics
+from devstack.settings import DevstackSettings
+from eventing.settings import DatabaseSettings, KafkaSettings
+from tests.integration.care_plan.support import (
+    FakeProvider,
+    KafkaTap,
+    create_database,
+    drop_database,
+)
+
+API_KEY = "integration-test-key"
+HEADERS = {"X-API-KEY": API_KEY}
+BOOKING_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class Service:
+    client: httpx.AsyncClient
+    anonymous: httpx.AsyncClient  # sends no API key
+    container: Container
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+
+
+def service_settings(
+    infrastructure: DevstackSettings, database_url: str, **overrides: object
+) -> Settings:
+    return Settings(
+        environment="test",
+        api_key=SecretStr(API_KEY),
+        booking_timeout_seconds=BOOKING_TIMEOUT_SECONDS,
+        sweep_interval_seconds=0.1,
+        consumer_group=f"care-plan-it-{uuid.uuid4().hex[:8]}",
+        kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
+        database=DatabaseSettings(database_url=database_url),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+async def care_plan_database(infrastructure: DevstackSettings) -> AsyncIterator[str]:
+    url = await create_database(infrastructure, "care_plan_it")
+    yield url
+    await drop_database(infrastructure, url)
+
+
+@pytest.fixture(scope="session")
+async def service(
+    infrastructure: DevstackSettings, care_plan_database: str
+) -> AsyncIterator[Service]:
+    settings = service_settings(infrastructure, care_plan_database)
+    container = bootstrap.build(settings)
+    app = create_app(container)
+    engine = create_async_engine(care_plan_database)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(
+                transport=transport, base_url="http://care-plan", headers=HEADERS
+            ) as client,
+            httpx.AsyncClient(transport=transport, base_url="http://care-plan") as anonymous,
+        ):
+            yield Service(client, anonymous, container, settings, async_sessionmaker(engine))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def provider(infrastructure: DevstackSettings) -> FakeProvider:
+    return FakeProvider(infrastructure.bootstrap_servers)
+
+
+@pytest.fixture(scope="session")
+def tap(infrastructure: DevstackSettings) -> Iterator[KafkaTap]:
+    tap = KafkaTap(
+        infrastructure.bootstrap_servers,
+        [
+            topics.BOOKING_REQUESTS,
+            topics.CAREPLAN_BOOKINGS,
+            topics.PROVIDER_AVAILABILITY,
+            f"{topics.PROVIDER_AVAILABILITY}.dlt",
+        ],
+    ).start()
+    yield tap
+    tap.close()
