@@ -1,0 +1,222 @@
+"""Issue 5 end to end, with the whole platform that `careplan up` runs: bookings travel through
+the Insurance Processor, the EventBridge sink, the shipped rules, SQS and the Clinic Operations
+function into DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from contract import topics
+from devstack.moto import aws_client
+from devstack.platform import Platform
+from devstack.settings import DevstackSettings
+from devstack.topic_watch import TopicWatch
+
+pytestmark = pytest.mark.e2e
+T = TypeVar("T")
+
+
+def _eventually(probe: Callable[[], T | None], *, within: float, what: str) -> T:
+    deadline = time.monotonic() + within
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within} s")
+        time.sleep(0.02)
+
+
+class Story:
+    def __init__(self, settings: DevstackSettings) -> None:
+        headers = {"X-API-KEY": settings.api_key}
+        self.providers = httpx.Client(
+            base_url=f"http://127.0.0.1:{settings.provider_schedule_port}", headers=headers
+        )
+        self.care_plan = httpx.Client(
+            base_url=f"http://127.0.0.1:{settings.care_plan_port}", headers=headers
+        )
+        self.dynamodb: Any = aws_client(settings, "dynamodb")
+        self.sqs: Any = aws_client(settings, "sqs")
+        self._hour = 0
+
+    def slot(self, encounter: str) -> dict[str, Any]:
+        provider = (
+            self.providers.post(
+                "/providers",
+                json={
+                    "firstName": "Jo",
+                    "lastName": f"Doc-{uuid.uuid4().hex[:6]}",
+                    "speciality": "Dentist",
+                    "gender": "MALE",
+                },
+            )
+            .raise_for_status()
+            .json()
+        )
+        self._hour += 1
+        start = (datetime.now(UTC) + timedelta(days=10, hours=self._hour)).replace(
+            minute=0, second=0, microsecond=0
+        )
+        slot = (
+            self.providers.post(
+                f"/providers/{provider['id']}/availability",
+                json={
+                    "fromDate": start.isoformat(),
+                    "toDate": (start + timedelta(minutes=30)).isoformat(),
+                    "encounterType": encounter,
+                },
+            )
+            .raise_for_status()
+            .json()
+        )
+        _eventually(
+            lambda: self._searchable(slot["id"], provider["id"]),
+            within=10,
+            what="slot searchable in Care Plan",
+        )
+        return dict(slot)
+
+    def _searchable(self, slot_id: str, provider_id: str) -> bool | None:
+        found = self.care_plan.get("/availability", params={"providerId": provider_id}).json()
+        return True if any(s["id"] == slot_id for s in found) else None
+
+    def patient(self, *, insured: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "gender": "FEMALE",
+            "dateOfBirth": "1990-12-10",
+        }
+        if insured:
+            body["insurance"] = {
+                "payer": "Acme Health",
+                "memberId": "M-1",
+                "plan": "GOLD",
+                "validUntil": "2035-12-31",
+            }
+        return dict(self.care_plan.post("/patients", json=body).raise_for_status().json())
+
+    def book(self, patient: dict[str, Any], slot: dict[str, Any], payment: str) -> dict[str, Any]:
+        booking = (
+            self.care_plan.post(
+                f"/patients/{patient['id']}/bookings",
+                json={"providerAvailabilityId": slot["id"], "paymentMode": payment},
+            )
+            .raise_for_status()
+            .json()
+        )
+        return _eventually(
+            lambda: self._with_status(patient, booking["id"], "CONFIRMED"),
+            within=10,
+            what="booking CONFIRMED",
+        )
+
+    def _with_status(
+        self, patient: dict[str, Any], booking_id: str, status: str
+    ) -> dict[str, Any] | None:
+        bookings = self.care_plan.get(f"/patients/{patient['id']}/bookings").json()
+        return next((b for b in bookings if b["id"] == booking_id and b["status"] == status), None)
+
+    def visit(self, booking_id: str, status: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName="clinic-visits", Key={"bookingId": {"S": booking_id}}, ConsistentRead=True
+        ).get("Item")
+        return item if item and item["status"]["S"] == status else None
+
+    def notification(self, booking_id: str) -> dict[str, Any] | None:
+        url = self.sqs.get_queue_url(QueueName="confirmed-care-plan-events-queue")["QueueUrl"]
+        for message in self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            body = json.loads(message["Body"])
+            if body.get("data", {}).get("bookingId") == booking_id:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                return dict(body)
+        return None
+
+
+@pytest.fixture(scope="module")
+def story(launcher: Platform, devstack_settings: DevstackSettings) -> Story:
+    launcher.up()
+    return Story(devstack_settings)
+
+
+@pytest.fixture
+def watch(devstack_settings: DevstackSettings, story: Story) -> Iterator[TopicWatch]:
+    with TopicWatch(
+        devstack_settings.bootstrap_servers,
+        [topics.CAREPLAN_BOOKINGS, topics.CAREPLAN_BOOKINGS_INSURED],
+    ) as watching:
+        yield watching
+
+
+def test_onsite_booking_creates_a_clinic_visit_and_cancelling_marks_it(story: Story) -> None:
+    patient = story.patient(insured=False)
+    booking = story.book(patient, story.slot("ONSITE"), "SELF_PAY")
+
+    visit = _eventually(
+        lambda: story.visit(booking["id"], "CONFIRMED"),
+        within=2.0,
+        what="clinic visit after confirmation",
+    )
+    assert visit["patientId"]["S"] == patient["id"]
+    assert visit["encounterType"]["S"] == "ONSITE"
+
+    story.care_plan.delete(f"/patients/{patient['id']}/bookings/{booking['id']}").raise_for_status()
+    _eventually(
+        lambda: story.visit(booking["id"], "CANCELLED"), within=10, what="clinic visit cancelled"
+    )
+
+
+def test_virtual_booking_makes_no_visit_but_a_notification(story: Story) -> None:
+    patient = story.patient(insured=False)
+    booking = story.book(patient, story.slot("VIRTUAL"), "SELF_PAY")
+
+    notification = _eventually(
+        lambda: story.notification(booking["id"]),
+        within=10,
+        what="notification on the confirmed queue",
+    )
+
+    assert notification == {
+        "source": "com.providerschedule",
+        "event-type": "Notification",
+        "id": notification["id"],
+        "data": {"patientId": patient["id"], "bookingId": booking["id"]},
+    }
+    assert uuid.UUID(notification["id"])
+    assert story.visit(booking["id"], "CONFIRMED") is None
+
+
+def test_insured_booking_is_routed_to_the_insured_topic_and_self_pay_is_not(
+    story: Story, watch: TopicWatch
+) -> None:
+    insured_patient = story.patient(insured=True)
+    covered = story.book(insured_patient, story.slot("VIRTUAL"), "INSURANCE_PAY")
+    self_pay = story.book(insured_patient, story.slot("VIRTUAL"), "SELF_PAY")
+
+    routed = _eventually(
+        lambda: watch.find(topics.CAREPLAN_BOOKINGS_INSURED, "BOOKING_CONFIRMED", covered["id"]),
+        within=10,
+        what="covered booking on careplan.bookings.insured",
+    )
+    _eventually(
+        lambda: watch.find(topics.CAREPLAN_BOOKINGS, "BOOKING_CONFIRMED", self_pay["id"]),
+        within=10,
+        what="self-pay booking on careplan.bookings",
+    )
+    # Both were confirmed before; give the processor the time it took for the covered one.
+    time.sleep(1.0)
+
+    assert routed.data["coverage"]["payer"] == "Acme Health"
+    assert routed.data["coverage"]["memberId"] == "M-1"
+    assert watch.find(topics.CAREPLAN_BOOKINGS_INSURED, "BOOKING_CONFIRMED", self_pay["id"]) is None
