@@ -94,3 +94,11 @@ def test_our_containers_are_read_only_and_drop_capabilities() -> None:
         assert service["read_only"] is True, name
         assert service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
+
+
+def test_the_insurance_processor_state_is_a_volume() -> None:
+    service = resolved()["services"]["insurance-processor"]
+    state_dir = service["environment"]["STATE_DIR"]
+    # docker-compose 1.29 prints the short syntax, "source:target:mode".
+    targets = [v.split(":")[1] if isinstance(v, str) else v["target"] for v in service["volumes"]]
+    assert state_dir in targets

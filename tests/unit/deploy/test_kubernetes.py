@@ -208,3 +208,18 @@ def test_the_msk_overlay_has_no_strimzi_resource_and_creates_topics_with_a_job(
     container = job["spec"]["template"]["spec"]["containers"][0]
     config = msk.of_kind("ConfigMap")[0]["metadata"]["name"]
     assert container["envFrom"] == [{"configMapRef": {"name": config}}]
+
+
+def test_every_folder_a_service_writes_is_a_volume(rendered: Rendered) -> None:
+    """The root filesystem is read-only: each *_DIR setting must point into a mounted volume."""
+    checked = 0
+    for name, spec in pod_specs(rendered):
+        for container in spec["containers"] + spec.get("initContainers", []):
+            mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+            for variable in container.get("env", []):
+                if variable["name"].endswith("_DIR") and "value" in variable:
+                    checked += 1
+                    assert any(variable["value"].startswith(m) for m in mounts), (
+                        f"{name}/{container['name']}: {variable['name']} is not on a volume"
+                    )
+    assert checked >= 1
