@@ -54,9 +54,13 @@ class Timeline:
         now = time.monotonic()
         took = (now - self.last) * 1000
         self.hops.append((label, took))
+        # Ids are shortened so that a line fits an 80-column terminal.
+        short = f"{detail[:8]}…" if len(detail) > 9 else detail
         self.console.print(
-            f"  [green]✔[/] {label:<52} [bold]{took:7.0f} ms[/]  "
-            f"[dim]t+{(now - self.began):5.2f} s {detail}[/]"
+            f"  [green]✔[/] {label:<48} [bold]{took:6.0f} ms[/] [dim]t+{now - self.began:5.2f}s "
+            f"{short}[/]",
+            overflow="ellipsis",
+            no_wrap=True,
         )
         self.last = now
 
