@@ -73,7 +73,9 @@ class ProcessorMetrics:
     other_types: int = 0
     duplicates: int = 0
     dead_lettered: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(DeadLetterReason, 0)
+        default_factory=lambda: dict.fromkeys(
+            (DeadLetterReason.MALFORMED, DeadLetterReason.PERMANENT_FAILURE), 0
+        )
     )
 
     def render(self) -> str:
