@@ -529,3 +529,21 @@ def _ensure_table(dynamodb: DynamoDBClient, table: TableSpec) -> None:
     dynamodb.get_waiter("table_exists").wait(
         TableName=table.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+
+
+def main() -> None:
+    """``python -m devstack.aws_bootstrap``: apply deploy/eventbridge to AWS_ENDPOINT_URL or AWS."""
+    import os
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    if endpoint:
+        applied = apply_to_endpoint(endpoint, region)
+    else:
+        applied = apply_aws_resources(AwsClients.from_session(boto3.Session(region_name=region)))
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger(__name__).info("applied", extra={"rules": list(applied.rule_arns)})
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,8 @@ from devstack.postgres import POSTGRES
 from devstack.services import service
 
 ONSITE_QUEUE = "onsite-care-plan-events-queue"
+# The Clinic Operations function: a Lambda in the cloud, run locally by devstack.lambda_runner.
+LAMBDA_HANDLER = "clinic_operations.handler.handler"
 
 INFRASTRUCTURE: tuple[Component, ...] = (KAFKA, POSTGRES, MOTO)
 
@@ -48,8 +50,12 @@ CLINIC_OPERATIONS = Component(
     tier=Tier.SERVICE,
     command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
     ready=queue_ready(ONSITE_QUEUE),
-    address=lambda _: f"sqs://{ONSITE_QUEUE} -> clinic_operations.handler.handler",
-    environment=lambda _: {"ONSITE_QUEUE_NAME": ONSITE_QUEUE, "LAMBDA_RETRY_DELAY_SECONDS": "2"},
+    address=lambda _: f"sqs://{ONSITE_QUEUE} -> {LAMBDA_HANDLER}",
+    environment=lambda _: {
+        "ONSITE_QUEUE_NAME": ONSITE_QUEUE,
+        "LAMBDA_HANDLER": LAMBDA_HANDLER,
+        "LAMBDA_RETRY_DELAY_SECONDS": "2",
+    },
     depends_on=("moto",),
 )
 

@@ -180,10 +180,10 @@ def clinic_visits() -> None:
 
 
 def _slot_text(start: str | None, end: str | None) -> str:
-    """``2026-11-27 14:00–14:30`` (UTC) from the ISO-8601 times of the visit."""
+    """``2026-11-27 14:00-14:30`` (UTC) from the ISO-8601 times of the visit."""
     if not start:
         return "?"
-    return f"{start[:16].replace('T', ' ')}–{end[11:16] if end else '?'}"
+    return f"{start[:16].replace('T', ' ')}-{end[11:16] if end else '?'}"
 
 
 def main() -> None:

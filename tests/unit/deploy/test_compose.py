@@ -48,9 +48,7 @@ def test_infrastructure_is_kraft_kafka_postgres_and_moto() -> None:
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["moto"]["image"].startswith("motoserver/moto:")
-    assert services["aws-bootstrap"]["command"][-1].startswith(
-        "import os; from devstack.aws_bootstrap import"
-    )
+    assert services["aws-bootstrap"]["command"] == ["python", "-m", "devstack.aws_bootstrap"]
 
 
 def test_images_are_built_from_the_repository_root_with_their_dockerfile() -> None:

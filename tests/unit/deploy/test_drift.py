@@ -19,17 +19,14 @@ from tests.unit.deploy.test_compose import resolved as compose
 from tests.unit.deploy.test_terraform import locals_, resources
 from tests.unit.deploy.tools import DEPLOY, ROOT
 
-# The deployables, in ONE place until the launcher declares them all: devstack.catalog.SERVICES
-# lists only part of them today. Once it lists every service (clinic-operations included, as the
-# local Lambda runner), derive these two from it and delete the constants.
+# The deployables, as the launcher declares them: Kubernetes Deployment / compose service name ->
+# Python package (services/<package>/Dockerfile). The Lambda is the one the local runner plays.
 LONG_RUNNING = {
-    # Kubernetes Deployment / compose service -> Python package (services/<package>/Dockerfile)
-    "provider-schedule": "provider_schedule",
-    "care-plan": "care_plan",
-    "insurance-processor": "insurance_processor",
-    "eventbridge-sink": "eventbridge_sink",
+    component.name: list(component.command(DevstackSettings()))[-1]
+    for component in catalog.SERVICES
+    if component is not catalog.CLINIC_OPERATIONS
 }
-LAMBDA = {"clinic-operations": "clinic_operations"}
+LAMBDA = {catalog.CLINIC_OPERATIONS.name: catalog.LAMBDA_HANDLER.split(".")[0]}
 
 
 def load_generator() -> ModuleType:
