@@ -114,6 +114,7 @@ class FakeProvider:
         time: datetime | None = None,
         key: str | None = None,
         event_id: str | None = None,
+        topic: str = topics.PROVIDER_AVAILABILITY,
     ) -> Event:
         """Publish an ``AVAILABILITY_*`` event for ``slot``; returns it (its id is ``ce_id``)."""
         ident = event_id or str(uuid.uuid4())
@@ -144,7 +145,7 @@ class FakeProvider:
             subject=str(slot.id),
             time=time or datetime.now(UTC),
         )
-        self.publish(topics.PROVIDER_AVAILABILITY, event, key=key)
+        self.publish(topic, event, key=key)
         return event
 
     def reply(

@@ -81,6 +81,15 @@ slots = Table(
         postgresql_where=text(BOOKABLE),
     ),
     Index(
+        "slots_bookable_by_speciality_kind",
+        func.lower(text("speciality")),
+        "encounter_type",
+        func.lower(text("gender")),
+        "from_date",
+        "id",
+        postgresql_where=text(BOOKABLE),
+    ),
+    Index(
         "slots_bookable_by_provider",
         "provider_id",
         "from_date",

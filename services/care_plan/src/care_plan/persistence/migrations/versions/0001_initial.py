@@ -94,6 +94,20 @@ def upgrade() -> None:
         postgresql_where=bookable,
         schema=SCHEMA,
     )
+    # The usual patient search: "an onsite female dentist" (equalities, then keyset order).
+    op.create_index(
+        "slots_bookable_by_speciality_kind",
+        "slots",
+        [
+            sa.text("lower(speciality)"),
+            "encounter_type",
+            sa.text("lower(gender)"),
+            "from_date",
+            "id",
+        ],
+        postgresql_where=bookable,
+        schema=SCHEMA,
+    )
     op.create_index(
         "slots_bookable_by_provider",
         "slots",

@@ -1,0 +1,203 @@
+"""``python -m care_plan.rebuild_read_model``: the read model is emptied and replayed from the
+compacted topic; the result is the newest state of every availability, and the slots that live
+bookings hold stay held."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from devstack.settings import DevstackSettings
+from tests.integration.care_plan.support import (
+    FakeProvider,
+    Slot,
+    create_database,
+    drop_database,
+    new_slot,
+)
+
+pytestmark = pytest.mark.integration
+
+# Compaction as eager as Kafka allows, so that the test sees it happen.
+EAGER_COMPACTION = {
+    "cleanup.policy": "compact",
+    "segment.ms": "100",
+    "min.cleanable.dirty.ratio": "0.001",
+    "delete.retention.ms": "0",
+    "min.compaction.lag.ms": "0",
+    "max.compaction.lag.ms": "100",
+}
+
+
+def compacted_topic(settings: DevstackSettings) -> str:
+    name = f"test.availability.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    for future in admin.create_topics([NewTopic(name, 2, 1, config=EAGER_COMPACTION)]).values():
+        future.result()
+    return name
+
+
+def count_records(settings: DevstackSettings, topic: str) -> int:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"count-{uuid.uuid4().hex}",
+            "log_level": 0,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        count, done = 0, {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + 20
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                if message.error():
+                    continue
+                count += 1
+                if message.offset() + 1 >= ends[message.partition()]:
+                    done.add(message.partition())
+        return count
+    finally:
+        consumer.close()
+
+
+def renamed(slot: Slot, speciality: str) -> Slot:
+    return Slot(**{**slot.__dict__, "speciality": speciality})
+
+
+@pytest.fixture
+async def database(infrastructure: DevstackSettings) -> AsyncIterator[str]:
+    url = await create_database(infrastructure, "care_plan_rebuild")
+    yield url
+    await drop_database(infrastructure, url)
+
+
+async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
+    infrastructure: DevstackSettings, database: str
+) -> None:
+    topic = compacted_topic(infrastructure)
+    provider = FakeProvider(infrastructure.bootstrap_servers)
+    updated, deleted, plain, held = new_slot(), new_slot(), new_slot(), new_slot()
+    for version in (1, 2, 3):
+        provider.availability(
+            "CREATED" if version == 1 else "UPDATED",
+            renamed(updated, f"v{version}"),
+            version=version,
+            topic=topic,
+        )
+    provider.availability("CREATED", deleted, version=1, topic=topic)
+    provider.availability("DELETED", deleted, version=2, topic=topic)
+    provider.availability("CREATED", held, version=1, topic=topic)
+    provider.availability("CREATED", plain, version=1, topic=topic)
+    published = 8
+
+    # Republishing the newest state of one slot rolls the segments until the cleaner has
+    # compacted the older versions away (the replay must not depend on them).
+    deadline = time.monotonic() + 90
+    while await asyncio.to_thread(count_records, infrastructure, topic) >= published:
+        assert time.monotonic() < deadline, "the topic was never compacted"
+        provider.availability("CREATED", plain, version=1, topic=topic)
+        published += 1
+        await asyncio.sleep(0.5)
+
+    engine = create_async_engine(database)
+    patient, booking = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as connection:
+        # A live booking of ``held``, and a read model that has gone wrong: a stray slot, and
+        # ``updated`` stuck at an old state.
+        await connection.execute(
+            text(
+                "insert into care_plan.patients (id, first_name, last_name, gender, date_of_birth) "
+                "values (:id, 'Jane', 'Roe', 'FEMALE', '1991-08-06')"
+            ),
+            {"id": patient},
+        )
+        now = datetime.now(UTC)
+        await connection.execute(
+            text(
+                "insert into care_plan.bookings (id, patient_id, provider_availability_id, status,"
+                " payment_mode, slot_from_date, slot_to_date, slot_provider_id, slot_speciality,"
+                " encounter_type, created_at, expires_at) values (:id, :patient, :slot,"
+                " 'CONFIRMED', 'SELF_PAY', :start, :end, :provider, 'x', 'ONSITE', :now, :later)"
+            ),
+            {
+                "id": booking,
+                "patient": patient,
+                "slot": held.id,
+                "start": held.from_date,
+                "end": held.to_date,
+                "provider": held.provider_id,
+                "now": now,
+                "later": now + timedelta(minutes=1),
+            },
+        )
+        for stale in (new_slot(), renamed(updated, "stale")):
+            await connection.execute(
+                text(
+                    "insert into care_plan.slots (id, provider_id, first_name, last_name, speciality,"
+                    " gender, from_date, to_date, encounter_type, version, event_id) values (:id,"
+                    " :provider, 'A', 'B', :speciality, 'MALE', :start, :end, 'ONSITE', 1, 'old')"
+                ),
+                {
+                    "id": stale.id,
+                    "provider": stale.provider_id,
+                    "speciality": stale.speciality,
+                    "start": stale.from_date,
+                    "end": stale.to_date,
+                },
+            )
+
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "care_plan.rebuild_read_model", "--topic", topic],
+        env={
+            **os.environ,
+            "DATABASE_URL": database,
+            "KAFKA_BOOTSTRAP_SERVERS": infrastructure.bootstrap_servers,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "read model rebuilt" in result.stdout
+
+    async with engine.connect() as connection:
+        rows = {
+            row.id: row
+            for row in await connection.execute(
+                text("select id, speciality, version, deleted_at, held_by from care_plan.slots")
+            )
+        }
+        offered = [
+            row.id
+            for row in await connection.execute(
+                text(
+                    "select id from care_plan.slots where deleted_at is null and held_by is null "
+                    "order by from_date, id"
+                )
+            )
+        ]
+    await engine.dispose()
+    assert set(rows) == {updated.id, deleted.id, plain.id, held.id}, "the stray slot is gone"
+    assert (rows[updated.id].speciality, rows[updated.id].version) == ("v3", 3)
+    assert rows[deleted.id].deleted_at is not None
+    assert rows[held.id].held_by == booking
+    assert sorted(offered) == sorted([updated.id, plain.id])
