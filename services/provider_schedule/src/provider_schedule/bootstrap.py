@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
@@ -23,6 +22,7 @@ from eventing.inbox import Inbox, idempotent
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
+from eventing.supervision import supervised
 from provider_schedule.messaging.events import MessageMapper
 from provider_schedule.messaging.handlers import INBOX_CONSUMER, booking_responder
 from provider_schedule.persistence import tables
@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 # A database outage of a few seconds must not send booking requests to the dead-letter topic:
 # about 25 s of retries before a record is parked.
 BOOKING_RETRY = RetryPolicy(attempts=8, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
-RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass
@@ -56,10 +55,10 @@ class Container:
         self._stop.clear()
         self._tasks = [
             asyncio.create_task(
-                _supervised("outbox-relay", self.relay.run, self._stop), name="outbox-relay"
+                supervised("outbox-relay", self.relay.run, self._stop), name="outbox-relay"
             ),
             asyncio.create_task(
-                _supervised("booking-responder", self.consumer.run, self._stop),
+                supervised("booking-responder", self.consumer.run, self._stop),
                 name="booking-responder",
             ),
         ]
@@ -119,21 +118,3 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
         consumer=consumer,
         readiness={"database": database_check(engine), "kafka": kafka_check(kafka_config)},
     )
-
-
-async def _supervised(
-    name: str, run: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
-) -> None:
-    failures = 0
-    while not stop.is_set():
-        try:
-            await run(stop)
-            failures = 0
-        except Exception:
-            delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
-            failures += 1
-            logger.exception(
-                "background worker failed, restarting", extra={"worker": name, "delay": delay}
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
