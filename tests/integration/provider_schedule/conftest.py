@@ -32,14 +32,6 @@ from provider_schedule.settings import Environment, ProviderScheduleSettings
 from tests.support.kafka import unique_topic
 
 API_KEY = f"test-key-{uuid.uuid4().hex}"
-SCHEMA_TEST_FILE = "tests/integration/provider_schedule/test_event_schemas.py"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The event schema test checks every event of the run: it goes last."""
-    last = [item for item in items if item.nodeid.startswith(SCHEMA_TEST_FILE)]
-    if last:
-        items[:] = [item for item in items if item not in last] + last
 
 
 @dataclass
