@@ -25,7 +25,6 @@ from provider_schedule.service_layer import handlers
 from tests.integration.provider_schedule.conftest import ScheduleApp, provider_body, slot_body
 from tests.integration.provider_schedule.kafka_reading import Received, read_to_end, read_until
 
-
 # Reads every event of the run: ordered last by tests/conftest.py.
 pytestmark = [pytest.mark.integration, pytest.mark.contract_audit]
 
