@@ -28,7 +28,7 @@ class FakeState:
     def exists(self, key: Any) -> bool:
         return key in self.values
 
-    def set(self, key: Any, value: Any, ttl: timedelta | None = None) -> None:
+    def set_bytes(self, key: Any, value: bytes, ttl: timedelta | None = None) -> None:
         self.values[key] = (value, ttl)
 
 
@@ -80,7 +80,7 @@ def test_covered_booking_goes_to_the_insured_topic_in_binary_mode(
     assert record.value is not None
     assert json.loads(record.value)["coverage"]["memberId"] == "M-123456"
     assert state.values == {
-        f"BOOKING_CONFIRMED:{BOOKING_ID}": (INPUT_ID, timedelta(days=7)),
+        f"BOOKING_CONFIRMED:{BOOKING_ID}".encode(): (INPUT_ID.encode(), timedelta(days=7)),
     }
     assert metrics.insured == 1
 

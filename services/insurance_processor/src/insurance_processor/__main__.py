@@ -18,7 +18,7 @@ from insurance_processor.settings import ProcessorSettings
 
 SERVICE = "insurance-processor"
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("insurance_processor")
 
 
 def main() -> None:

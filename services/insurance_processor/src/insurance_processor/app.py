@@ -154,12 +154,13 @@ class BookingRouter:
                 value.id,
                 reason=DeadLetterReason.PERMANENT_FAILURE,
             )
-        seen = dedup_key(value.type, booking)
+        # Bytes in and out: Quix would JSON-encode any other state key or value.
+        seen = dedup_key(value.type, booking).encode()
         if state.exists(seen):
             self._metrics.duplicates += 1
             logger.debug("dropped a duplicate", extra={"ce_id": value.id, "dedup_key": seen})
             return None
-        state.set(seen, value.id, ttl=self._dedup_ttl)
+        state.set_bytes(seen, value.id.encode(), ttl=self._dedup_ttl)
         self._metrics.insured += 1
         return record
 
