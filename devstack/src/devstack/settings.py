@@ -109,4 +109,5 @@ class DevstackSettings(BaseSettings):
             "TOPIC_PARTITIONS": str(self.topic_partitions),
             "BOOKING_TIMEOUT_SECONDS": str(self.booking_timeout_seconds),
             "LOG_LEVEL": "INFO",
+            "ENVIRONMENT": "local",
         }
