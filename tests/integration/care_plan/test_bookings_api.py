@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from contract import topics
 from contract.events import BookingEvent, BookingRequest
@@ -309,6 +311,38 @@ async def test_confirmation_publishes_booking_confirmed_with_event_carried_state
     assert (event.slot.from_date, event.slot.to_date) == (slot.from_date, slot.to_date)
     assert (event.slot.provider_id, event.slot.speciality) == (slot.provider_id, slot.speciality)
     assert not await bookable(service, slot)
+
+
+async def test_confirmation_carries_the_slot_as_the_provider_moved_it_meanwhile(
+    service: Service, provider: FakeProvider, tap: KafkaTap
+) -> None:
+    patient, slot = await new_patient(service), await published_slot(service, provider)
+    booking = (await book(service, patient, slot)).json()
+    moved = Slot(
+        **{
+            **slot.__dict__,
+            "from_date": slot.from_date + timedelta(hours=3),
+            "to_date": slot.to_date + timedelta(hours=3),
+        }
+    )
+    provider.availability("UPDATED", moved, version=2)
+
+    async def projected() -> bool:
+        async with service.sessions() as session:
+            version = await session.scalar(
+                text("select version from care_plan.slots where id = :id"), {"id": slot.id}
+            )
+        return version == 2
+
+    await eventually(projected, what="the move projected")
+    provider.reply(booking["id"], slot.id, confirmed=True)
+    await until_status(service, patient, booking["id"], "CONFIRMED")
+    [confirmed] = await tap.wait_for(
+        topics.CAREPLAN_BOOKINGS, about_booking(booking["id"], "BOOKING_CONFIRMED")
+    )
+    assert confirmed.event.data["slot"]["fromDate"] == moved.from_date.isoformat()
+    read = (await service.client.get(f"/patients/{patient}/bookings/{booking['id']}")).json()
+    assert read["slot"]["fromDate"] == moved.from_date.isoformat()
 
 
 async def test_a_duplicate_confirmation_publishes_once(

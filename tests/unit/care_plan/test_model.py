@@ -72,6 +72,19 @@ def test_confirmation_of_a_waiting_booking_publishes_booking_confirmed() -> None
     assert booking.collect_events() == [BookingConfirmed(booking.id)]
 
 
+def test_confirmation_takes_the_slot_as_it_is_known_now() -> None:
+    booking = waiting_booking()
+    moved = SlotSnapshot(
+        from_date=booking.slot.from_date + timedelta(hours=2),
+        to_date=booking.slot.to_date + timedelta(hours=2),
+        provider_id=booking.slot.provider_id,
+        speciality=booking.slot.speciality,
+        encounter_type=EncounterType.VIRTUAL,
+    )
+    assert booking.confirm(moved) is Outcome.APPLIED
+    assert booking.slot == moved
+
+
 def test_a_duplicate_confirmation_changes_nothing() -> None:
     booking = booking_in(BookingStatus.CONFIRMED)
     assert booking.confirm() is Outcome.ALREADY

@@ -26,7 +26,7 @@ from care_plan.saga import BookingSaga
 from care_plan.settings import Settings
 from contract import topics
 from eventing.cloudevents import Event
-from eventing.consumer import ConsumerRunner
+from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import Inbox, idempotent
 from eventing.outbox import Outbox
@@ -34,6 +34,11 @@ from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
 
 Worker = Callable[[asyncio.Event], Awaitable[None]]
+
+# A record that cannot be handled because the database is away is retried for about two
+# minutes before it is parked, holding its partition back meanwhile: parking a valid reply
+# would only let its booking expire. A record that breaks the contract is parked at once.
+TRANSIENT_RETRY = RetryPolicy(attempts=30, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,7 @@ def workers(container: Container) -> dict[str, Worker]:
             sessions, Inbox(tables.inbox, projector.INBOX_CONSUMER), project_availability
         ),
         producer=container.producer,
+        retry=TRANSIENT_RETRY,
     )
     booking_replies = ConsumerRunner(
         client_config=client_config,
@@ -106,6 +112,7 @@ def workers(container: Container) -> dict[str, Worker]:
         topics=[topics.BOOKING_REPLIES],
         handler=idempotent(sessions, Inbox(tables.inbox, replies.INBOX_CONSUMER), handle_reply),
         producer=container.producer,
+        retry=TRANSIENT_RETRY,
     )
     sweeper = ExpirySweeper(sessions, saga, interval_seconds=settings.effective_sweep_interval)
     return {

@@ -30,6 +30,7 @@ from care_plan.domain.rules import default_payment_mode, refusal
 from care_plan.messaging.outgoing import to_messages
 from care_plan.persistence.repository import (
     BookingRepository,
+    LockedSlot,
     PatientRepository,
     SlotRepository,
 )
@@ -130,7 +131,7 @@ class BookingSaga:
         booking_id: UUID,
         traceparent: str | None = None,
     ) -> Booking:
-        booking = await self._lock(session, booking_id)
+        booking, _ = await self._lock(session, booking_id)
         if booking is None or booking.patient_id != patient_id:
             raise BookingNotFoundError(booking_id)
         outcome = booking.cancel_by_patient()
@@ -140,17 +141,20 @@ class BookingSaga:
     async def confirm(
         self, session: AsyncSession, booking_id: UUID, traceparent: str | None = None
     ) -> Outcome | None:
-        booking = await self._lock(session, booking_id)
+        booking, slot = await self._lock(session, booking_id)
         if booking is None:
             return None
-        outcome = booking.confirm()
+        # The slot as the read model has it now: the provider may have moved it while the
+        # request was on its way (it refuses to move a booked slot afterwards).
+        current = slot.snapshot if slot is not None and not slot.hold.deleted else None
+        outcome = booking.confirm(current)
         await self._finish(session, booking, "confirm", outcome, traceparent)
         return outcome
 
     async def reject(
         self, session: AsyncSession, booking_id: UUID, reason: str, traceparent: str | None = None
     ) -> Outcome | None:
-        booking = await self._lock(session, booking_id)
+        booking, _ = await self._lock(session, booking_id)
         if booking is None:
             return None
         outcome = booking.reject(reason)
@@ -158,7 +162,7 @@ class BookingSaga:
         return outcome
 
     async def expire(self, session: AsyncSession, booking_id: UUID) -> Outcome | None:
-        booking = await self._lock(session, booking_id)
+        booking, _ = await self._lock(session, booking_id)
         if booking is None:
             return None
         outcome = booking.expire(self.clock())
@@ -180,14 +184,16 @@ class BookingSaga:
             cancelled.append(booking)
         return cancelled
 
-    async def _lock(self, session: AsyncSession, booking_id: UUID) -> Booking | None:
-        """The booking, locked after its slot (the lock order of every step)."""
+    async def _lock(
+        self, session: AsyncSession, booking_id: UUID
+    ) -> tuple[Booking | None, LockedSlot | None]:
+        """The booking, locked after its slot (the lock order of every step), and the slot."""
         bookings = BookingRepository(session)
         unlocked = await bookings.get(booking_id)
         if unlocked is None:
-            return None
-        await SlotRepository(session).lock(unlocked.availability_id)
-        return await bookings.get(booking_id, for_update=True)
+            return None, None
+        slot = await SlotRepository(session).lock(unlocked.availability_id)
+        return await bookings.get(booking_id, for_update=True), slot
 
     async def _finish(
         self,

@@ -118,7 +118,8 @@ class Booking:
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
 
-    def confirm(self) -> Outcome:
+    def confirm(self, slot: SlotSnapshot | None = None) -> Outcome:
+        """The provider side holds the slot; ``slot`` is the slot as it is known now."""
         if self.status is BookingStatus.CONFIRMED:
             return Outcome.ALREADY
         if self.status is not BookingStatus.WAITING_FOR_CONFIRMATION:
@@ -126,6 +127,7 @@ class Booking:
             # creation request on the slot's key, releases the slot the provider now holds.
             return Outcome.TOO_LATE
         self.status = BookingStatus.CONFIRMED
+        self.slot = slot or self.slot
         self.events.append(BookingConfirmed(self.id))
         return Outcome.APPLIED
 

@@ -180,7 +180,16 @@ class BookingRepository:
         await self._session.execute(
             update(bookings)
             .where(bookings.c.id == booking.id)
-            .values(status=booking.status.value, reason=booking.reason, updated_at=func.now())
+            .values(
+                status=booking.status.value,
+                reason=booking.reason,
+                slot_from_date=booking.slot.from_date,
+                slot_to_date=booking.slot.to_date,
+                slot_provider_id=booking.slot.provider_id,
+                slot_speciality=booking.slot.speciality,
+                encounter_type=booking.slot.encounter_type.value,
+                updated_at=func.now(),
+            )
         )
 
     async def overdue(self, now: datetime, *, limit: int) -> Sequence[tuple[UUID, UUID]]:

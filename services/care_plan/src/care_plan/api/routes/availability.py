@@ -29,6 +29,17 @@ FilterText = Annotated[str | None, Query(min_length=1, max_length=100, pattern=r
     "/availability",
     response_model=list[AvailableSlot],
     summary="Search bookable slots",
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": "With `limit`, when more slots follow: "
+                    '`<next page URL>; rel="next"`',
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
     description=(
         "A JSON array of bookable slots (not deleted, not held by a live booking), ordered by "
         "`fromDate` then `id`. Every filter is optional; without any, every bookable slot is "
