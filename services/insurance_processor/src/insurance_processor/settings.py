@@ -30,13 +30,17 @@ class ProcessorSettings(BaseSettings):
     # How long an emitted booking event is remembered to drop a re-delivered copy; as long
     # as the broker keeps the input topic (log.retention.hours=168), since a copy older
     # than that cannot be replayed from it.
-    dedup_ttl: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    dedup_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     # With exactly-once, output becomes visible to read_committed consumers when the
     # transaction commits: this bounds the added latency.
     commit_interval_seconds: float = Field(default=1.0, gt=0)
     http_host: str = "0.0.0.0"  # noqa: S104 - a container's port is its only way in
     http_port: int = Field(default=8081, ge=0, le=65535)
     log_level: str = "INFO"
+
+    @property
+    def dedup_ttl(self) -> timedelta:
+        return timedelta(seconds=self.dedup_ttl_seconds)
 
     @property
     def dead_letter_topic(self) -> str:
