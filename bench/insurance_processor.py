@@ -55,6 +55,9 @@ def main() -> None:
         default=None,
         help="write a cProfile of the processing run to this file and print its top entries",
     )
+    parser.add_argument(
+        "--keep-topics", action="store_true", help="leave the run's topics on the broker"
+    )
     arguments = parser.parse_args()
 
     run_id = uuid.uuid4().hex[:8]
@@ -82,12 +85,19 @@ def main() -> None:
             state_dir=Path(state_dir),
             log_level="WARNING",
         )
-        result = run_processor(settings, arguments.records, arguments.profile)
+        try:
+            result = run_processor(settings, arguments.records, arguments.profile)
+        finally:
+            if not arguments.keep_topics:
+                delete_topics(arguments.bootstrap_servers, run_id)
 
     metrics = result.metrics
     steady = arguments.records / (result.last - result.first)
     wall = arguments.records / (result.last - result.started)
-    print(f"processed {arguments.records} records, exactly-once, commit interval 1.0 s")
+    print(
+        f"processed {arguments.records} records, exactly-once, "
+        f"commit interval {settings.commit_interval_seconds} s"
+    )
     print(f"  steady: {steady:,.0f} records/s ({result.last - result.first:.2f} s)")
     print(f"  wall:   {wall:,.0f} records/s ({result.last - result.started:.2f} s incl. startup)")
     cpu = result.last_cpu - result.first_cpu
@@ -114,6 +124,15 @@ def create_topics(bootstrap_servers: str, names: list[str], partitions: int) -> 
     )
     for future in futures.values():
         future.result()
+
+
+def delete_topics(bootstrap_servers: str, run_id: str) -> None:
+    """The run's topics, and the changelog topic Quix created for its consumer group."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    names = [name for name in admin.list_topics(timeout=10).topics if run_id in name]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result()
 
 
 def produce(bootstrap_servers: str, topic: str, count: int) -> int:
