@@ -184,11 +184,13 @@ async def test_provider_side_down_booking_expires_and_the_slot_is_not_left_held(
 
     await asyncio.to_thread(stop_service, saga.launcher, "provider-schedule")
     try:
+        began = time.monotonic()
         response = await saga.book(patient, availability["id"])
         assert response.status_code == 201, response.text
         booking = response.json()
         assert not await saga.searchable(availability["id"], provider["id"])
         expired = await saga.until_status(patient, booking["id"], "EXPIRED", timeout=timeout + 15)
+        assert time.monotonic() - began >= timeout - 0.1, "expired before its timeout"
         assert (await saga.booking(patient, booking["id"]))["status"] == "EXPIRED"
         assert expired["expiresAt"] > expired["createdAt"]
         [event] = await saga.tap.wait_for(

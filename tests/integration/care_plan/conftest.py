@@ -17,6 +17,7 @@ from care_plan.bootstrap import Container
 from care_plan.main import create_app
 from care_plan.settings import Settings
 from contract import topics
+from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 from eventing.settings import DatabaseSettings, KafkaSettings
 from tests.integration.care_plan.support import (
@@ -56,7 +57,11 @@ def service_settings(
 
 
 @pytest.fixture(scope="session")
-async def care_plan_database(infrastructure: DevstackSettings) -> AsyncIterator[str]:
+async def care_plan_database(
+    infrastructure: DevstackSettings, launcher: Platform
+) -> AsyncIterator[str]:
+    # ``launcher`` is asked for only so that it is set up first and torn down last: its teardown
+    # stops PostgreSQL and Kafka, which this fixture and the in-process service still need then.
     url = await create_database(infrastructure, "care_plan_it")
     yield url
     await drop_database(infrastructure, url)
