@@ -118,7 +118,7 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
         await asyncio.sleep(0.5)
 
     engine = create_async_engine(database)
-    patient, booking = uuid.uuid4(), uuid.uuid4()
+    patient, booking, orphan = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with engine.begin() as connection:
         # A live booking of ``held``, and a read model that has gone wrong: a stray slot, and
         # ``updated`` stuck at an old state.
@@ -144,6 +144,25 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
                 "start": held.from_date,
                 "end": held.to_date,
                 "provider": held.provider_id,
+                "now": now,
+                "later": now + timedelta(minutes=1),
+            },
+        )
+        # A live booking of a slot whose deletion the service never projected.
+        await connection.execute(
+            text(
+                "insert into care_plan.bookings (id, patient_id, provider_availability_id, status,"
+                " payment_mode, slot_from_date, slot_to_date, slot_provider_id, slot_speciality,"
+                " encounter_type, created_at, expires_at) values (:id, :patient, :slot,"
+                " 'CONFIRMED', 'SELF_PAY', :start, :end, :provider, 'x', 'ONSITE', :now, :later)"
+            ),
+            {
+                "id": orphan,
+                "patient": patient,
+                "slot": deleted.id,
+                "start": deleted.from_date,
+                "end": deleted.to_date,
+                "provider": deleted.provider_id,
                 "now": now,
                 "later": now + timedelta(minutes=1),
             },
@@ -195,7 +214,22 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
                 )
             )
         ]
+        statuses = dict(
+            (await connection.execute(text("select id, status from care_plan.bookings"))).all()
+        )
+        cancellations = (
+            (
+                await connection.execute(
+                    text("select event_type from care_plan.outbox where subject = :id"),
+                    {"id": str(orphan)},
+                )
+            )
+            .scalars()
+            .all()
+        )
     await engine.dispose()
+    assert statuses == {booking: "CONFIRMED", orphan: "CANCELLED_BY_PROVIDER"}
+    assert cancellations == ["BOOKING_CANCELLED"]
     assert set(rows) == {updated.id, deleted.id, plain.id, held.id}, "the stray slot is gone"
     assert (rows[updated.id].speciality, rows[updated.id].version) == ("v3", 3)
     assert rows[deleted.id].deleted_at is not None

@@ -2,11 +2,12 @@
 ``provider.availability`` from its beginning (the topic is compacted, so the newest event of
 every availability is still there).
 
-One transaction: until it commits, searches see the old read model and bookings of a slot being
-rebuilt wait for it; then the new one replaces it at once. Events that arrive meanwhile are
-projected by the running service too; the version rule makes the order irrelevant. The slots
-our live bookings hold are taken again from the bookings table. Exposed as
-``careplan care-plan rebuild``.
+The topic is read first, up to its end as of the start, keeping the newest state of each
+availability by the projector's own rule (``domain.rules.supersedes``). Then one transaction
+empties ``care_plan.slots``, bulk-inserts those states, marks the slots our live bookings hold,
+and cancels the live bookings of slots the provider deleted meanwhile. Until it commits,
+searches see the old read model. Events arriving meanwhile are projected by the running service
+as well; the version rule makes the order irrelevant. Exposed as ``careplan care-plan rebuild``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from care_plan import bootstrap
-from care_plan.messaging.projector import AvailabilityProjector
-from care_plan.persistence.read_model import ReadModel
+from care_plan.domain.rules import supersedes
+from care_plan.messaging.projector import cancel_bookings_of_deleted_slot, read_event
+from care_plan.persistence.read_model import ReadModel, SlotState
 from care_plan.settings import Settings
 from contract import topics
 from eventing.cloudevents import MalformedEventError, from_record
@@ -35,82 +38,107 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RebuildReport:
-    cleared: int = 0
     records: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
+    slots: int = 0
+    deleted: int = 0
+    stale: int = 0
+    ignored: int = 0
     unreadable: int = 0
+    cleared: int = 0
+    seconds: float = 0.0
+    newest: dict[UUID, SlotState] = field(default_factory=dict, repr=False)
+
+    def take(self, state: SlotState) -> None:
+        current = self.newest.get(state.id)
+        if current is None or supersedes(
+            state.stamp,
+            current.stamp,
+            incoming_deletes=state.deleted_at is not None,
+            current_deleted=current.deleted_at is not None,
+        ):
+            self.newest[state.id] = state
+        else:
+            self.stale += 1
 
 
 async def rebuild(
     settings: Settings, *, topic: str = topics.PROVIDER_AVAILABILITY, timeout: float = 600.0
 ) -> RebuildReport:
     """Replay ``topic`` up to its end as of now into an emptied read model."""
+    began = time.monotonic()
+    report = RebuildReport()
+    await asyncio.to_thread(_read_topic, settings, topic, report, began + timeout)
+    states = list(report.newest.values())
+    report.slots = len(states)
     engine = bootstrap.create_engine(settings)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    project = AvailabilityProjector(bootstrap.build_saga(settings))
+    saga = bootstrap.build_saga(settings)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+            read_model = ReadModel(session)
+            report.cleared = await read_model.clear()
+            await read_model.insert_all(states)
+            deleted = {state.id for state in states if state.deleted_at is not None}
+            report.deleted = len(deleted)
+            # Slots deleted while a booking held them, if the live projector has not seen it.
+            for availability_id in deleted & await read_model.held_by_live_bookings():
+                await cancel_bookings_of_deleted_slot(saga, session, availability_id, None)
+    finally:
+        await engine.dispose()
+    report.seconds = round(time.monotonic() - began, 2)
+    logger.info(
+        "read model rebuilt",
+        extra={
+            "topic": topic,
+            "records": report.records,
+            "slots": report.slots,
+            "deleted": report.deleted,
+            "stale": report.stale,
+            "ignored": report.ignored,
+            "unreadable": report.unreadable,
+            "cleared": report.cleared,
+            "seconds": report.seconds,
+        },
+    )
+    return report
+
+
+def _read_topic(settings: Settings, topic: str, report: RebuildReport, deadline: float) -> None:
     consumer = Consumer(
         {
             **settings.kafka.client_config(),
             # Assigned partitions, never committed: the service's own group is left alone.
             "group.id": f"{settings.consumer_group}.rebuild-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
-            "enable.partition.eof": False,
         }
     )
-    report = RebuildReport()
     try:
-        ends = await asyncio.to_thread(_ends_of, consumer, topic)
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise RuntimeError(f"topic {topic}: {metadata.error}")
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        async with sessions.begin() as session:
-            report.cleared = await ReadModel(session).clear()
-            deadline = time.monotonic() + timeout
-            pending = {p: end for p, end in ends.items() if end > 0}
-            while pending:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{topic} not replayed within {timeout} s")
-                for message in await asyncio.to_thread(consumer.consume, 500, 0.5):
-                    if message.error():
-                        continue
+        pending = {p: end for p, end in ends.items() if end > 0}
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end in time")
+            for message in consumer.consume(1000, 0.5):
+                if not message.error():
                     report.records += 1
-                    await _apply(project, session, message, report)
-                for part in await asyncio.to_thread(
-                    consumer.position, [TopicPartition(topic, p) for p in pending]
-                ):
-                    if part.offset >= pending[part.partition]:
-                        del pending[part.partition]
+                    _read(message, report)
+            # Offsets of a compacted topic have gaps: the position says how far a partition is.
+            for position in consumer.position([TopicPartition(topic, p) for p in pending]):
+                if position.offset >= pending[position.partition]:
+                    del pending[position.partition]
     finally:
-        await asyncio.to_thread(consumer.close)
-        await engine.dispose()
-    logger.info(
-        "read model rebuilt",
-        extra={
-            "topic": topic,
-            "cleared": report.cleared,
-            "records": report.records,
-            "outcomes": report.outcomes,
-        },
-    )
-    return report
+        consumer.close()
 
 
-def _ends_of(consumer: Consumer, topic: str) -> dict[int, int]:
-    metadata = consumer.list_topics(topic, timeout=10)
-    if metadata.topics[topic].error is not None:
-        raise RuntimeError(f"topic {topic}: {metadata.topics[topic].error}")
-    return {
-        partition: consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-        for partition in metadata.topics[topic].partitions
-    }
-
-
-async def _apply(
-    project: AvailabilityProjector, session: AsyncSession, message: Message, report: RebuildReport
-) -> None:
+def _read(message: Message, report: RebuildReport) -> None:
     try:
-        event = from_record(message.key(), message.value(), message.headers())
-        # Validation happens before any write, so skipping a bad record leaves the
-        # transaction usable.
-        outcome = await project(session, event)
+        state = read_event(from_record(message.key(), message.value(), message.headers()))
     except (MalformedEventError, ValidationError) as error:
         report.unreadable += 1
         logger.warning(
@@ -122,13 +150,16 @@ async def _apply(
             },
         )
         return
-    report.outcomes[outcome.value] = report.outcomes.get(outcome.value, 0) + 1
+    if state is None:
+        report.ignored += 1
+    else:
+        report.take(state)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m care_plan.rebuild_read_model",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="Clear the availability read model and replay provider.availability.",
     )
     parser.add_argument(
         "--topic",
@@ -136,10 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the compacted topic to replay (default: %(default)s)",
     )
     parser.add_argument(
-        "--timeout",
-        type=float,
-        default=600.0,
-        help="give up (and roll back) after this many seconds",
+        "--timeout", type=float, default=600.0, help="give up, changing nothing, after this long"
     )
     args = parser.parse_args(argv)
     settings = Settings()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
+from uuid import UUID
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,18 @@ class Projection(StrEnum):
     IGNORED = "ignored"  # an event type this service does not know
 
 
+def read_event(event: Event) -> SlotState | None:
+    """The availability state an event describes; None for an event type we do not know.
+
+    A payload that does not fit the contract raises pydantic's ValidationError (the consumer
+    then parks the record in the dead-letter topic).
+    """
+    if event.type not in _KNOWN:
+        return None
+    payload = AvailabilityEvent.model_validate(event.data)
+    return slot_state(payload, event, deleting=event.type == EventType.AVAILABILITY_DELETED.value)
+
+
 def slot_state(payload: AvailabilityEvent, event: Event, *, deleting: bool) -> SlotState:
     provider, availability = payload.provider, payload.availability
     return SlotState(
@@ -74,17 +87,14 @@ class AvailabilityProjector:
         return outcome
 
     async def _project(self, session: AsyncSession, event: Event) -> Projection:
-        if event.type not in _KNOWN:
+        state = read_event(event)
+        if state is None:
             logger.warning(
                 "unknown availability event type ignored",
                 extra={"ce_id": event.id, "type": event.type},
             )
             return Projection.IGNORED
-        # A payload that does not fit the contract raises ValidationError: the consumer parks
-        # the record in the dead-letter topic.
-        payload = AvailabilityEvent.model_validate(event.data)
-        deleting = event.type == EventType.AVAILABILITY_DELETED.value
-        state = slot_state(payload, event, deleting=deleting)
+        deleting = state.deleted_at is not None
         read_model = ReadModel(session)
         current = await read_model.lock_version(state.id)
         if current is None and await read_model.insert(state):
@@ -103,16 +113,22 @@ class AvailabilityProjector:
             await read_model.overwrite(state)
             outcome = Projection.UPDATED
         if deleting:
-            cancelled = await self._saga.cancel_by_provider(
-                session, state.id, PROVIDER_DELETED_REASON, traceparent=event.traceparent
-            )
-            if cancelled:
-                logger.info(
-                    "bookings cancelled by the provider",
-                    extra={
-                        "ce_id": event.id,
-                        "availability_id": str(state.id),
-                        "bookings": [str(b.id) for b in cancelled],
-                    },
-                )
+            await cancel_bookings_of_deleted_slot(self._saga, session, state.id, event.traceparent)
         return outcome
+
+
+async def cancel_bookings_of_deleted_slot(
+    saga: BookingSaga, session: AsyncSession, availability_id: UUID, traceparent: str | None
+) -> None:
+    """The provider deleted the slot: its live bookings end (the caller holds the slot lock)."""
+    cancelled = await saga.cancel_by_provider(
+        session, availability_id, PROVIDER_DELETED_REASON, traceparent=traceparent
+    )
+    if cancelled:
+        logger.info(
+            "bookings cancelled by the provider",
+            extra={
+                "availability_id": str(availability_id),
+                "bookings": [str(b.id) for b in cancelled],
+            },
+        )

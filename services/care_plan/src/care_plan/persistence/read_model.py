@@ -105,6 +105,32 @@ class ReadModel:
             .values(**state.values(), updated_at=func.now())
         )
 
+    async def insert_all(self, states: list[SlotState]) -> None:
+        """Bulk insert into an emptied read model, then mark the slots live bookings hold."""
+        if states:
+            await self._session.execute(
+                insert(slots), [{"id": state.id, **state.values()} for state in states]
+            )
+        await self._session.execute(
+            update(slots)
+            .where(
+                and_(
+                    bookings.c.provider_availability_id == slots.c.id,
+                    bookings.c.status.in_(LIVE_STATUS_VALUES),
+                )
+            )
+            .values(held_by=bookings.c.id)
+        )
+
+    async def held_by_live_bookings(self) -> set[UUID]:
+        """Availability ids that live bookings hold (a small set: the bookings in flight)."""
+        rows = await self._session.execute(
+            select(bookings.c.provider_availability_id)
+            .distinct()
+            .where(bookings.c.status.in_(LIVE_STATUS_VALUES))
+        )
+        return {row[0] for row in rows}
+
     async def clear(self) -> int:
         result = await self._session.execute(delete(slots))
         return int(result.rowcount)  # type: ignore[attr-defined]
