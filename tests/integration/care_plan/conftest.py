@@ -26,6 +26,7 @@ from tests.integration.care_plan.support import (
     create_database,
     drop_database,
 )
+from tests.support.kafka import unique_topic
 
 API_KEY = "integration-test-key"
 HEADERS = {"X-API-KEY": API_KEY}
@@ -42,7 +43,7 @@ class Service:
 
 
 def service_settings(
-    infrastructure: DevstackSettings, database_url: str, **overrides: object
+    infrastructure: DevstackSettings, database_url: str, topics: PrivateTopics, **overrides: object
 ) -> Settings:
     return Settings(
         environment="test",
@@ -52,6 +53,8 @@ def service_settings(
         consumer_group=f"care-plan-it-{uuid.uuid4().hex[:8]}",
         kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
         database=DatabaseSettings(database_url=database_url),
+        availability_topic=topics.availability,
+        booking_replies_topic=topics.replies,
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -67,11 +70,28 @@ async def care_plan_database(
     await drop_database(infrastructure, url)
 
 
+@dataclass(frozen=True)
+class PrivateTopics:
+    """The in-process service consumes topics of its own: the malformed records these tests
+    publish never reach the contract's topics (that the contract audit checks)."""
+
+    availability: str
+    replies: str
+
+
+@pytest.fixture(scope="session")
+def private_topics(infrastructure: DevstackSettings) -> PrivateTopics:
+    return PrivateTopics(
+        availability=unique_topic(infrastructure, "care-plan.availability", partitions=6),
+        replies=unique_topic(infrastructure, "care-plan.replies", partitions=6),
+    )
+
+
 @pytest.fixture(scope="session")
 async def service(
-    infrastructure: DevstackSettings, care_plan_database: str
+    infrastructure: DevstackSettings, care_plan_database: str, private_topics: PrivateTopics
 ) -> AsyncIterator[Service]:
-    settings = service_settings(infrastructure, care_plan_database)
+    settings = service_settings(infrastructure, care_plan_database, private_topics)
     container = bootstrap.build(settings)
     app = create_app(container)
     engine = create_async_engine(care_plan_database)
@@ -88,20 +108,22 @@ async def service(
 
 
 @pytest.fixture(scope="session")
-def provider(infrastructure: DevstackSettings) -> FakeProvider:
-    return FakeProvider(infrastructure.bootstrap_servers)
+def provider(infrastructure: DevstackSettings, private_topics: PrivateTopics) -> FakeProvider:
+    return FakeProvider(
+        infrastructure.bootstrap_servers,
+        availability_topic=private_topics.availability,
+        replies_topic=private_topics.replies,
+    )
 
 
 @pytest.fixture(scope="session")
-def tap(infrastructure: DevstackSettings) -> Iterator[KafkaTap]:
-    tap = KafkaTap(
-        infrastructure.bootstrap_servers,
-        [
-            topics.BOOKING_REQUESTS,
-            topics.CAREPLAN_BOOKINGS,
-            topics.PROVIDER_AVAILABILITY,
-            f"{topics.PROVIDER_AVAILABILITY}.dlt",
-        ],
-    ).start()
+def tap(infrastructure: DevstackSettings, private_topics: PrivateTopics) -> Iterator[KafkaTap]:
+    names = [
+        topics.BOOKING_REQUESTS,
+        topics.CAREPLAN_BOOKINGS,
+        private_topics.availability,
+        f"{private_topics.availability}.dlt",
+    ]
+    tap = KafkaTap(infrastructure.bootstrap_servers, names).start()
     yield tap
     tap.close()

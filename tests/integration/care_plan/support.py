@@ -81,6 +81,9 @@ class FakeProvider:
     """Publishes what Provider Schedule would: availability events and booking replies."""
 
     bootstrap_servers: str
+    # Where it publishes: the contract's topics unless a test gives the service its own.
+    availability_topic: str = topics.PROVIDER_AVAILABILITY
+    replies_topic: str = topics.BOOKING_REPLIES
 
     def __post_init__(self) -> None:
         self._producer = Producer(
@@ -114,7 +117,7 @@ class FakeProvider:
         time: datetime | None = None,
         key: str | None = None,
         event_id: str | None = None,
-        topic: str = topics.PROVIDER_AVAILABILITY,
+        topic: str | None = None,
     ) -> Event:
         """Publish an ``AVAILABILITY_*`` event for ``slot``; returns it (its id is ``ce_id``)."""
         ident = event_id or str(uuid.uuid4())
@@ -145,7 +148,7 @@ class FakeProvider:
             subject=str(slot.id),
             time=time or datetime.now(UTC),
         )
-        self.publish(topic, event, key=key)
+        self.publish(topic or self.availability_topic, event, key=key)
         return event
 
     def reply(
@@ -166,7 +169,7 @@ class FakeProvider:
         event = Event.new(
             source=sources.PROVIDER_SCHEDULE, type=kind, data=data, key=str(booking_id)
         )
-        self.publish(topics.BOOKING_REPLIES, event)
+        self.publish(self.replies_topic, event)
         return event
 
 

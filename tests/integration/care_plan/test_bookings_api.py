@@ -351,7 +351,7 @@ async def test_a_duplicate_confirmation_publishes_once(
     patient, slot = await new_patient(service), await published_slot(service, provider)
     booking = (await book(service, patient, slot)).json()
     first = provider.reply(booking["id"], slot.id, confirmed=True)
-    provider.publish(topics.BOOKING_REPLIES, first)  # redelivered: same ce_id
+    provider.publish(provider.replies_topic, first)  # redelivered: same ce_id
     provider.reply(booking["id"], slot.id, confirmed=True)  # repeated: a new ce_id
     await until_status(service, patient, booking["id"], "CONFIRMED")
     marker = await published_slot(service, provider)  # the consumer moved past all three

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from contract import sources, topics
+from contract import sources
 from eventing.cloudevents import Event
 from tests.integration.care_plan.conftest import Service
 from tests.integration.care_plan.support import FakeProvider, KafkaTap, Slot, eventually, new_slot
@@ -71,7 +71,7 @@ async def test_a_redelivered_or_republished_event_is_applied_once(
 ) -> None:
     slot = new_slot()
     first = provider.availability("CREATED", slot, version=1)
-    provider.publish(topics.PROVIDER_AVAILABILITY, first)  # redelivery: the same ce_id
+    provider.publish(provider.availability_topic, first)  # redelivery: the same ce_id
     # Republished with a new ce_id but the same version: a duplicate by version.
     again = provider.availability("CREATED", renamed(slot, "Changed"), version=1)
     await processed(service, first, again)
@@ -161,11 +161,11 @@ async def test_an_event_that_breaks_the_contract_is_parked_and_the_next_one_proj
         data={"id": str(uuid.uuid4()), "availability": {"id": str(slot.id)}},
         key=str(slot.id),
     )
-    provider.publish(topics.PROVIDER_AVAILABILITY, broken)
+    provider.publish(provider.availability_topic, broken)
     good = provider.availability("CREATED", slot, version=1)
     await processed(service, good)
     [parked] = await tap.wait_for(
-        f"{topics.PROVIDER_AVAILABILITY}.dlt", lambda seen: seen.event.id == broken.id
+        f"{provider.availability_topic}.dlt", lambda seen: seen.event.id == broken.id
     )
     assert parked.key == str(slot.id)
     assert await searchable(service, slot)
@@ -179,7 +179,7 @@ async def test_an_unknown_event_type_is_skipped(service: Service, provider: Fake
         data={"whatever": True},
         key=str(slot.id),
     )
-    provider.publish(topics.PROVIDER_AVAILABILITY, unknown)
+    provider.publish(provider.availability_topic, unknown)
     await processed(service, unknown)
     async with service.sessions() as session:
         count = await session.scalar(

@@ -93,19 +93,18 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
     infrastructure: DevstackSettings, database: str
 ) -> None:
     topic = compacted_topic(infrastructure)
-    provider = FakeProvider(infrastructure.bootstrap_servers)
+    provider = FakeProvider(infrastructure.bootstrap_servers, availability_topic=topic)
     updated, deleted, plain, held = new_slot(), new_slot(), new_slot(), new_slot()
     for version in (1, 2, 3):
         provider.availability(
             "CREATED" if version == 1 else "UPDATED",
             renamed(updated, f"v{version}"),
             version=version,
-            topic=topic,
         )
-    provider.availability("CREATED", deleted, version=1, topic=topic)
-    provider.availability("DELETED", deleted, version=2, topic=topic)
-    provider.availability("CREATED", held, version=1, topic=topic)
-    provider.availability("CREATED", plain, version=1, topic=topic)
+    provider.availability("CREATED", deleted, version=1)
+    provider.availability("DELETED", deleted, version=2)
+    provider.availability("CREATED", held, version=1)
+    provider.availability("CREATED", plain, version=1)
     published = 8
 
     # Republishing the newest state of one slot rolls the segments until the cleaner has
@@ -113,7 +112,7 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
     deadline = time.monotonic() + 90
     while await asyncio.to_thread(count_records, infrastructure, topic) >= published:
         assert time.monotonic() < deadline, "the topic was never compacted"
-        provider.availability("CREATED", plain, version=1, topic=topic)
+        provider.availability("CREATED", plain, version=1)
         published += 1
         await asyncio.sleep(0.5)
 

@@ -24,7 +24,6 @@ from care_plan.messaging.sweeper import ExpirySweeper
 from care_plan.persistence import tables
 from care_plan.saga import BookingSaga
 from care_plan.settings import Settings
-from contract import topics
 from eventing.cloudevents import Event
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.health import ReadinessCheck, database_check, kafka_check
@@ -99,7 +98,7 @@ def workers(container: Container) -> dict[str, Worker]:
     availability = ConsumerRunner(
         client_config=client_config,
         group_id=f"{settings.consumer_group}.availability-projector",
-        topics=[topics.PROVIDER_AVAILABILITY],
+        topics=[settings.availability_topic],
         handler=idempotent(
             sessions, Inbox(tables.inbox, projector.INBOX_CONSUMER), project_availability
         ),
@@ -109,7 +108,7 @@ def workers(container: Container) -> dict[str, Worker]:
     booking_replies = ConsumerRunner(
         client_config=client_config,
         group_id=f"{settings.consumer_group}.booking-replies",
-        topics=[topics.BOOKING_REPLIES],
+        topics=[settings.booking_replies_topic],
         handler=idempotent(sessions, Inbox(tables.inbox, replies.INBOX_CONSUMER), handle_reply),
         producer=container.producer,
         retry=TRANSIENT_RETRY,

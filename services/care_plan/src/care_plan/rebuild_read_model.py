@@ -29,7 +29,7 @@ from care_plan.domain.rules import supersedes
 from care_plan.messaging.projector import cancel_bookings_of_deleted_slot, read_event
 from care_plan.persistence.read_model import ReadModel, SlotState
 from care_plan.settings import Settings
-from contract import topics
+from contract.topics import PROVIDER_AVAILABILITY
 from eventing.cloudevents import MalformedEventError, from_record
 from eventing.logging import configure_logging
 
@@ -62,9 +62,11 @@ class RebuildReport:
 
 
 async def rebuild(
-    settings: Settings, *, topic: str = topics.PROVIDER_AVAILABILITY, timeout: float = 600.0
+    settings: Settings, *, topic: str | None = None, timeout: float = 600.0
 ) -> RebuildReport:
-    """Replay ``topic`` up to its end as of now into an emptied read model."""
+    """Replay ``topic`` (the settings' availability topic) up to its end as of now into an
+    emptied read model."""
+    topic = topic or settings.availability_topic
     began = time.monotonic()
     report = RebuildReport()
     await asyncio.to_thread(_read_topic, settings, topic, report, began + timeout)
@@ -163,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--topic",
-        default=topics.PROVIDER_AVAILABILITY,
-        help="the compacted topic to replay (default: %(default)s)",
+        help="the compacted topic to replay "
+        f"(default: $AVAILABILITY_TOPIC, else {PROVIDER_AVAILABILITY})",
     )
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="give up, changing nothing, after this long"

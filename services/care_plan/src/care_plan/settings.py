@@ -11,6 +11,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract import topics
 from eventing.settings import DatabaseSettings, KafkaSettings
 
 LOCAL_API_KEY = "LOCAL_DEV"
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     )
     # Consumer group prefix: two deployments that must each see every record use two prefixes.
     consumer_group: str = "care-plan"
+    # The consumed topics; the contract's unless a test points them elsewhere.
+    availability_topic: str = topics.PROVIDER_AVAILABILITY
+    booking_replies_topic: str = topics.BOOKING_REPLIES
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
