@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 
 from tests.integration.care_plan.conftest import Service
 
@@ -166,10 +167,13 @@ async def test_health_metrics_and_docs_need_no_key(service: Service) -> None:
     assert metrics.status_code == 200
     assert "care_plan_http_request_duration_seconds" in metrics.text
     openapi = (await client.get("/openapi.json")).json()
+    validate(openapi)
     assert {"/patients", "/availability", "/patients/{patient_id}/bookings"} <= set(
         openapi["paths"]
     )
     assert openapi["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-KEY"
+    examples = openapi["components"]["schemas"]["PatientBody"]["examples"]
+    assert examples[0]["insurance"]["memberId"]
     docs = await client.get("/docs")
     assert docs.status_code == 200
 
