@@ -6,7 +6,6 @@ Nothing is built at import; ``main`` calls ``build`` once, tests call it with th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,8 +30,7 @@ from eventing.inbox import Inbox, idempotent
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
-
-Worker = Callable[[asyncio.Event], Awaitable[None]]
+from eventing.supervision import Worker
 
 # A record that cannot be handled because the database is away is retried for about two
 # minutes before it is parked, holding its partition back meanwhile: parking a valid reply

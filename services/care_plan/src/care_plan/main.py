@@ -1,13 +1,13 @@
 """The FastAPI application and the process entry point (uvicorn).
 
 The lifespan runs the outbox relay, the two consumers and the expiry sweeper as background
-tasks beside the API, restarts one that fails, and stops them all on shutdown.
+tasks beside the API (``eventing.supervision`` restarts one that fails), and stops them all on
+shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,14 +20,14 @@ from care_plan.api.errors import install_error_handlers
 from care_plan.api.metrics import MetricsMiddleware
 from care_plan.api.routes import availability, bookings, patients
 from care_plan.api.security import ApiKeyMiddleware
-from care_plan.bootstrap import Container, Worker
+from care_plan.bootstrap import Container
 from care_plan.settings import Settings
 from eventing.health import health_router
 from eventing.logging import configure_logging
+from eventing.supervision import supervised
 
 logger = logging.getLogger(__name__)
 
-RESTART_BACKOFF_SECONDS = 2.0
 SHUTDOWN_GRACE_SECONDS = 15.0
 
 DESCRIPTION = """
@@ -37,24 +37,12 @@ needs the `X-API-KEY` header.
 """
 
 
-async def supervise(name: str, work: Worker, stop: asyncio.Event) -> None:
-    """Run ``work`` until ``stop``; a failure is logged and the work restarted after a pause."""
-    while not stop.is_set():
-        try:
-            await work(stop)
-        except Exception:
-            logger.exception("background worker failed, restarting", extra={"worker": name})
-        if not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_BACKOFF_SECONDS)
-
-
 def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(supervise(name, work, stop), name=name)
+            asyncio.create_task(supervised(name, work, stop), name=name)
             for name, work in (bootstrap.workers(container).items() if run_workers else ())
         ]
         try:
