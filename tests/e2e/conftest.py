@@ -17,7 +17,6 @@ import pytest
 
 from contract import topics
 from devstack.platform import Platform
-from devstack.processes import terminate
 from devstack.settings import DevstackSettings
 from tests.integration.care_plan.support import KafkaTap, create_database, drop_database, eventually
 
@@ -142,14 +141,8 @@ class Saga:
 
 
 def stop_service(launcher: Platform, name: str) -> None:
-    """Stop one service process and nothing else.
-
-    ``Platform.down([name])`` cannot do it for a service today: it orders the chosen components
-    in dependency waves and, as kafka and postgres are not among them, raises "components depend
-    on each other in a cycle". The launcher's own process primitive does the same stop.
-    """
-    component = next(c for c in launcher.components if c.name == name)
-    terminate(launcher.files(name), sig=component.stop_signal, timeout=20)
+    """Stop one service process and nothing else (its dependencies keep running)."""
+    assert launcher.down([name]) == [name]
 
 
 def _client(settings: DevstackSettings, port: int) -> httpx.AsyncClient:

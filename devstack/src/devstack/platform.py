@@ -81,14 +81,14 @@ class Platform:
         return [c for c in self._components.values() if c.name in closure]
 
     def _waves(self, components: list[Component]) -> list[list[Component]]:
+        """Components in start order; dependencies outside ``components`` count as satisfied."""
+        chosen = {c.name for c in components}
         started: set[str] = set()
         pending = list(components)
         waves: list[list[Component]] = []
         while pending:
             wave = [
-                c
-                for c in pending
-                if all(d in started or d not in self._components for d in c.depends_on)
+                c for c in pending if all(d in started or d not in chosen for d in c.depends_on)
             ]
             if not wave:
                 raise RuntimeError("components depend on each other in a cycle")

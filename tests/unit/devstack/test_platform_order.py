@@ -60,3 +60,19 @@ def test_port_offset_shifts_every_port_and_external_endpoints_win() -> None:
     assert (shifted.care_plan_port, shifted.provider_schedule_port) == (18080, 18090)
     assert external.bootstrap_servers == "broker:9092"
     assert external.service_environment()["DATABASE_URL"] == "postgresql+asyncpg://u@db/careplan"
+
+
+def test_a_service_can_be_stopped_alone_while_its_dependencies_keep_running(tmp_path) -> None:
+    platform = Platform(
+        DevstackSettings(state_dir=tmp_path),
+        [
+            _component("kafka"),
+            _component("api", "kafka"),
+        ],
+    )
+
+    assert platform.down(["api"]) == []
+    assert [[c.name for c in wave] for wave in platform._waves(platform.components)] == [
+        ["kafka"],
+        ["api"],
+    ]
