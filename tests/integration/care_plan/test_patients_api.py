@@ -168,9 +168,7 @@ async def test_health_metrics_and_docs_need_no_key(service: Service) -> None:
     assert "care_plan_http_request_duration_seconds" in metrics.text
     openapi = (await client.get("/openapi.json")).json()
     validate(openapi)
-    assert {"/patients", "/availability", "/patients/{patient_id}/bookings"} <= set(
-        openapi["paths"]
-    )
+    assert {"/patients", "/availability", "/patients/{patientId}/bookings"} <= set(openapi["paths"])
     assert openapi["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-KEY"
     examples = openapi["components"]["schemas"]["PatientBody"]["examples"]
     assert examples[0]["insurance"]["memberId"]

@@ -19,7 +19,7 @@ from care_plan.persistence.repository import BookingRepository, PatientRepositor
 from care_plan.saga import RequestedBooking
 
 router = APIRouter(
-    prefix="/patients/{patient_id}/bookings",
+    prefix="/patients/{patientId}/bookings",
     tags=["bookings"],
     responses={
         401: {"model": ErrorOut, "description": "Missing or wrong API key"},
@@ -28,8 +28,8 @@ router = APIRouter(
     },
 )
 
-PatientId = Annotated[UUID, Path(description="The patient's id")]
-BookingId = Annotated[UUID, Path(description="The booking's id")]
+PatientId = Annotated[UUID, Path(alias="patientId", description="The patient's id")]
+BookingId = Annotated[UUID, Path(alias="bookingId", description="The booking's id")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -100,7 +100,7 @@ async def list_bookings(
     return [BookingOut.of(booking) for booking in bookings]
 
 
-@router.get("/{booking_id}", response_model=BookingOut, summary="Read one booking")
+@router.get("/{bookingId}", response_model=BookingOut, summary="Read one booking")
 async def get_booking(
     container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
 ) -> BookingOut:
@@ -112,7 +112,7 @@ async def get_booking(
 
 
 @router.delete(
-    "/{booking_id}",
+    "/{bookingId}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Cancel a booking",
     description=(

@@ -22,7 +22,7 @@ router = APIRouter(
     },
 )
 
-PatientId = Annotated[UUID, Path(description="The patient's id")]
+PatientId = Annotated[UUID, Path(alias="patientId", description="The patient's id")]
 _EXAMPLES = {
     "insured": {"summary": "With an insurance profile", "value": PATIENT_EXAMPLE},
     "self-paying": {
@@ -47,7 +47,7 @@ async def create_patient(
 
 
 @router.get(
-    "/{patient_id}",
+    "/{patientId}",
     response_model=PatientOut,
     summary="Read a patient",
     responses={404: {"model": ErrorOut}},
@@ -61,7 +61,7 @@ async def get_patient(container: ContainerDep, _: ApiKey, patient_id: PatientId)
 
 
 @router.put(
-    "/{patient_id}",
+    "/{patientId}",
     response_model=PatientOut,
     summary="Replace a patient's data (insurance included: omit it to remove it)",
     responses={404: {"model": ErrorOut}},
