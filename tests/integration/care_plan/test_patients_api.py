@@ -165,7 +165,7 @@ async def test_health_metrics_and_docs_need_no_key(service: Service) -> None:
     assert ready.json()["checks"] == {"database": "UP", "kafka": "UP"}
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
-    assert "care_plan_http_request_duration_seconds" in metrics.text
+    assert "http_request_duration_seconds" in metrics.text
     openapi = (await client.get("/openapi.json")).json()
     validate(openapi)
     assert {"/patients", "/availability", "/patients/{patientId}/bookings"} <= set(openapi["paths"])

@@ -316,7 +316,7 @@ async def test_health_metrics_and_docs_need_no_key(anonymous: httpx.AsyncClient)
     await anonymous.get("/providers")  # a 401, counted by the metrics
     metrics = await anonymous.get("/metrics")
     assert metrics.status_code == 200
-    assert "provider_schedule_http_requests_total" in metrics.text
+    assert "http_requests_total" in metrics.text
     assert 'route="unauthenticated",status="401"' in metrics.text
     assert 'route="/health/ready",status="200"' in metrics.text
     assert (await anonymous.get("/docs")).status_code == 200

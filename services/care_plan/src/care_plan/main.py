@@ -16,13 +16,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from care_plan import bootstrap
-from care_plan.api.errors import install_error_handlers
-from care_plan.api.metrics import MetricsMiddleware
+from care_plan.api.errors import install_error_handlers, unauthorized_body
 from care_plan.api.routes import availability, bookings, patients
-from care_plan.api.security import ApiKeyMiddleware
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
+from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
+from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.supervision import supervised
 
@@ -75,8 +75,10 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
-    app.add_middleware(ApiKeyMiddleware, api_key=container.settings.api_key.get_secret_value())
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        ApiKeyMiddleware, api_key=container.settings.api_key, error_body=unauthorized_body
+    )
+    app.add_middleware(RequestMetricsMiddleware)
     return app
 
 

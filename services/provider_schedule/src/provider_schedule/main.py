@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import Depends, FastAPI
 
+from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
+from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
-from provider_schedule.api.errors import register_error_handlers
-from provider_schedule.api.metrics import RequestMetricsMiddleware
+from provider_schedule.api.errors import register_error_handlers, unauthorized_body
 from provider_schedule.api.routes import availability, providers
-from provider_schedule.api.security import ApiKeyMiddleware, require_api_key
+from provider_schedule.api.security import require_api_key
 from provider_schedule.bootstrap import Container, bootstrap
 from provider_schedule.settings import ProviderScheduleSettings
 
@@ -61,7 +62,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(availability.router, dependencies=secured)
     app.include_router(health_router(container.readiness))
     # Added last = outermost: metrics count the 401s of the key check too.
-    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, error_body=unauthorized_body)
     app.add_middleware(RequestMetricsMiddleware)
     return app
 

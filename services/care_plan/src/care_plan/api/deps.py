@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 
-from care_plan.api.security import api_key_scheme
 from care_plan.bootstrap import Container
+from eventing.api_key import api_key_scheme
 
 
 def get_container(request: Request) -> Container:

@@ -105,3 +105,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("internal_error", "an unexpected error occurred"), status_code=500
         )
+
+
+def unauthorized_body(_path: str, message: str) -> dict[str, Any]:
+    """The 401 of the API key check, in this service's error format."""
+    return error_body("unauthorized", message)

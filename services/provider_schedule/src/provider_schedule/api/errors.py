@@ -135,3 +135,10 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+def unauthorized_body(path: str, message: str) -> dict[str, Any]:
+    """The 401 of the API key check, in this service's error format."""
+    return ErrorBody(
+        status=401, error=HTTPStatus(401).phrase, message=message, path=path
+    ).model_dump(exclude_none=True)

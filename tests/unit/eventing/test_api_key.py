@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from provider_schedule.api.security import is_open, key_matches
+from eventing.api_key import is_open, key_matches
 
 KEY = SecretStr("the-key")
 

@@ -1,6 +1,6 @@
-"""Prometheus request metrics, labelled by route template (never the raw path: ids would
-make the label set unbounded). Requests refused by the key check never reach routing: they are
-labelled ``unauthenticated``."""
+"""Prometheus request metrics of the HTTP services, labelled by route template (never the raw
+path: ids would make the label set unbounded). Requests refused by the key check never reach
+routing: they are labelled ``unauthenticated``."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
-    "provider_schedule_http_requests_total",
+    "http_requests_total",
     "HTTP requests answered, by method, route template and status",
     ["method", "route", "status"],
 )
 LATENCY = Histogram(
-    "provider_schedule_http_request_duration_seconds",
+    "http_request_duration_seconds",
     "Time to answer an HTTP request, by method and route template",
     ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
 
@@ -44,7 +44,6 @@ class RequestMetricsMiddleware:
         finally:
             template = getattr(scope.get("route"), "path", None)
             if template is None:
-                # Refused by the key check before routing, or no route at all.
                 template = "unauthenticated" if status == 401 else "unmatched"
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
