@@ -22,11 +22,11 @@ def test_local_default_needs_no_configuration() -> None:
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
-def test_default_key_is_refused_outside_local_and_dev(
+def test_default_key_is_refused_outside_development(
     monkeypatch: pytest.MonkeyPatch, environment: str
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", environment)
-    with pytest.raises(ValidationError, match="accepted only with ENVIRONMENT=local or dev"):
+    with pytest.raises(ValidationError, match="accepted only with ENVIRONMENT=local, dev or test"):
         ProviderScheduleSettings()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,3 +45,32 @@ class DatabaseSettings(BaseSettings):
     def asyncpg_dsn(self) -> str:
         """The same database as a plain libpq URL, for asyncpg's own connections."""
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+LOCAL_API_KEY = "LOCAL_DEV"  # the contract's published local key
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @property
+    def allows_local_key(self) -> bool:
+        return self in (Environment.LOCAL, Environment.DEV, Environment.TEST)
+
+
+def check_api_key(api_key: SecretStr, environment: Environment) -> None:
+    """Refuse an empty key, and the published local key outside development: a deployment that
+    forgot to set ``API_KEY`` must not start with a key everybody knows."""
+    key = api_key.get_secret_value()
+    if not key.strip():
+        raise ValueError("API_KEY must not be empty")
+    if key == LOCAL_API_KEY and not environment.allows_local_key:
+        raise ValueError(
+            f"API_KEY is the published default {LOCAL_API_KEY!r}, accepted only with "
+            f"ENVIRONMENT=local, dev or test (ENVIRONMENT is {environment.value!r}); "
+            "set API_KEY to a secret of this deployment"
+        )

@@ -12,16 +12,19 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import topics
-from eventing.settings import DatabaseSettings, KafkaSettings
-
-LOCAL_API_KEY = "LOCAL_DEV"
-_LOCAL_ENVIRONMENTS = frozenset({"local", "test"})
+from eventing.settings import (
+    LOCAL_API_KEY,
+    DatabaseSettings,
+    Environment,
+    KafkaSettings,
+    check_api_key,
+)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    environment: str = Field(default="local", description="local, test, staging, production")
+    environment: Environment = Environment.LOCAL
     http_host: str = "0.0.0.0"  # noqa: S104 - the container's port is the boundary
     http_port: int = 8080
     log_level: str = "INFO"
@@ -44,11 +47,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_default_key_outside_development(self) -> Self:
-        if (
-            self.environment not in _LOCAL_ENVIRONMENTS
-            and self.api_key.get_secret_value() == LOCAL_API_KEY
-        ):
-            raise ValueError(f"API_KEY must be set in environment {self.environment!r}")
+        check_api_key(self.api_key, self.environment)
         return self
 
     @property

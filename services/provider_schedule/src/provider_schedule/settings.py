@@ -9,27 +9,20 @@ launcher sets nothing; every deployment outside a laptop sets ``ENVIRONMENT=prod
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import topics
-from eventing.settings import DatabaseSettings, KafkaSettings
+from eventing.settings import (
+    LOCAL_API_KEY,
+    DatabaseSettings,
+    Environment,
+    KafkaSettings,
+    check_api_key,
+)
 from provider_schedule.messaging.topics import ScheduleTopics
 
-DEFAULT_API_KEY = "LOCAL_DEV"  # the contract's published local key, refused outside local/dev
-
-
-class Environment(StrEnum):
-    LOCAL = "local"
-    DEV = "dev"
-    STAGING = "staging"
-    PRODUCTION = "production"
-
-    @property
-    def allows_default_key(self) -> bool:
-        return self in (Environment.LOCAL, Environment.DEV)
+DEFAULT_API_KEY = LOCAL_API_KEY  # refused outside local, dev and test
 
 
 class ProviderScheduleSettings(BaseSettings):
@@ -54,15 +47,7 @@ class ProviderScheduleSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_key_outside_development(self) -> ProviderScheduleSettings:
-        key = self.api_key.get_secret_value()
-        if not key.strip():
-            raise ValueError("API_KEY must not be empty")
-        if key == DEFAULT_API_KEY and not self.environment.allows_default_key:
-            raise ValueError(
-                f"API_KEY is the published default {DEFAULT_API_KEY!r}, which is accepted only "
-                f"with ENVIRONMENT=local or dev (ENVIRONMENT is {self.environment.value!r}); "
-                "set API_KEY to a secret of this deployment"
-            )
+        check_api_key(self.api_key, self.environment)
         return self
 
     @property
