@@ -154,6 +154,22 @@ def demo() -> None:
         raise typer.Exit(1) from error
 
 
+care_plan = typer.Typer(help="Care Plan operations.")
+app.add_typer(care_plan, name="care-plan")
+
+
+@care_plan.command("rebuild")
+def care_plan_rebuild() -> None:
+    """Rebuild Care Plan's availability read model from the compacted provider.availability."""
+    settings, _ = _platform()
+    env = {**os.environ, **settings.service_environment()}
+    with console.status("Replaying provider.availability into the read model..."):
+        code = subprocess.call([sys.executable, "-m", "care_plan.rebuild_read_model"], env=env)
+    if code:
+        raise typer.Exit(code)
+    console.print("[green]Read model rebuilt[/]")
+
+
 clinic = typer.Typer(help="Clinic Operations: the visits created from on-site bookings.")
 app.add_typer(clinic, name="clinic")
 
