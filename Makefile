@@ -59,6 +59,9 @@ format: .venv/.installed ## Apply ruff's fixes and formatting
 
 bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/outbox_relay.py
+	$(RUN) python bench/search.py
+	$(RUN) careplan up --only kafka
+	$(RUN) python bench/insurance_processor.py
 
 clean: down ## Stop the platform and remove local state
 	rm -rf .careplan/local .careplan/test-*
