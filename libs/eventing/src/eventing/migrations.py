@@ -1,13 +1,13 @@
-"""Creates the outbox and inbox tables from a service's Alembic migration.
-
-The tables are defined once (``outbox.py``, ``inbox.py``); a migration creates them in the
-service's schema through the migration's connection.
-"""
+"""What every service's Alembic migrations share: the outbox and inbox tables (defined once, in
+``outbox.py`` and ``inbox.py``, created in the service's schema) and the ``env.py`` body."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+import asyncio
+
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from eventing.inbox import inbox_table
 from eventing.outbox import outbox_table
@@ -25,3 +25,49 @@ def drop_outbox_and_inbox(connection: Connection, schema: str) -> None:
     outbox_table(metadata)
     inbox_table(metadata)
     metadata.drop_all(connection)
+
+
+def run_service_migrations(*, schema: str, metadata: MetaData) -> None:
+    """The body of a service's Alembic ``env.py``: its own schema, its own version table, one
+    migrator at a time.
+
+    Replicas (or a Kubernetes Job and `careplan up`) may migrate at the same time: the first
+    holds a transaction-level advisory lock, the others wait and then find nothing to do. The
+    database URL comes from ``config.attributes["database_url"]`` or ``sqlalchemy.url``.
+    """
+    from alembic import context
+
+    if context.is_offline_mode():
+        raise RuntimeError("offline (SQL script) migrations are not supported")
+    config = context.config
+    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL given to the migrations")
+
+    def migrate(connection: Connection) -> None:
+        connection.execute(
+            text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": f"{schema}.migrations"}
+        )
+        # The version table lives in the schema: it must exist before Alembic reads it.
+        connection.execute(text(f'create schema if not exists "{schema}"'))
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            include_name=lambda name, type_, _: type_ != "schema" or name == schema,
+            transaction_per_migration=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(migrate)
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
