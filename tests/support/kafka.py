@@ -11,6 +11,10 @@ from contract.topics import TopicSpec, dead_letter_topic
 from devstack.kafka import create_topics
 from devstack.settings import DevstackSettings
 
+# A header on records a test puts on a contract topic wrong on purpose (to show they are parked
+# in the DLT): the contract audit skips them, and only them.
+DELIBERATELY_INVALID = ("x-careplan-test", b"deliberately-invalid")
+
 
 def unique_topic(settings: DevstackSettings, prefix: str, partitions: int = 3) -> str:
     """A topic and its dead-letter topic that no other test uses."""

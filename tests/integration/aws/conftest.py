@@ -10,13 +10,17 @@ import pytest
 
 from clinic_operations.handler import dynamodb_client
 from devstack.aws_bootstrap import AppliedResources, AwsClients, apply_aws_resources
+from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 
 AWS_REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def aws_endpoint_url(infrastructure: DevstackSettings) -> str:
+def aws_endpoint_url(infrastructure: DevstackSettings, launcher: Platform) -> str:
+    # These tests play the event source mapping themselves: the platform's own runner (started
+    # by the end-to-end tests of the same session) would take their messages off the queue.
+    launcher.down(["clinic-operations"])
     return infrastructure.aws_endpoint
 
 

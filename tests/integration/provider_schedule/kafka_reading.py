@@ -98,7 +98,12 @@ def read_to_end(settings: DevstackSettings, topic: str, *, timeout: float = 60.0
     return read_until(settings, topic, reached_end, timeout=timeout)
 
 
-def produce(settings: DevstackSettings, topic: str, events: Sequence[Event]) -> None:
+def produce(
+    settings: DevstackSettings,
+    topic: str,
+    events: Sequence[Event],
+    extra_headers: Sequence[tuple[str, bytes]] = (),
+) -> None:
     """Publish events as the Java SDK would (binary mode), and wait for every acknowledgement."""
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "acks": "all",
                          "enable.idempotence": True, "linger.ms": 5})  # fmt: skip
@@ -113,7 +118,8 @@ def produce(settings: DevstackSettings, topic: str, events: Sequence[Event]) -> 
         while True:
             try:
                 producer.produce(topic, key=record.key, value=record.value,
-                                 headers=record.headers, on_delivery=on_delivery)  # fmt: skip
+                                 headers=[*record.headers, *extra_headers],
+                                 on_delivery=on_delivery)  # fmt: skip
                 break
             except BufferError:
                 producer.poll(0.1)

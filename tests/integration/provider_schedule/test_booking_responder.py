@@ -30,6 +30,7 @@ from tests.integration.provider_schedule.kafka_reading import (
     read_to_end,
     read_until,
 )
+from tests.support.kafka import DELIBERATELY_INVALID
 
 pytestmark = pytest.mark.integration
 
@@ -334,8 +335,9 @@ async def test_requests_that_can_never_succeed_are_parked_in_the_dead_letter_top
     wrong_payload = Event(id=str(uuid.uuid4()), source=sources.CARE_PLAN,
                           type=EventType.BOOKING_CREATION_REQUEST.value,
                           data={"id": "not-a-uuid"}, key=str(slot))  # fmt: skip
+    # Marked, so that the contract audit at the end of the run knows they are wrong on purpose.
     await asyncio.to_thread(produce, service.settings, topics.BOOKING_REQUESTS,
-                            [wrong_type, wrong_payload])  # fmt: skip
+                            [wrong_type, wrong_payload], [DELIBERATELY_INVALID])  # fmt: skip
     dead_letters = topics.dead_letter_topic(topics.BOOKING_REQUESTS)
     wanted = {wrong_type.id, wrong_payload.id}
 
