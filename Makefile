@@ -63,5 +63,7 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) careplan up --only kafka
 	$(RUN) python bench/insurance_processor.py
 
-clean: down ## Stop the platform and remove local state
+clean: down ## Stop the platform (and any test platform) and remove local state
+	for dir in .careplan/test-*; do [ -d "$$dir" ] && CAREPLAN_STATE_DIR=$$dir \
+	  CAREPLAN_PORT_OFFSET=$${dir##*-} $(RUN) careplan down || true; done
 	rm -rf .careplan/local .careplan/test-*

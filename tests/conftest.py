@@ -48,7 +48,9 @@ def devstack_settings() -> DevstackSettings:
 def test_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
     """The launcher of this test session: fresh state, stopped at the end."""
     platform = Platform(devstack_settings, INFRASTRUCTURE)
-    platform.down()
+    # Whatever an aborted earlier session left running (services included) is stopped while its
+    # pid files still exist: wiping them first would orphan those processes.
+    Platform(devstack_settings, platform_components()).down()
     shutil.rmtree(devstack_settings.state_dir, ignore_errors=True)
     try:
         yield platform

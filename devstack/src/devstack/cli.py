@@ -143,7 +143,7 @@ def demo() -> None:
     from devstack.demo import Demo, DemoFailedError
 
     settings, platform = _platform()
-    not_ready = [row.name for row in platform.status() if row.state != "ready"]
+    not_ready = [row.name for row in platform.status() if row.state not in ("ready", "external")]
     if not_ready:
         console.print(f"[red]Not running: {', '.join(not_ready)}[/]. Start it with `careplan up`.")
         raise typer.Exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 
@@ -55,3 +56,10 @@ def test_after_starts_the_range_past_the_cursor() -> None:
     sql, params = build_query(SlotQuery(after=cursor, limit=5))
     assert "(from_date, id) > (:after_from, :after_id)" in sql
     assert (params["after_from"], params["after_id"]) == (cursor.from_date, cursor.id)
+
+
+def test_a_cursor_whose_time_cannot_be_expressed_in_utc_is_refused() -> None:
+    forged = base64.urlsafe_b64encode(f"0001-01-01T00:00:00+01:00|{uuid.uuid4()}".encode()).decode()
+
+    with pytest.raises(InvalidCursorError):
+        Cursor.decode(forged)

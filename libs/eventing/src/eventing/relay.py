@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +39,8 @@ class RelayOptions:
     idle_poll_seconds: float = 5.0
     standby_poll_seconds: float = 1.0
     retention: timedelta = timedelta(hours=1)
+    # Purging published rows is housekeeping: at most this often, not on every wake-up.
+    purge_interval_seconds: float = 60.0
     failure_backoff_seconds: float = 1.0
 
 
@@ -61,6 +64,7 @@ class OutboxRelay:
         self._channel = notify_channel(table.schema)
         self._lock_name = f"outbox-relay:{self._qualified}"
         self.is_leader = False
+        self._last_purge = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
         connection = await asyncpg.connect(self._dsn)
@@ -127,6 +131,10 @@ class OutboxRelay:
         return len(acknowledged)
 
     async def _purge_published(self, connection: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._last_purge < self._options.purge_interval_seconds:
+            return
+        self._last_purge = now
         await connection.execute(
             f"delete from {self._qualified} where published_at < now() - $1::interval",
             self._options.retention,

@@ -17,6 +17,7 @@ from eventing.dead_letter import DeadLetterPublisher
 from eventing.health import health_router, kafka_check
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
+from eventing.supervision import supervised
 
 
 def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
@@ -29,6 +30,13 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
 
     async def bus_check() -> None:
         await asyncio.to_thread(events.describe_event_bus, Name=settings.event_bus_name)
+
+    loop_task: dict[str, asyncio.Task[None]] = {}
+
+    async def loop_check() -> None:
+        task = loop_task.get("sink")
+        if task is None or task.done():
+            raise RuntimeError("the forwarding loop is not running")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +57,10 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
             dead_letters=DeadLetterPublisher(producer, settings.consumer_group),
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(sink.run(stop), name="kafka-to-eventbridge")
+        task = asyncio.create_task(
+            supervised("kafka-to-eventbridge", sink.run, stop), name="kafka-to-eventbridge"
+        )
+        loop_task["sink"] = task
         try:
             yield
         finally:
@@ -59,6 +70,12 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="EventBridge sink", lifespan=lifespan)
     app.include_router(
-        health_router({"kafka": kafka_check(kafka.client_config()), "eventbridge": bus_check})
+        health_router(
+            {
+                "kafka": kafka_check(kafka.client_config()),
+                "eventbridge": bus_check,
+                "forwarding": loop_check,
+            }
+        )
     )
     return app

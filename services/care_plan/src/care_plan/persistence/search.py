@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -44,8 +44,9 @@ class Cursor:
             from_date = datetime.fromisoformat(when)
             if from_date.tzinfo is None:
                 raise InvalidCursorError("cursor without a time zone")
-            return cls(from_date=from_date, id=UUID(ident))
-        except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+            # A time that cannot be expressed in UTC would only fail in the database driver.
+            return cls(from_date=from_date.astimezone(UTC), id=UUID(ident))
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as error:
             raise InvalidCursorError("not a cursor this service issued") from error
 
 
