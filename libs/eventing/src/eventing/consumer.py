@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from eventing.cloudevents import MalformedEventError, from_record
 from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
@@ -59,6 +60,18 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_outage(error: BaseException) -> bool:
+    """The database or the network is away: the record is not at fault, so it must wait for
+    the outage to end rather than be parked (the DLT is for records that can never succeed)."""
+    if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class _StopRequestedError(Exception):
+    """Raised out of a wait for an outage to end when the runner is asked to stop."""
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -91,8 +104,10 @@ class ConsumerRunner:
             **(extra_config or {}),
         }
         self.assigned = asyncio.Event()
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         consumer = Consumer(self._config)
         consumer.subscribe(self._topics, on_assign=self._on_assign)
         try:
@@ -105,7 +120,10 @@ class ConsumerRunner:
                     if message.error():
                         self._log_consumer_error(message.error())
                         continue
-                    await self._process(message)
+                    try:
+                        await self._process(message)
+                    except _StopRequestedError:
+                        break  # this record is not committed: it is processed after a restart
                     processed[(message.topic(), message.partition())] = message.offset()
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
@@ -166,6 +184,10 @@ class ConsumerRunner:
                     record, reason=DeadLetterReason.PERMANENT_FAILURE, error=error, attempts=attempt
                 )
             except Exception as error:
+                if is_outage(error):
+                    await self._wait_out_outage(log, attempt, error)
+                    attempt -= 1  # an outage does not use up the record's attempts
+                    continue
                 if attempt < self._retry.attempts:
                     delay = self._retry.backoff(attempt)
                     logger.warning(
@@ -182,6 +204,18 @@ class ConsumerRunner:
                 )
             self._count(record, "dead-lettered")
             return
+
+    async def _wait_out_outage(self, log: dict[str, Any], attempt: int, error: Exception) -> None:
+        delay = self._retry.max_backoff_seconds
+        logger.warning(
+            "database or network unavailable, waiting",
+            extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+        )
+        try:
+            await asyncio.wait_for(self._stop.wait(), delay)
+        except TimeoutError:
+            return
+        raise _StopRequestedError
 
     def _count(self, record: RecordContext, outcome: str) -> None:
         RECORDS.labels(self._group_id, record.topic, outcome).inc()
