@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from contract import topics
 from devstack.moto import aws_client
@@ -35,8 +36,21 @@ def _eventually(probe: Callable[[], T | None], *, within: float, what: str) -> T
         time.sleep(0.02)
 
 
+def _processed_past(settings: DevstackSettings, partition: int, offset: int) -> bool | None:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                         "group.id": "insurance-processor", "log_level": 0})  # fmt: skip
+    try:
+        [committed] = consumer.committed(
+            [TopicPartition(topics.CAREPLAN_BOOKINGS, partition)], timeout=5
+        )
+    finally:
+        consumer.close()
+    return True if committed.offset > offset else None
+
+
 class Story:
     def __init__(self, settings: DevstackSettings) -> None:
+        self.settings = settings
         headers = {"X-API-KEY": settings.api_key}
         self.providers = httpx.Client(
             base_url=f"http://127.0.0.1:{settings.provider_schedule_port}", headers=headers
@@ -209,13 +223,18 @@ def test_insured_booking_is_routed_to_the_insured_topic_and_self_pay_is_not(
         within=10,
         what="covered booking on careplan.bookings.insured",
     )
-    _eventually(
+    confirmed = _eventually(
         lambda: watch.find(topics.CAREPLAN_BOOKINGS, "BOOKING_CONFIRMED", self_pay["id"]),
         within=10,
         what="self-pay booking on careplan.bookings",
     )
-    # Both were confirmed before; give the processor the time it took for the covered one.
-    time.sleep(1.0)
+    # The processor commits its input offsets in the same transaction as its output: once its
+    # committed offset is past the self-pay record, anything it wrote for it would be visible.
+    _eventually(
+        lambda: _processed_past(story.settings, confirmed.partition, confirmed.offset),
+        within=10,
+        what="insurance processor past the self-pay booking",
+    )
 
     assert routed.data["coverage"]["payer"] == "Acme Health"
     assert routed.data["coverage"]["memberId"] == "M-1"

@@ -23,6 +23,8 @@ class Sighting:
     key: str
     data: dict[str, Any]
     seen_at: float
+    partition: int = -1
+    offset: int = -1
 
 
 class TopicWatch:
@@ -73,6 +75,8 @@ class TopicWatch:
                     (message.key() or b"").decode(),
                     data if isinstance(data, dict) else {},
                     time.monotonic(),
+                    message.partition(),
+                    message.offset(),
                 )
                 with self._lock:
                     self._sightings.append(sighting)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,6 +93,19 @@ async def test_relay_killed_after_ack_before_mark_yields_one_effect(
         assert applied == {event.id: 1 for event in events}
 
 
+def _committed_to_end(settings: DevstackSettings, runner: ConsumerRunner, topic: str) -> bool:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                         "group.id": runner.group_id, "log_level": 0})  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=5)}
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in wanted}
+    finally:
+        consumer.close()
+    return all(committed[p] >= end for p, end in ends.items() if end > 0)
+
+
 async def _consume_into_effects(
     settings: DevstackSettings, schema, topic: str, expected: int
 ) -> dict[str, int]:
@@ -119,8 +133,11 @@ async def _consume_into_effects(
             if count >= expected:
                 break
             await asyncio.sleep(0.2)
-        # Let the duplicates behind the first copies be consumed as well.
-        await asyncio.sleep(2)
+        # The duplicates behind the first copies are consumed too: wait until the group has
+        # committed every record of the topic.
+        while time.monotonic() < deadline and not _committed_to_end(settings, runner, topic):
+            await asyncio.sleep(0.2)
+        assert _committed_to_end(settings, runner, topic), "not every record was consumed"
     finally:
         stop.set()
         await task

@@ -106,6 +106,10 @@ class ConsumerRunner:
         self.assigned = asyncio.Event()
         self._stop = asyncio.Event()
 
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         consumer = Consumer(self._config)
