@@ -157,3 +157,36 @@ def test_dedup_key_names_the_booking_and_the_transition() -> None:
 
     assert dedup_key(EventType.BOOKING_CONFIRMED, event) == f"BOOKING_CONFIRMED:{BOOKING_ID}"
     assert dedup_key(EventType.BOOKING_CANCELLED, event) == f"BOOKING_CANCELLED:{BOOKING_ID}"
+
+
+def test_a_booking_event_without_slot_as_the_java_producer_writes_it_is_read_and_not_covered() -> (
+    None
+):
+    event = BookingEvent.model_validate(
+        {
+            "booking": {
+                "id": "0f5e6b7c-1d2e-4f3a-8b9c-0d1e2f3a4b5c",
+                "providerAvailabilityId": "1f5e6b7c-1d2e-4f3a-8b9c-0d1e2f3a4b5c",
+                "patientId": "2f5e6b7c-1d2e-4f3a-8b9c-0d1e2f3a4b5c",
+                "status": "CONFIRMED",
+                "paymentMode": "INSURANCE_PAY",
+            },
+            "patient": {
+                "id": "2f5e6b7c-1d2e-4f3a-8b9c-0d1e2f3a4b5c",
+                "firstName": "Ada",
+                "lastName": "Lovelace",
+                "gender": "FEMALE",
+                "dateOfBirth": "1990-12-10",
+                "insurance": {
+                    "payer": "Acme",
+                    "memberId": "M",
+                    "plan": "G",
+                    "validUntil": "2030-12-31",
+                },
+            },
+            "encounterType": "ONSITE",
+        }
+    )
+
+    assert event.slot is None
+    assert decide_coverage(event) is None

@@ -147,7 +147,8 @@ class BookingEvent(ContractModel):
     booking: BookingSnapshot
     patient: PatientSnapshot
     encounter_type: EncounterType
-    slot: Slot
+    # Ours (additive): the Java producer does not send it, so readers must do without it.
+    slot: Slot | None = None
 
 
 class CoverageDecision(ContractModel):

@@ -43,8 +43,8 @@ _OUTPUT_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:careplan:insur
 _NAMESPACE_BYTES: Final = _OUTPUT_ID_NAMESPACE.bytes
 
 
-def slot_date(event: BookingEvent) -> date:
-    return event.slot.from_date.date()
+def slot_date(event: BookingEvent) -> date | None:
+    return event.slot.from_date.date() if event.slot is not None else None
 
 
 def decide_coverage(event: BookingEvent) -> CoverageDecision | None:
@@ -55,7 +55,9 @@ def decide_coverage(event: BookingEvent) -> CoverageDecision | None:
     if insurance is None:
         return None
     day = slot_date(event)
-    if insurance.valid_until < day:
+    # Without the slot (the Java producer does not send it) validity cannot be checked on the
+    # slot's date: such a booking is not routed as covered.
+    if day is None or insurance.valid_until < day:
         return None
     return CoverageDecision(
         payer=insurance.payer,
