@@ -162,7 +162,7 @@ async def test_health_metrics_and_docs_need_no_key(service: Service) -> None:
     assert (await client.get("/health/live")).status_code == 200
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "UP", "kafka": "UP"}
+    assert ready.json()["checks"] == {"database": "UP", "kafka": "UP", "workers": "UP"}
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
     assert "http_request_duration_seconds" in metrics.text

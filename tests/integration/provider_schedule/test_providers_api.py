@@ -312,7 +312,10 @@ async def test_health_metrics_and_docs_need_no_key(anonymous: httpx.AsyncClient)
     assert live.json() == {"status": "UP"}
     ready = await anonymous.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "UP", "checks": {"database": "UP", "kafka": "UP"}}
+    assert ready.json() == {
+        "status": "UP",
+        "checks": {"database": "UP", "kafka": "UP", "workers": "UP"},
+    }
     await anonymous.get("/providers")  # a 401, counted by the metrics
     metrics = await anonymous.get("/metrics")
     assert metrics.status_code == 200

@@ -7,7 +7,6 @@ shutdown.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,7 @@ from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
-from eventing.supervision import supervised
+from eventing.supervision import WorkerGroup
 
 logger = logging.getLogger(__name__)
 
@@ -38,23 +37,15 @@ needs the `X-API-KEY` header.
 
 
 def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+    workers = WorkerGroup(bootstrap.workers(container) if run_workers else {})
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(supervised(name, work, stop), name=name)
-            for name, work in (bootstrap.workers(container).items() if run_workers else ())
-        ]
+        workers.start()
         try:
             yield
         finally:
-            stop.set()
-            if tasks:
-                _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
-                for task in pending:
-                    logger.warning("worker did not stop in time", extra={"worker": task.get_name()})
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+            await workers.stop(SHUTDOWN_GRACE_SECONDS)
             await bootstrap.close(container)
 
     app = FastAPI(
@@ -71,7 +62,10 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    app.include_router(health_router(container.readiness))
+    readiness = dict(container.readiness)
+    if run_workers:
+        readiness["workers"] = workers.readiness_check
+    app.include_router(health_router(readiness))
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)

@@ -4,7 +4,6 @@ from the settings. Nothing is built at import; tests call ``bootstrap`` with the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ from eventing.inbox import Inbox, idempotent
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
-from eventing.supervision import supervised
+from eventing.supervision import WorkerGroup
 from provider_schedule.messaging.events import MessageMapper
 from provider_schedule.messaging.handlers import INBOX_CONSUMER, booking_responder
 from provider_schedule.persistence import tables
@@ -46,33 +45,21 @@ class Container:
     relay: OutboxRelay
     consumer: ConsumerRunner
     readiness: dict[str, ReadinessCheck]
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    workers: WorkerGroup = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workers = WorkerGroup(
+            {"outbox-relay": self.relay.run, "booking-responder": self.consumer.run}
+        )
 
     async def start(self) -> None:
         """Run the outbox relay and the booking responder in the background, each restarted
         with a backoff if it fails (a broker or database outage)."""
-        self._stop.clear()
-        self._tasks = [
-            asyncio.create_task(
-                supervised("outbox-relay", self.relay.run, self._stop), name="outbox-relay"
-            ),
-            asyncio.create_task(
-                supervised("booking-responder", self.consumer.run, self._stop),
-                name="booking-responder",
-            ),
-        ]
+        self.workers.start()
 
     async def stop(self, timeout: float = 15.0) -> None:
         """Let the loops finish the record or batch in hand, then close the clients."""
-        self._stop.set()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._tasks = []
+        await self.workers.stop(timeout)
         try:
             await asyncio.to_thread(self.producer.close, timeout)
         except KafkaException as error:
@@ -80,10 +67,6 @@ class Container:
             logger.warning("producer closed with undelivered records", extra={"error": str(error)})
         finally:
             await self.engine.dispose()
-
-    @property
-    def workers_alive(self) -> bool:
-        return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
 
 def bootstrap(settings: ProviderScheduleSettings) -> Container:

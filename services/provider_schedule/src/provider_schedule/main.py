@@ -60,7 +60,10 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     secured = [Depends(require_api_key(settings.api_key))]
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)
-    app.include_router(health_router(container.readiness))
+    readiness = dict(container.readiness)
+    if run_workers:
+        readiness["workers"] = container.workers.readiness_check
+    app.include_router(health_router(readiness))
     # Added last = outermost: metrics count the 401s of the key check too.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, error_body=unauthorized_body)
     app.add_middleware(RequestMetricsMiddleware)
