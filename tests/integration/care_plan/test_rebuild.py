@@ -1,6 +1,6 @@
-"""``python -m care_plan.rebuild_read_model``: the read model is emptied and replayed from the
-compacted topic; the result is the newest state of every availability, and the slots that live
-bookings hold stay held."""
+"""``python -m care_plan.rebuild_read_model``: the read model is replayed from the compacted
+topic; the result is the newest state of every availability, the slots that live bookings hold
+stay held, and what the running projector applied meanwhile is not undone."""
 
 from __future__ import annotations
 
@@ -17,9 +17,15 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from care_plan import bootstrap
+from care_plan.messaging.projector import AvailabilityProjector
+from care_plan.rebuild_read_model import read_topic, write_read_model
+from care_plan.settings import Settings
 from devstack.settings import DevstackSettings
+from eventing.cloudevents import Event
+from eventing.settings import DatabaseSettings, KafkaSettings
 from tests.integration.care_plan.support import (
     FakeProvider,
     Slot,
@@ -234,3 +240,70 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
     assert rows[deleted.id].deleted_at is not None
     assert rows[held.id].held_by == booking
     assert sorted(offered) == sorted([updated.id, plain.id])
+
+
+async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
+    infrastructure: DevstackSettings, database: str
+) -> None:
+    topic = compacted_topic(infrastructure)
+    provider = FakeProvider(infrastructure.bootstrap_servers, availability_topic=topic)
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
+        database=DatabaseSettings(database_url=database),
+        availability_topic=topic,
+    )
+    engine = create_async_engine(database)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    projector = AvailabilityProjector(bootstrap.build_saga(settings))
+
+    async def project(*events: Event) -> None:
+        """What the running service does with an event it consumes."""
+        for event in events:
+            async with sessions.begin() as session:
+                await projector(session, event)
+
+    deleted, updated, created, forgotten = new_slot(), new_slot(), new_slot(), new_slot()
+    await project(
+        provider.availability("CREATED", deleted, version=1),
+        provider.availability("CREATED", renamed(updated, "v1"), version=1),
+    )
+    # A row of an availability the topic does not know (projected from elsewhere, long ago).
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "insert into care_plan.slots (id, provider_id, first_name, last_name, speciality,"
+                " gender, from_date, to_date, encounter_type, version, event_id) values (:id,"
+                " :provider, 'A', 'B', 'x', 'MALE', :start, :end, 'ONSITE', 1, 'old')"
+            ),
+            {
+                "id": forgotten.id,
+                "provider": forgotten.provider_id,
+                "start": forgotten.from_date,
+                "end": forgotten.to_date,
+            },
+        )
+
+    report = await read_topic(settings, sessions)
+    assert (report.slots, report.deleted) == (2, 0)
+    # Published after the rebuild read the topic and applied by the live projector (now in
+    # its inbox, so never applied again) before the rebuild writes.
+    await project(
+        provider.availability("DELETED", deleted, version=2),
+        provider.availability("UPDATED", renamed(updated, "v2"), version=2),
+        provider.availability("CREATED", created, version=1),
+    )
+    await write_read_model(settings, sessions, report)
+
+    async with engine.connect() as connection:
+        rows = {
+            row.id: row
+            for row in await connection.execute(
+                text("select id, speciality, version, deleted_at from care_plan.slots")
+            )
+        }
+    await engine.dispose()
+    assert set(rows) == {deleted.id, updated.id, created.id}, "only the forgotten row is gone"
+    assert rows[deleted.id].deleted_at is not None, "the deletion is not revived"
+    assert (rows[deleted.id].version, rows[updated.id].version) == (2, 2)
+    assert rows[updated.id].speciality == "v2"
+    assert (report.written, report.removed) == (0, 1)

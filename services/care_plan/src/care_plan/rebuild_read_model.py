@@ -1,13 +1,20 @@
-"""``python -m care_plan.rebuild_read_model``: clear the availability read model and replay
-``provider.availability`` from its beginning (the topic is compacted, so the newest event of
-every availability is still there).
+"""``python -m care_plan.rebuild_read_model``: bring the availability read model back in line
+with ``provider.availability``, replayed from its beginning (the topic is compacted, so the
+newest event of every availability is still there).
 
-The topic is read first, up to its end as of the start, keeping the newest state of each
-availability by the projector's own rule (``domain.rules.supersedes``). Then one transaction
-empties ``care_plan.slots``, bulk-inserts those states, marks the slots our live bookings hold,
-and cancels the live bookings of slots the provider deleted meanwhile. Until it commits,
-searches see the old read model. Events arriving meanwhile are projected by the running service
-as well; the version rule makes the order irrelevant. Exposed as ``careplan care-plan rebuild``.
+Two phases. ``read_topic`` reads the topic up to its end as of the start, keeping the newest
+state of each availability by the projector's own rule (``domain.rules.supersedes``).
+``write_read_model`` then, in one transaction that keeps the projector and the saga out of
+``care_plan.slots`` until it commits, writes each state only where it supersedes the row's (the
+same rule, in SQL), deletes the rows of availabilities the topic does not know (unless written
+since the read began), sets ``held_by`` from our live bookings and cancels the live bookings of
+slots the provider deleted. Until it commits, searches see the old read model.
+
+The running service keeps projecting meanwhile, and what it applied is marked in its inbox, never
+applied again: so the rebuild must not undo it. A state the projector wrote after the topic was
+read is newer than (or equal to) what the rebuild holds and is kept, a deletion stays terminal,
+and a slot created after the read is not taken for one the topic forgot. Exposed as
+``careplan care-plan rebuild``.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from care_plan import bootstrap
 from care_plan.domain.rules import supersedes
@@ -38,14 +46,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RebuildReport:
+    topic: str = ""
     records: int = 0
     slots: int = 0
     deleted: int = 0
     stale: int = 0
     ignored: int = 0
     unreadable: int = 0
-    cleared: int = 0
+    written: int = 0  # rows inserted or overwritten: the topic's state was newer
+    removed: int = 0  # rows of availabilities the topic does not know
     seconds: float = 0.0
+    # The database's clock as the read began: rows written later were written meanwhile.
+    read_from: datetime | None = field(default=None, repr=False)
     newest: dict[UUID, SlotState] = field(default_factory=dict, repr=False)
 
     def take(self, state: SlotState) -> None:
@@ -64,44 +76,71 @@ class RebuildReport:
 async def rebuild(
     settings: Settings, *, topic: str | None = None, timeout: float = 600.0
 ) -> RebuildReport:
-    """Replay ``topic`` (the settings' availability topic) up to its end as of now into an
-    emptied read model."""
-    topic = topic or settings.availability_topic
+    """Replay ``topic`` (the settings' availability topic) up to its end as of now into the
+    read model."""
     began = time.monotonic()
-    report = RebuildReport()
-    await asyncio.to_thread(_read_topic, settings, topic, report, began + timeout)
-    states = list(report.newest.values())
-    report.slots = len(states)
     engine = bootstrap.create_engine(settings)
-    saga = bootstrap.build_saga(settings)
     try:
-        async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
-            read_model = ReadModel(session)
-            report.cleared = await read_model.clear()
-            await read_model.insert_all(states)
-            deleted = {state.id for state in states if state.deleted_at is not None}
-            report.deleted = len(deleted)
-            # Slots deleted while a booking held them, if the live projector has not seen it.
-            for availability_id in deleted & await read_model.held_by_live_bookings():
-                await cancel_bookings_of_deleted_slot(saga, session, availability_id, None)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        report = await read_topic(settings, sessions, topic=topic, timeout=timeout)
+        await write_read_model(settings, sessions, report)
     finally:
         await engine.dispose()
     report.seconds = round(time.monotonic() - began, 2)
     logger.info(
         "read model rebuilt",
         extra={
-            "topic": topic,
+            "topic": report.topic,
             "records": report.records,
             "slots": report.slots,
             "deleted": report.deleted,
             "stale": report.stale,
             "ignored": report.ignored,
             "unreadable": report.unreadable,
-            "cleared": report.cleared,
+            "written": report.written,
+            "removed": report.removed,
             "seconds": report.seconds,
         },
     )
     return report
+
+
+async def read_topic(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    topic: str | None = None,
+    timeout: float = 600.0,
+) -> RebuildReport:
+    """The newest state of every availability on ``topic``, up to its end as of now."""
+    report = RebuildReport(topic=topic or settings.availability_topic)
+    async with sessions() as session:
+        # Taken before the end offsets: an event the projector applied before this time was
+        # published before it, so it is on the part of the topic read here.
+        report.read_from = await ReadModel(session).now()
+    await asyncio.to_thread(_read_topic, settings, report.topic, report, time.monotonic() + timeout)
+    report.slots = len(report.newest)
+    report.deleted = sum(1 for s in report.newest.values() if s.deleted_at is not None)
+    return report
+
+
+async def write_read_model(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], report: RebuildReport
+) -> None:
+    """Apply what ``read_topic`` found, in one transaction, without undoing newer states."""
+    assert report.read_from is not None, "read_topic first"
+    saga = bootstrap.build_saga(settings)
+    async with sessions.begin() as session:
+        read_model = ReadModel(session)
+        await read_model.lock_for_rebuild()
+        report.written = await read_model.upsert_newer(list(report.newest.values()))
+        report.removed = await read_model.delete_unknown(
+            report.newest, untouched_since=report.read_from
+        )
+        await read_model.hold_for_live_bookings()
+        # Slots deleted while a booking held them, if the live projector has not seen it.
+        for availability_id in await read_model.deleted_with_live_bookings():
+            await cancel_bookings_of_deleted_slot(saga, session, availability_id, None)
 
 
 def _read_topic(settings: Settings, topic: str, report: RebuildReport, deadline: float) -> None:
@@ -161,7 +200,7 @@ def _read(message: Message, report: RebuildReport) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m care_plan.rebuild_read_model",
-        description="Clear the availability read model and replay provider.availability.",
+        description="Rebuild the availability read model from provider.availability.",
     )
     parser.add_argument(
         "--topic",

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from care_plan.domain.rules import Stamp
@@ -105,32 +120,109 @@ class ReadModel:
             .values(**state.values(), updated_at=func.now())
         )
 
-    async def insert_all(self, states: list[SlotState]) -> None:
-        """Bulk insert into an emptied read model, then mark the slots live bookings hold."""
-        if states:
-            await self._session.execute(
-                insert(slots), [{"id": state.id, **state.values()} for state in states]
+    async def lock_for_rebuild(self) -> None:
+        """Keep every other writer of the read model out until this transaction ends.
+
+        Waits for the projector's and the saga's transactions in flight; later ones queue on
+        their slot lock until the rebuild commits. Searches (plain reads) go on meanwhile.
+        """
+        await self._session.execute(text(f"LOCK TABLE {slots.fullname} IN EXCLUSIVE MODE"))
+
+    async def upsert_newer(self, states: list[SlotState]) -> int:
+        """Write each state unless the row holds one as new or newer; the rows written.
+
+        The SQL form of ``domain.rules.supersedes``: nothing overwrites a deleted slot, a
+        deletion always applies, then versions decide when both sides have one, else event
+        times, else the incoming state wins.
+        """
+        if not states:
+            return 0
+        statement = insert(slots)
+        incoming = statement.excluded
+        newer = and_(
+            slots.c.deleted_at.is_(None),
+            or_(
+                incoming.deleted_at.is_not(None),
+                case(
+                    (
+                        and_(incoming.version.is_not(None), slots.c.version.is_not(None)),
+                        incoming.version > slots.c.version,
+                    ),
+                    (
+                        and_(incoming.event_time.is_not(None), slots.c.event_time.is_not(None)),
+                        incoming.event_time > slots.c.event_time,
+                    ),
+                    else_=true(),
+                ),
+            ),
+        )
+        upsert = statement.on_conflict_do_update(
+            index_elements=[slots.c.id],
+            set_={
+                **{name: incoming[name] for name in states[0].values()},
+                "updated_at": func.now(),
+            },
+            where=newer,
+        ).returning(slots.c.id)
+        result = await self._session.execute(
+            upsert, [{"id": state.id, **state.values()} for state in states]
+        )
+        return len(result.all())
+
+    async def delete_unknown(self, known: Iterable[UUID], *, untouched_since: datetime) -> int:
+        """Delete the rows of availabilities not in ``known`` that nobody wrote since then.
+
+        A row written after ``untouched_since`` (the projector's, from an event the rebuild read
+        too late to see) stays: its event is in the inbox and would never be applied again.
+        """
+        ids = bindparam("known", list(known), type_=ARRAY(PG_UUID(as_uuid=True)))
+        result = await self._session.execute(
+            delete(slots).where(
+                and_(slots.c.updated_at < untouched_since, not_(slots.c.id == any_(ids)))
             )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def hold_for_live_bookings(self) -> None:
+        """``held_by`` as the bookings say: our live booking of the slot, else nothing."""
         await self._session.execute(
             update(slots)
             .where(
                 and_(
                     bookings.c.provider_availability_id == slots.c.id,
                     bookings.c.status.in_(LIVE_STATUS_VALUES),
+                    slots.c.held_by.is_distinct_from(bookings.c.id),
                 )
             )
-            .values(held_by=bookings.c.id)
+            .values(held_by=bookings.c.id, updated_at=func.now())
+        )
+        live_hold = (
+            select(bookings.c.id)
+            .where(
+                and_(
+                    bookings.c.id == slots.c.held_by,
+                    bookings.c.provider_availability_id == slots.c.id,
+                    bookings.c.status.in_(LIVE_STATUS_VALUES),
+                )
+            )
+            .exists()
+        )
+        await self._session.execute(
+            update(slots)
+            .where(and_(slots.c.held_by.is_not(None), not_(live_hold)))
+            .values(held_by=None, updated_at=func.now())
         )
 
-    async def held_by_live_bookings(self) -> set[UUID]:
-        """Availability ids that live bookings hold (a small set: the bookings in flight)."""
+    async def deleted_with_live_bookings(self) -> set[UUID]:
+        """Deleted slots that live bookings still hold (the provider's deletion was missed)."""
         rows = await self._session.execute(
             select(bookings.c.provider_availability_id)
             .distinct()
-            .where(bookings.c.status.in_(LIVE_STATUS_VALUES))
+            .join(slots, slots.c.id == bookings.c.provider_availability_id)
+            .where(and_(bookings.c.status.in_(LIVE_STATUS_VALUES), slots.c.deleted_at.is_not(None)))
         )
         return {row[0] for row in rows}
 
-    async def clear(self) -> int:
-        result = await self._session.execute(delete(slots))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+    async def now(self) -> datetime:
+        """The database's clock (the one ``updated_at`` is written with)."""
+        return (await self._session.execute(select(func.now()))).scalar_one()
