@@ -1,5 +1,6 @@
 """The booking responder of the real service process (started as `careplan up` starts it),
-fed through real Kafka: races for slots, redeliveries, retries, rejections and cancellations."""
+fed through real Kafka: races for slots, redeliveries, retries, rejections and cancellations
+(also ahead of their creation)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from contract import sources, topics
 from contract.events import BookingRequest, EventType
 from eventing.cloudevents import Event
-from provider_schedule.persistence.tables import availabilities, inbox, outbox
+from provider_schedule.persistence.tables import (
+    availabilities,
+    cancelled_bookings,
+    inbox,
+    outbox,
+)
 from tests.integration.provider_schedule.conftest import RunningService, provider_body
 from tests.integration.provider_schedule.kafka_reading import (
     Received,
@@ -287,21 +293,22 @@ async def test_rejections_say_why_and_cancellation_frees_the_slot(
     pid, (deleted, contested) = await _open_slots(api, 2)
     assert (await api.delete(f"/providers/{pid}/availability/{deleted}")).status_code == 204
     unknown = uuid.uuid4()
-    first, second, late = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first, second, third, late = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     cancel = EventType.BOOKING_CANCELLATION_REQUEST
     sequence = [
         _request(late, deleted),
         _request(first, contested),
         _request(second, contested),
-        _request(second, contested, kind=cancel),  # not the holder: nothing happens
+        _request(second, contested, kind=cancel),  # not the holder: the slot stays held
         _request(first, contested, kind=cancel),  # the holder: the slot is free again
-        _request(second, contested),  # and can be taken
+        _request(second, contested),  # but not for a cancelled booking
+        _request(third, contested),  # for another one
     ]
     await asyncio.to_thread(produce, service.settings, topics.BOOKING_REQUESTS, sequence)
     structured = _structured_request(_request(unknown, unknown))
     await asyncio.to_thread(_produce_raw, service, *structured)
 
-    expected = {str(late): 1, str(unknown): 1, str(first): 1, str(second): 2}
+    expected = {str(late): 1, str(unknown): 1, str(first): 1, str(second): 2, str(third): 1}
     verdicts = _verdicts(await asyncio.to_thread(_replies_until, service, expected))
 
     assert verdicts[str(late)] == [("BOOKING_REQUEST_REJECTED",
@@ -312,8 +319,9 @@ async def test_rejections_say_why_and_cancellation_frees_the_slot(
     assert verdicts[str(second)] == [
         ("BOOKING_REQUEST_REJECTED",
          f"already booked by another booking: availability {contested} is taken"),
-        ("BOOKING_REQUEST_CONFIRMED", None),
+        ("BOOKING_REQUEST_REJECTED", f"booking was cancelled: booking {second} cannot be confirmed"),
     ]  # fmt: skip
+    assert verdicts[str(third)] == [("BOOKING_REQUEST_CONFIRMED", None)]
     await _wait_until_relayed(database, {str(contested)})
     events = [r for r in read_to_end(service.settings, topics.PROVIDER_AVAILABILITY)
               if r.key == str(contested)]  # fmt: skip
@@ -322,8 +330,45 @@ async def test_rejections_say_why_and_cancellation_frees_the_slot(
         ("AVAILABILITY_CREATED", None, 1),
         ("AVAILABILITY_UPDATED", str(first), 2),
         ("AVAILABILITY_UPDATED", None, 3),
-        ("AVAILABILITY_UPDATED", str(second), 4),
+        ("AVAILABILITY_UPDATED", str(third), 4),
     ]  # fmt: skip
+
+
+async def test_cancellation_that_overtakes_its_creation_keeps_the_slot_free(
+    service: RunningService, api: httpx.AsyncClient, database: AsyncEngine
+) -> None:
+    # The Java Care Plan keys requests by event type: a booking's cancellation can arrive
+    # before its creation. Here it does, twice (care-plan retrying under a new ce_id).
+    _, (slot,) = await _open_slots(api, 1)
+    dead, other = uuid.uuid4(), uuid.uuid4()
+    cancel = EventType.BOOKING_CANCELLATION_REQUEST
+    sequence = [
+        _request(dead, slot, kind=cancel),
+        _request(dead, slot, kind=cancel),
+        _request(dead, slot),  # late: rejected, the slot stays free
+        _request(other, slot),  # and another booking takes it
+        _request(dead, slot),  # retried: still rejected
+    ]
+    await asyncio.to_thread(produce, service.settings, topics.BOOKING_REQUESTS, sequence)
+
+    expected = {str(dead): 2, str(other): 1}
+    verdicts = _verdicts(await asyncio.to_thread(_replies_until, service, expected))
+
+    cancelled = f"booking was cancelled: booking {dead} cannot be confirmed"
+    assert verdicts[str(dead)] == [("BOOKING_REQUEST_REJECTED", cancelled)] * 2
+    assert verdicts[str(other)] == [("BOOKING_REQUEST_CONFIRMED", None)]
+    assert await _holders(database, [slot]) == {str(slot): (str(other), 2)}
+    async with database.connect() as connection:
+        recorded = (await connection.execute(
+            select(cancelled_bookings.c.booking_id, cancelled_bookings.c.availability_id)
+            .where(cancelled_bookings.c.booking_id.in_([dead, other])))).all()  # fmt: skip
+    assert [tuple(row) for row in recorded] == [(dead, slot)]
+    await _wait_until_relayed(database, {str(slot)})
+    events = [r for r in read_to_end(service.settings, topics.PROVIDER_AVAILABILITY)
+              if r.key == str(slot)]  # fmt: skip
+    assert [(e.event.type, e.event.data["availability"]["bookingReferenceId"])
+            for e in events] == [("AVAILABILITY_CREATED", None),
+                                 ("AVAILABILITY_UPDATED", str(other))]  # fmt: skip
 
 
 async def test_requests_that_can_never_succeed_are_parked_in_the_dead_letter_topic(

@@ -1,4 +1,4 @@
-"""The Alembic history on a database of its own: what the first migration builds, two migrators
+"""The Alembic history on a database of its own: what the migrations build, two migrators
 at once, and a downgrade followed by an upgrade."""
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ async def test_two_migrators_at_once_build_the_schema_once(scratch_database: str
     connection = await _connect(scratch_database)
     try:
         assert await connection.fetchval(
-            "select version_num from provider_schedule.alembic_version") == "0001"  # fmt: skip
+            "select version_num from provider_schedule.alembic_version") == "0002"  # fmt: skip
         tables = {row["tablename"] for row in await connection.fetch(
             "select tablename from pg_tables where schemaname = 'provider_schedule'")}  # fmt: skip
-        assert tables == {"alembic_version", "providers", "availabilities", "outbox", "inbox"}
+        assert tables == {"alembic_version", "providers", "availabilities", "cancelled_bookings",
+                          "outbox", "inbox"}  # fmt: skip
         assert await connection.fetchval(
             "select count(*) from pg_extension where extname = 'btree_gist'") == 1  # fmt: skip
         definition = await connection.fetchval(
@@ -105,6 +106,6 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_database: str) -> Non
         assert tables == {"alembic_version"}
         await asyncio.to_thread(migrate.upgrade, scratch_database)
         assert await connection.fetchval(
-            "select version_num from provider_schedule.alembic_version") == "0001"  # fmt: skip
+            "select version_num from provider_schedule.alembic_version") == "0002"  # fmt: skip
     finally:
         await connection.close()

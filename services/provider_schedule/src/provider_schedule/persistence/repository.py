@@ -13,11 +13,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, Select, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.events import EncounterType
 from provider_schedule.domain.model import Availability, Profile, Provider, TimeRange
-from provider_schedule.persistence.tables import availabilities, providers
+from provider_schedule.persistence.tables import availabilities, cancelled_bookings, providers
 
 
 class Lock(StrEnum):
@@ -125,6 +126,30 @@ class AvailabilityRepository:
     async def save_all(self, changed: Sequence[tuple[Availability, int]]) -> None:
         for availability, previous_version in changed:
             await self.save(availability, previous_version=previous_version)
+
+
+class CancelledBookingRepository:
+    """The bookings whose cancellation was handled. Read and written under the slot's lock
+    (the booking responder's only lock), which serialises a creation and a cancellation."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record(self, booking_id: UUID, availability_id: UUID) -> None:
+        """Idempotent: a repeated cancellation keeps the first record."""
+        await self._session.execute(
+            pg_insert(cancelled_bookings)
+            .values(booking_id=booking_id, availability_id=availability_id)
+            .on_conflict_do_nothing(index_elements=[cancelled_bookings.c.booking_id])
+        )
+
+    async def contains(self, booking_id: UUID) -> bool:
+        found = await self._session.scalar(
+            select(cancelled_bookings.c.booking_id).where(
+                cancelled_bookings.c.booking_id == booking_id
+            )
+        )
+        return found is not None
 
 
 def _profile(provider: Provider) -> dict[str, str]:

@@ -87,5 +87,15 @@ availabilities = Table(
     ),
 )
 
+# Every booking whose cancellation was handled, so that its creation request, arriving late
+# (requests are not ordered per booking on the wire), is rejected instead of taking a slot.
+cancelled_bookings = Table(
+    "cancelled_bookings",
+    metadata,
+    Column("booking_id", UUID(as_uuid=True), primary_key=True),
+    Column("availability_id", UUID(as_uuid=True), nullable=False),
+    Column("cancelled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from eventing.cloudevents import Event
 from eventing.outbox import Outbox
 from provider_schedule.domain.events import DomainEvent
-from provider_schedule.persistence.repository import AvailabilityRepository, ProviderRepository
+from provider_schedule.persistence.repository import (
+    AvailabilityRepository,
+    CancelledBookingRepository,
+    ProviderRepository,
+)
 
 # Maps a domain event to (topic, CloudEvent); see messaging/events.py.
 MessageMapper = Callable[[DomainEvent, str | None], tuple[str, Event]]
@@ -29,6 +33,7 @@ class UnitOfWork:
         self.session = session
         self.providers = ProviderRepository(session)
         self.availabilities = AvailabilityRepository(session)
+        self.cancelled_bookings = CancelledBookingRepository(session)
         self._outbox = outbox
         self._messages = messages
         self._traceparent = traceparent

@@ -124,10 +124,14 @@ async def delete_availability(command: commands.DeleteAvailability, uow: UnitOfW
 
 
 async def request_booking(command: commands.RequestBooking, uow: UnitOfWork) -> BookingDecision:
-    """Decide, record and reply in the caller's transaction (the inbox's)."""
+    """Decide, record and reply in the caller's transaction (the inbox's). A booking whose
+    cancellation came first is rejected: it must never take the slot."""
     slot = await uow.availabilities.get(command.availability_id, lock=Lock.UPDATE)
     decision = decide_booking(
-        slot, availability_id=command.availability_id, booking_id=command.booking_id
+        slot,
+        availability_id=command.availability_id,
+        booking_id=command.booking_id,
+        booking_cancelled=await uow.cancelled_bookings.contains(command.booking_id),
     )
     if isinstance(decision, Confirmed):
         if decision.changed and slot is not None:
@@ -142,9 +146,11 @@ async def request_booking(command: commands.RequestBooking, uow: UnitOfWork) -> 
 
 
 async def cancel_booking(command: commands.CancelBooking, uow: UnitOfWork) -> bool:
-    """Free the slot if this booking holds it; True when it did. No reply: the contract has
-    none for cancellations."""
+    """Remember the cancellation (a creation request may still be on its way: see
+    ``request_booking``) and free the slot if this booking holds it; True when it did. No
+    reply: the contract has none for cancellations."""
     slot = await uow.availabilities.get(command.availability_id, lock=Lock.UPDATE)
+    await uow.cancelled_bookings.record(command.booking_id, command.availability_id)
     freed = decide_cancellation(slot, booking_id=command.booking_id)
     if freed is None or slot is None:
         return False
