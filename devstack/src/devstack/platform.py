@@ -113,7 +113,12 @@ class Platform:
         files = self.files(component.name)
         if not component.external(settings) and running_process(files) is None:
             reporter.starting(component.name, "preparing")
-            component.prepare(settings)
+            try:
+                component.prepare(settings)
+            except Exception as error:  # noqa: BLE001 - reported with the log, as a start failure
+                raise ComponentFailedError(
+                    component.name, f"could not be prepared: {error}", tail(files.log_file)
+                ) from error
             reporter.starting(component.name, "starting")
             files.pid_file.unlink(missing_ok=True)
             spawn(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import httpx
 
 from devstack.component import Component, NotReadyError, Tier
+from devstack.processes import ProcessFiles
 from devstack.settings import DevstackSettings
 
 
@@ -25,16 +26,22 @@ def _http_ready(port: Callable[[DevstackSettings], int]) -> Callable[[DevstackSe
     return ready
 
 
-def _migrations(module: str | None) -> Callable[[DevstackSettings], None]:
+def _migrations(name: str, module: str | None) -> Callable[[DevstackSettings], None]:
     def migrate(settings: DevstackSettings) -> None:
         if module is None:
             return
-        # Migrations finish before the service starts: it never serves an old schema.
-        subprocess.run(
-            [sys.executable, "-m", module],
-            check=True,
-            env={**_base_env(), **settings.service_environment()},
-        )
+        # Migrations finish before the service starts: it never serves an old schema. Their
+        # output goes to the service's log, where `careplan logs` shows it.
+        log_file = ProcessFiles.under(settings.state_dir, name).log_file
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("ab") as log:
+            subprocess.run(
+                [sys.executable, "-m", module],
+                check=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**_base_env(), **settings.service_environment()},
+            )
 
     return migrate
 
@@ -61,7 +68,7 @@ def service(
         command=lambda _: [sys.executable, "-m", module],
         ready=_http_ready(port),
         address=lambda s: f"http://127.0.0.1:{port(s)}",
-        prepare=_migrations(migrations),
+        prepare=_migrations(name, migrations),
         environment=lambda s: {
             "HTTP_PORT": str(port(s)),
             **(extra_environment(s) if extra_environment else {}),

@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from eventing.inbox import inbox_table
 from eventing.outbox import outbox_table
+
+logger = logging.getLogger(__name__)
 
 
 def create_outbox_and_inbox(connection: Connection, schema: str) -> None:
@@ -71,3 +78,30 @@ def run_service_migrations(*, schema: str, metadata: MetaData) -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def alembic_config(migrations: Path, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    # An attribute, not an ini option: ini interpolation would choke on a "%" in a password.
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(
+    migrations: Path, database_url: str, revision: str = "head", *, attempts: int = 30
+) -> None:
+    """Bring the schema to ``revision``; waits a little for a database that is still starting."""
+    for attempt in range(1, attempts + 1):
+        try:
+            command.upgrade(alembic_config(migrations, database_url), revision)
+            return
+        except OSError as error:  # connection refused while the database starts
+            if attempt == attempts:
+                raise
+            logger.warning("database not reachable, retrying", extra={"error": str(error)})
+            time.sleep(1)
+
+
+def downgrade(migrations: Path, database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(migrations, database_url), revision)

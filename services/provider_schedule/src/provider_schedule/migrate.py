@@ -11,9 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
+from eventing import migrations
 from eventing.logging import configure_logging
 from eventing.settings import DatabaseSettings
 
@@ -22,20 +20,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "persistence" / "migrations"
 logger = logging.getLogger(__name__)
 
 
-def alembic_config(database_url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    # Passed as an attribute, not an ini option: a password may contain "%".
-    config.attributes["database_url"] = database_url
-    return config
-
-
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    migrations.upgrade(MIGRATIONS, database_url, revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    migrations.downgrade(MIGRATIONS, database_url, revision)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
