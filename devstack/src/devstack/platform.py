@@ -115,7 +115,7 @@ class Platform:
             reporter.starting(component.name, "preparing")
             try:
                 component.prepare(settings)
-            except Exception as error:  # noqa: BLE001 - reported with the log, as a start failure
+            except Exception as error:
                 raise ComponentFailedError(
                     component.name, f"could not be prepared: {error}", tail(files.log_file)
                 ) from error
