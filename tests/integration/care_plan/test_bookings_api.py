@@ -24,7 +24,7 @@ from tests.integration.care_plan.support import (
     new_slot,
 )
 from tests.integration.care_plan.test_availability_api import publish_slots
-from tests.integration.care_plan.test_patients_api import PATIENT, assert_error
+from tests.integration.care_plan.test_patients_api import INSURANCE, PATIENT, assert_error
 
 pytestmark = pytest.mark.integration
 
@@ -466,6 +466,54 @@ async def test_patient_cancels_a_confirmed_booking(
         )
         == 1
     )
+
+
+async def test_booking_events_carry_the_patient_as_at_the_request(
+    service: Service, provider: FakeProvider, tap: KafkaTap
+) -> None:
+    patient, slot = await new_patient(service), await published_slot(service, provider)
+    booking = (await book(service, patient, slot)).json()
+    provider.reply(booking["id"], slot.id, confirmed=True)
+    await until_status(service, patient, booking["id"], "CONFIRMED")
+    # The patient changes insurance between confirmation and cancellation.
+    changed = {**PATIENT, "insurance": {**INSURANCE, "payer": "Other Health", "plan": "BRONZE"}}
+    response = await service.client.put(f"/patients/{patient}", json=changed)
+    assert response.status_code == 200, response.text
+    assert response.json()["insurance"]["payer"] == "Other Health"
+
+    response = await service.client.delete(f"/patients/{patient}/bookings/{booking['id']}")
+    assert response.status_code == 204
+    [confirmed] = await tap.wait_for(
+        topics.CAREPLAN_BOOKINGS, about_booking(booking["id"], "BOOKING_CONFIRMED")
+    )
+    [cancelled] = await tap.wait_for(
+        topics.CAREPLAN_BOOKINGS, about_booking(booking["id"], "BOOKING_CANCELLED")
+    )
+    at_request = {"id": patient, **PATIENT}
+    for seen in (confirmed, cancelled):
+        event = BookingEvent.model_validate(seen.event.data)
+        assert event.patient.model_dump(mode="json", by_alias=True) == at_request
+    assert cancelled.event.data["booking"]["status"] == "CANCELLED_BY_PATIENT"
+
+
+async def test_a_booking_stored_without_a_patient_snapshot_uses_the_current_patient(
+    service: Service, provider: FakeProvider, tap: KafkaTap
+) -> None:
+    patient, slot = await new_patient(service), await published_slot(service, provider)
+    booking = (await book(service, patient, slot)).json()
+    async with service.sessions.begin() as session:  # as booked before the column existed
+        await session.execute(
+            text("update care_plan.bookings set patient_snapshot = null where id = :id"),
+            {"id": booking["id"]},
+        )
+    changed = {**PATIENT, "insurance": {**INSURANCE, "payer": "Other Health"}}
+    assert (await service.client.put(f"/patients/{patient}", json=changed)).status_code == 200
+    response = await service.client.delete(f"/patients/{patient}/bookings/{booking['id']}")
+    assert response.status_code == 204
+    [cancelled] = await tap.wait_for(
+        topics.CAREPLAN_BOOKINGS, about_booking(booking["id"], "BOOKING_CANCELLED")
+    )
+    assert cancelled.event.data["patient"]["insurance"]["payer"] == "Other Health"
 
 
 async def test_cancelling_a_rejected_booking_is_409(

@@ -104,6 +104,7 @@ class BookingSaga:
             now=self.clock(),
             timeout=self.timeout,
             idempotency_key=idempotency_key,
+            patient=patient,
         )
         await bookings.add(booking, fingerprint=fingerprint if idempotency_key else None)
         await slots.hold(availability_id, booking.id)
@@ -223,7 +224,8 @@ class BookingSaga:
     async def _publish(
         self, session: AsyncSession, booking: Booking, *, traceparent: str | None
     ) -> None:
-        patient = await PatientRepository(session).get(booking.patient_id)
+        # The snapshot taken at the request; only bookings stored before it existed re-read.
+        patient = booking.patient or await PatientRepository(session).get(booking.patient_id)
         assert patient is not None, "bookings reference their patient"
         messages = to_messages(booking, patient, booking.collect_events(), traceparent=traceparent)
         # Grouped by topic in order of appearance; positions keep each topic's order.

@@ -86,6 +86,9 @@ class Booking:
     status: BookingStatus = BookingStatus.WAITING_FOR_CONFIRMATION
     reason: str | None = None
     idempotency_key: str | None = None
+    # The patient as at the request; every event of the booking carries this, so that a later
+    # change of insurance does not make its events disagree. None only for old bookings.
+    patient: Patient | None = None
     events: list[DomainEvent] = field(default_factory=list)
 
     @classmethod
@@ -100,6 +103,7 @@ class Booking:
         now: datetime,
         timeout: timedelta,
         idempotency_key: str | None = None,
+        patient: Patient | None = None,
     ) -> Booking:
         booking = cls(
             id=id,
@@ -110,6 +114,7 @@ class Booking:
             created_at=now,
             expires_at=now + timeout,
             idempotency_key=idempotency_key,
+            patient=patient,
         )
         booking.events.append(BookingRequested(id))
         return booking

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -82,6 +82,45 @@ class PatientRepository:
         return result.first() is not None
 
 
+def patient_snapshot_json(patient: Patient) -> dict[str, Any]:
+    """The patient as stored with a booking (the wire's field names)."""
+    insurance = patient.insurance
+    return {
+        "id": str(patient.id),
+        "firstName": patient.first_name,
+        "lastName": patient.last_name,
+        "gender": patient.gender,
+        "dateOfBirth": patient.date_of_birth.isoformat(),
+        "insurance": {
+            "payer": insurance.payer,
+            "memberId": insurance.member_id,
+            "plan": insurance.plan,
+            "validUntil": insurance.valid_until.isoformat(),
+        }
+        if insurance
+        else None,
+    }
+
+
+def patient_from_snapshot(data: dict[str, Any]) -> Patient:
+    insurance = data.get("insurance")
+    return Patient(
+        id=UUID(data["id"]),
+        first_name=data["firstName"],
+        last_name=data["lastName"],
+        gender=data["gender"],
+        date_of_birth=date.fromisoformat(data["dateOfBirth"]),
+        insurance=Insurance(
+            payer=insurance["payer"],
+            member_id=insurance["memberId"],
+            plan=insurance["plan"],
+            valid_until=date.fromisoformat(insurance["validUntil"]),
+        )
+        if insurance
+        else None,
+    )
+
+
 # --- bookings ---------------------------------------------------------------------------
 
 
@@ -103,6 +142,7 @@ def _booking(row: Row[Any]) -> Booking:
         status=BookingStatus(row.status),
         reason=row.reason,
         idempotency_key=row.idempotency_key,
+        patient=patient_from_snapshot(row.patient_snapshot) if row.patient_snapshot else None,
     )
 
 
@@ -132,6 +172,9 @@ class BookingRepository:
                 slot_provider_id=booking.slot.provider_id,
                 slot_speciality=booking.slot.speciality,
                 encounter_type=booking.slot.encounter_type.value,
+                patient_snapshot=patient_snapshot_json(booking.patient)
+                if booking.patient
+                else None,
                 created_at=booking.created_at,
                 expires_at=booking.expires_at,
             )

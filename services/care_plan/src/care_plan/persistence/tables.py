@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from care_plan.domain.model import LIVE_STATUSES
 from eventing.inbox import inbox_table
@@ -115,6 +115,9 @@ bookings = Table(
     Column("slot_provider_id", UUID(as_uuid=True), nullable=False),
     Column("slot_speciality", Text, nullable=False),
     Column("encounter_type", Text, nullable=False),
+    # The patient (insurance included) as at the request: every event of the booking carries
+    # it. NULL for bookings made before it was stored: those use the current patient.
+    Column("patient_snapshot", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
