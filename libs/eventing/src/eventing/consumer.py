@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from eventing.cloudevents import MalformedEventError, from_record
 from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
-from eventing.producer import AsyncProducer
+from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
 
@@ -101,6 +101,7 @@ class ConsumerRunner:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
+            "logger": LIBRDKAFKA_LOGGER,
             **(extra_config or {}),
         }
         self.assigned = asyncio.Event()

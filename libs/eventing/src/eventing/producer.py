@@ -8,6 +8,7 @@ delivery report resolves an asyncio future through ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from eventing.cloudevents import KafkaRecord
+
+LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")
 
 RELIABLE_PRODUCER_CONFIG: Mapping[str, Any] = {
     # Idempotence gives exactly-once writes per partition and keeps order on retries.
@@ -35,7 +38,11 @@ class DeliveryError(Exception):
 
 class AsyncProducer:
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self._producer = Producer({**RELIABLE_PRODUCER_CONFIG, **config})
+        # librdkafka's own log lines go through Python logging (JSON, like the rest), not
+        # straight to stderr.
+        self._producer = Producer(
+            {**RELIABLE_PRODUCER_CONFIG, "logger": LIBRDKAFKA_LOGGER, **config}
+        )
         self._closed = threading.Event()
         self._poller = threading.Thread(
             target=self._poll_loop, name="kafka-producer-poll", daemon=True
