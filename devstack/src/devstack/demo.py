@@ -102,7 +102,7 @@ class Demo:
             timeline = Timeline(self.console)
             booking, patient, slot_from = self._book_onsite(timeline, watch)
             self.console.rule("[bold]2. The patient cancels")
-            self._cancel(Timeline(self.console), watch, booking, patient)
+            self._cancel(Timeline(self.console), watch, patient)
             self.console.rule("[bold]3. The provider deletes a booked slot")
             self._provider_deletes(Timeline(self.console), watch, patient)
         self._summary(timeline, booking, patient, slot_from)
@@ -251,9 +251,26 @@ class Demo:
         ).get("Item")
         return dict(item) if item and item.get("status", {}).get("S") == status else None
 
-    def _cancel(
-        self, tl: Timeline, watch: TopicWatch, booking: dict[str, Any], patient: dict[str, Any]
-    ) -> None:
+    def _cancel(self, tl: Timeline, watch: TopicWatch, patient: dict[str, Any]) -> None:
+        """A second on-site booking, cancelled by the patient: the first one stays confirmed."""
+        provider = self._new_provider()
+        slot = self._new_slot(provider["id"], hours_ahead=2, encounter="ONSITE")
+        tl.wait_for(
+            "another on-site slot seen by Care Plan",
+            lambda: self._searchable(provider["id"], slot["id"]),
+        )
+        booking = self._ok(
+            self.care_plan_api.post(
+                f"/patients/{patient['id']}/bookings",
+                json={"providerAvailabilityId": slot["id"], "paymentMode": "SELF_PAY"},
+            )
+        )
+        tl.wait_for(
+            "booking CONFIRMED", lambda: self._status_is(patient["id"], booking["id"], "CONFIRMED")
+        )
+        tl.wait_for(
+            "its clinic visit created", lambda: self._visit_status(booking["id"], "CONFIRMED")
+        )
         self._ok(self.care_plan_api.delete(f"/patients/{patient['id']}/bookings/{booking['id']}"))
         tl.hop("patient cancels (DELETE …/bookings/{id})", booking["id"])
         tl.wait_for(
@@ -262,15 +279,11 @@ class Demo:
         )
         tl.wait_for(
             "slot bookable again (GET /availability)",
-            lambda: self._searchable_by_id(booking["providerAvailabilityId"]),
+            lambda: self._searchable(provider["id"], slot["id"]),
         )
         tl.wait_for(
             "clinic visit marked CANCELLED", lambda: self._visit_status(booking["id"], "CANCELLED")
         )
-
-    def _searchable_by_id(self, slot_id: str) -> bool:
-        found = self._ok(self.care_plan_api.get("/availability", params={"limit": 1000}))
-        return any(s["id"] == slot_id for s in found)
 
     def _provider_deletes(self, tl: Timeline, watch: TopicWatch, patient: dict[str, Any]) -> None:
         provider = self._new_provider()
@@ -307,8 +320,16 @@ class Demo:
             "on-site booking", f"{booking['id']} for {patient['firstName']} {patient['lastName']}"
         )
         table.add_row("slot", slot_from)
+        # The end state the story promises, read back rather than assumed.
+        status = self._booking(patient["id"], booking["id"])["status"]
+        visit = self._visit_status(booking["id"], "CONFIRMED")
+        if status != "CONFIRMED" or visit is None:
+            raise DemoFailedError(f"the on-site booking ended {status}, visit {visit}")
+        table.add_row("booking status", status)
+        table.add_row("clinic visit", "CONFIRMED (DynamoDB clinic-visits)")
         table.add_row(
-            "request -> clinic visit", f"{total / 1000:.2f} s over {len(timeline.hops)} hops"
+            "provider created -> clinic visit",
+            f"{total / 1000:.2f} s over {len(timeline.hops)} hops",
         )
         self.console.print(table)
         s = self.settings
