@@ -253,21 +253,7 @@ class Demo:
 
     def _cancel(self, tl: Timeline, watch: TopicWatch, patient: dict[str, Any]) -> None:
         """A second on-site booking, cancelled by the patient: the first one stays confirmed."""
-        provider = self._new_provider()
-        slot = self._new_slot(provider["id"], hours_ahead=2, encounter="ONSITE")
-        tl.wait_for(
-            "another on-site slot seen by Care Plan",
-            lambda: self._searchable(provider["id"], slot["id"]),
-        )
-        booking = self._ok(
-            self.care_plan_api.post(
-                f"/patients/{patient['id']}/bookings",
-                json={"providerAvailabilityId": slot["id"], "paymentMode": "SELF_PAY"},
-            )
-        )
-        tl.wait_for(
-            "booking CONFIRMED", lambda: self._status_is(patient["id"], booking["id"], "CONFIRMED")
-        )
+        provider, slot, booking = self._confirmed_booking(tl, patient, "ONSITE", hours_ahead=2)
         tl.wait_for(
             "its clinic visit created", lambda: self._visit_status(booking["id"], "CONFIRMED")
         )
@@ -285,11 +271,15 @@ class Demo:
             "clinic visit marked CANCELLED", lambda: self._visit_status(booking["id"], "CANCELLED")
         )
 
-    def _provider_deletes(self, tl: Timeline, watch: TopicWatch, patient: dict[str, Any]) -> None:
+    def _confirmed_booking(
+        self, tl: Timeline, patient: dict[str, Any], encounter: str, *, hours_ahead: int
+    ) -> tuple[Any, Any, Any]:
+        """A new provider's slot, seen by Care Plan and booked (self-pay) until CONFIRMED."""
         provider = self._new_provider()
-        slot = self._new_slot(provider["id"], hours_ahead=3, encounter="VIRTUAL")
+        slot = self._new_slot(provider["id"], hours_ahead=hours_ahead, encounter=encounter)
         tl.wait_for(
-            "virtual slot seen by Care Plan", lambda: self._searchable(provider["id"], slot["id"])
+            f"{encounter.lower()} slot seen by Care Plan",
+            lambda: self._searchable(provider["id"], slot["id"]),
         )
         booking = self._ok(
             self.care_plan_api.post(
@@ -300,6 +290,10 @@ class Demo:
         tl.wait_for(
             "booking CONFIRMED", lambda: self._status_is(patient["id"], booking["id"], "CONFIRMED")
         )
+        return provider, slot, booking
+
+    def _provider_deletes(self, tl: Timeline, watch: TopicWatch, patient: dict[str, Any]) -> None:
+        provider, slot, booking = self._confirmed_booking(tl, patient, "VIRTUAL", hours_ahead=3)
         self._ok(self.provider_api.delete(f"/providers/{provider['id']}/availability/{slot['id']}"))
         tl.hop("provider deletes the booked slot", slot["id"])
         tl.wait_for(
