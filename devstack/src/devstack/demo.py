@@ -28,7 +28,7 @@ VISITS_TABLE = "clinic-visits"
 
 
 class DemoFailedError(RuntimeError):
-    pass
+    """A hop of the story did not happen in time; the message names it."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 class AlwaysFails(Exception):
-    pass
+    """A downstream failure that no retry can cure."""
 
 
 async def test_malformed_and_failing_records_are_parked_and_the_rest_processed(

@@ -12,7 +12,7 @@ from insurance_processor.health import HealthServer, flag_check
 
 
 class Unreachable(Exception):
-    pass
+    """The broker cannot be reached."""
 
 
 def kafka_down() -> None:

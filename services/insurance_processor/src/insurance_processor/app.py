@@ -212,7 +212,7 @@ class BookingRouter:
 
 
 class MissingTopicError(RuntimeError):
-    pass
+    """A topic the processor reads or writes does not exist: it refuses to start."""
 
 
 def require_topics(client_config: dict[str, str], names: list[str], timeout: float = 10) -> None:

@@ -22,7 +22,7 @@ from contract.events import EncounterType
 
 
 class InvalidCursorError(ValueError):
-    pass
+    """An ``after`` value this service did not issue (a 422)."""
 
 
 @dataclass(frozen=True, slots=True)
