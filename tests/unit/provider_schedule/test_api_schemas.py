@@ -29,7 +29,7 @@ def test_iso_and_legacy_dates_are_read_as_utc_instants() -> None:
         ("31.02.2026", "01.03.2026", "day is out of range"),
         ("tomorrow", "2026-12-01T10:00:00Z", "datetime"),
         (1_764_579_600, "2026-12-01T10:00:00Z", "as a string"),
-        ("0001-01-01T00:00:00+05:00", "2026-12-01T10:00:00Z", "range of dates"),
+        ("0001-01-01T00:00:00+05:00", "2026-12-01T10:00:00Z", "expressed in UTC"),
     ],
 )
 def test_bad_ranges_and_dates_are_refused(from_date: object, to_date: object, problem: str) -> None:

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _LEGACY_DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})$")
 
@@ -36,6 +36,17 @@ def format_datetime(value: datetime) -> str:
     return value.isoformat()
 
 
+def require_utc_representable(value: datetime) -> datetime:
+    """Refuse a time that has no UTC equivalent (year 1 with a positive offset, year 9999 with a
+    negative one): every consumer stores or compares in UTC and would fail later, outside
+    validation, where the failure looks transient instead of the record's fault."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("date-time outside the range that can be expressed in UTC") from error
+    return value
+
+
 LEGACY_DATE_PATTERN = _LEGACY_DATE.pattern
 
 # What a reader accepts (ISO-8601 or the legacy form) and what a writer produces (ISO-8601
@@ -56,6 +67,7 @@ _PRODUCED_SCHEMA = {
 FlexibleDateTime = Annotated[
     datetime,
     BeforeValidator(parse_flexible_datetime),
+    AfterValidator(require_utc_representable),
     PlainSerializer(format_datetime, return_type=str, when_used="json"),
     WithJsonSchema(_ACCEPTED_SCHEMA, mode="validation"),
     WithJsonSchema(_PRODUCED_SCHEMA, mode="serialization"),

@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from care_plan.domain.errors import InvalidPatientError
 from care_plan.domain.model import Booking, Insurance, Patient
 from care_plan.domain.rules import check_date_of_birth
-from contract.dates import FlexibleDateTime, parse_flexible_datetime
+from contract.dates import FlexibleDateTime
 from contract.events import BookingStatus, EncounterType, PaymentMode
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -66,17 +66,12 @@ def _birth_date(value: date) -> date:
     return value
 
 
-def _utc_representable(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as error:
-        raise ValueError("date out of range") from error
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
 
 
 # Accepts ISO-8601 (an offset, or UTC when none) and the legacy dd.MM.yyyy (contract 3).
-QueryDateTime = Annotated[
-    datetime, BeforeValidator(parse_flexible_datetime), AfterValidator(_utc_representable)
-]
+QueryDateTime = Annotated[FlexibleDateTime, AfterValidator(_in_utc)]
 
 
 class ApiModel(BaseModel):

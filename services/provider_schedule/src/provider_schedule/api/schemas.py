@@ -39,12 +39,9 @@ def _text_date(value: Any) -> Any:
     return value
 
 
-def _storable(value: datetime) -> datetime:
-    # Stored and published in UTC; a date near year 1 or 9999 may not survive the conversion.
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as error:
-        raise ValueError("is outside the supported range of dates") from error
+def _in_utc(value: datetime) -> datetime:
+    # Stored and published in UTC (FlexibleDateTime already refused times without a UTC form).
+    return value.astimezone(UTC)
 
 
 Name = Annotated[
@@ -52,7 +49,7 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
     AfterValidator(_printable),
 ]
-DateInput = Annotated[FlexibleDateTime, BeforeValidator(_text_date), AfterValidator(_storable)]
+DateInput = Annotated[FlexibleDateTime, BeforeValidator(_text_date), AfterValidator(_in_utc)]
 
 
 class ApiModel(BaseModel):
