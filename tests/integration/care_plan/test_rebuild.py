@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from care_plan import bootstrap
 from care_plan.messaging.projector import AvailabilityProjector
+from care_plan.persistence.tables import BOOKABLE
 from care_plan.rebuild_read_model import read_topic, write_read_model
 from care_plan.settings import Settings
 from devstack.settings import DevstackSettings
@@ -101,6 +102,9 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
     topic = compacted_topic(infrastructure)
     provider = FakeProvider(infrastructure.bootstrap_servers, availability_topic=topic)
     updated, deleted, plain, held = new_slot(), new_slot(), new_slot(), new_slot()
+    # Booked elsewhere (another deployment): the provider's holder is kept and hides the slot.
+    elsewhere, foreign = new_slot(), uuid.uuid4()
+    patient, booking, orphan = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     for version in (1, 2, 3):
         provider.availability(
             "CREATED" if version == 1 else "UPDATED",
@@ -109,9 +113,11 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
         )
     provider.availability("CREATED", deleted, version=1)
     provider.availability("DELETED", deleted, version=2)
-    provider.availability("CREATED", held, version=1)
+    # The provider names our own booking as the holder: ``held_by`` tracks that hold instead.
+    provider.availability("CREATED", held, version=1, booking_reference_id=booking)
     provider.availability("CREATED", plain, version=1)
-    published = 8
+    provider.availability("CREATED", elsewhere, version=1, booking_reference_id=foreign)
+    published = 9
 
     # Republishing the newest state of one slot rolls the segments until the cleaner has
     # compacted the older versions away (the replay must not depend on them).
@@ -123,7 +129,6 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
         await asyncio.sleep(0.5)
 
     engine = create_async_engine(database)
-    patient, booking, orphan = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with engine.begin() as connection:
         # A live booking of ``held``, and a read model that has gone wrong: a stray slot, and
         # ``updated`` stuck at an old state.
@@ -207,16 +212,16 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
         rows = {
             row.id: row
             for row in await connection.execute(
-                text("select id, speciality, version, deleted_at, held_by from care_plan.slots")
+                text(
+                    "select id, speciality, version, deleted_at, held_by, provider_booking_id"
+                    " from care_plan.slots"
+                )
             )
         }
         offered = [
             row.id
             for row in await connection.execute(
-                text(
-                    "select id from care_plan.slots where deleted_at is null and held_by is null "
-                    "order by from_date, id"
-                )
+                text(f"select id from care_plan.slots where {BOOKABLE} order by from_date, id")
             )
         ]
         statuses = dict(
@@ -235,10 +240,14 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
     await engine.dispose()
     assert statuses == {booking: "CONFIRMED", orphan: "CANCELLED_BY_PROVIDER"}
     assert cancellations == ["BOOKING_CANCELLED"]
-    assert set(rows) == {updated.id, deleted.id, plain.id, held.id}, "the stray slot is gone"
+    assert set(rows) == {updated.id, deleted.id, plain.id, held.id, elsewhere.id}, (
+        "the stray slot is gone"
+    )
     assert (rows[updated.id].speciality, rows[updated.id].version) == ("v3", 3)
     assert rows[deleted.id].deleted_at is not None
     assert rows[held.id].held_by == booking
+    assert rows[held.id].provider_booking_id is None, "our own booking: held_by tracks it"
+    assert rows[elsewhere.id].provider_booking_id == foreign
     assert sorted(offered) == sorted([updated.id, plain.id])
 
 

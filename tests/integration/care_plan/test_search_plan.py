@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from care_plan.persistence.search import Cursor, SlotQuery, build_query
+from care_plan.persistence.tables import BOOKABLE, slots
 from contract.events import EncounterType
 from devstack.settings import DevstackSettings
 from tests.integration.care_plan.support import create_database, drop_database
@@ -55,6 +56,8 @@ async def seeded(infrastructure: DevstackSettings) -> AsyncIterator[tuple[AsyncE
                 "seed",
                 START if state < 0.05 else None,
                 uuid.uuid4() if 0.05 <= state < 0.10 else None,
+                # Booked through another deployment, as the provider reports it.
+                uuid.uuid4() if 0.10 <= state < 0.15 else None,
             )
         )
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
@@ -77,12 +80,12 @@ async def seeded(infrastructure: DevstackSettings) -> AsyncIterator[tuple[AsyncE
                 "event_id",
                 "deleted_at",
                 "held_by",
+                "provider_booking_id",
             ],
         )
         await connection.execute("analyze care_plan.slots")
         ordered = await connection.fetch(
-            "select from_date, id from care_plan.slots where deleted_at is null and held_by is null"
-            " order by from_date, id"
+            f"select from_date, id from care_plan.slots where {BOOKABLE} order by from_date, id"
         )
     finally:
         await connection.close()
@@ -163,3 +166,32 @@ async def test_search_is_an_index_range_scan_in_keyset_order(
     assert buffers <= 4 * (LIMIT + 1), f"{buffers} buffers read for one page"
     if "after" in case:
         assert "ROW(from_date, id) >" in plan, "the cursor must start the range scan"
+
+
+async def test_the_migrations_build_the_slot_indexes_the_tables_declare(
+    seeded: tuple[AsyncEngine, dict],
+) -> None:
+    """``tables.py`` (what queries are written against) and the migrations agree: the same
+    indexes, with the same partial predicate, as PostgreSQL itself spells them."""
+    engine, _ = seeded
+
+    async def definitions(schema: str) -> dict[str, str]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "select indexname, indexdef from pg_indexes"
+                    " where schemaname = :schema and tablename = 'slots'"
+                ),
+                {"schema": schema},
+            )
+            return {name: d.replace(f" {schema}.slots ", " slots ") for name, d in rows}
+
+    async with engine.begin() as connection:
+        await connection.execute(text("create schema if not exists declared"))
+        declared = await connection.execution_options(
+            schema_translate_map={"care_plan": "declared"}
+        )
+        await declared.run_sync(lambda sync: slots.create(sync, checkfirst=True))
+    migrated, from_tables = await definitions("care_plan"), await definitions("declared")
+    assert migrated == from_tables
+    assert "AND (provider_booking_id IS NULL)" in migrated["slots_bookable_by_time"]

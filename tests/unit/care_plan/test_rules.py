@@ -100,3 +100,9 @@ def test_a_deleted_or_held_slot_is_refused_with_a_reason() -> None:
     assert refusal(SlotHold(deleted=False, held_by=uuid.uuid4())) == (
         "the availability is held by another booking"
     )
+
+
+def test_a_slot_the_provider_reports_booked_elsewhere_is_refused() -> None:
+    assert refusal(SlotHold(deleted=False, held_by=None, held_elsewhere=uuid.uuid4())) == (
+        "the provider reports the availability as booked by another booking"
+    )

@@ -25,7 +25,10 @@ def test_a_cursor_we_did_not_issue_is_refused(garbage: str) -> None:
 
 def test_no_filters_selects_every_bookable_slot_in_keyset_order_without_a_limit() -> None:
     sql, params = build_query(SlotQuery())
-    assert "WHERE deleted_at IS NULL AND held_by IS NULL ORDER BY from_date, id" in sql
+    assert (
+        "WHERE deleted_at IS NULL AND held_by IS NULL AND provider_booking_id IS NULL"
+        " ORDER BY from_date, id"
+    ) in sql
     assert "LIMIT" not in sql
     assert params == {}
 

@@ -7,8 +7,10 @@ state of each availability by the projector's own rule (``domain.rules.supersede
 ``write_read_model`` then, in one transaction that keeps the projector and the saga out of
 ``care_plan.slots`` until it commits, writes each state only where it supersedes the row's (the
 same rule, in SQL), deletes the rows of availabilities the topic does not know (unless written
-since the read began), sets ``held_by`` from our live bookings and cancels the live bookings of
-slots the provider deleted. Until it commits, searches see the old read model.
+since the read began), keeps the provider's holder (``provider_booking_id``) only where it is not
+one of our own bookings (the projector's rule), sets ``held_by`` from our live bookings and
+cancels the live bookings of slots the provider deleted. Until it commits, searches see the old
+read model.
 
 The running service keeps projecting meanwhile, and what it applied is marked in its inbox, never
 applied again: so the rebuild must not undo it. A state the projector wrote after the topic was
@@ -137,6 +139,8 @@ async def write_read_model(
         report.removed = await read_model.delete_unknown(
             report.newest, untouched_since=report.read_from
         )
+        # The provider's holder is kept only when foreign, as the projector keeps it.
+        await read_model.forget_own_holds()
         await read_model.hold_for_live_bookings()
         # Slots deleted while a booking held them, if the live projector has not seen it.
         for availability_id in await read_model.deleted_with_live_bookings():

@@ -67,17 +67,22 @@ class SlotHold:
 
     deleted: bool
     held_by: UUID | None
+    # The provider's holder when it is a booking made elsewhere (never one of ours).
+    held_elsewhere: UUID | None = None
 
 
 def refusal(slot: SlotHold) -> str | None:
     """Why a slot cannot be booked at once, or None.
 
-    Advisory: only facts this service is sure of refuse a booking here (a deletion is final; its
-    own live bookings it owns). The provider side is the authority on the slot and rejects a
-    request this check could not see coming.
+    Advisory: a deletion is final, its own live bookings this service owns, and a hold the
+    provider reports for a booking made elsewhere stands until the provider reports it released.
+    The provider side is the authority on the slot and rejects a request this check could not
+    see coming (a read model that lags).
     """
     if slot.deleted:
         return "the provider deleted this availability"
     if slot.held_by is not None:
         return "the availability is held by another booking"
+    if slot.held_elsewhere is not None:
+        return "the provider reports the availability as booked by another booking"
     return None

@@ -97,6 +97,7 @@ class AvailabilityProjector:
         deleting = state.deleted_at is not None
         read_model = ReadModel(session)
         current = await read_model.lock_version(state.id)
+        state = await read_model.stored_form(state)
         if current is None and await read_model.insert(state):
             outcome = Projection.INSERTED
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -87,6 +87,24 @@ class ReadModel:
         if row is None:
             return None
         return SlotVersion(Stamp(row.version, row.event_time), deleted=row.deleted_at is not None)
+
+    async def stored_form(self, state: SlotState) -> SlotState:
+        """The state as the read model keeps it: the provider's holder only if foreign.
+
+        A ``bookingReferenceId`` naming one of our own bookings is dropped: ``held_by`` tracks
+        that hold and knows when it ends (our cancellation request then travels on the slot's
+        key ahead of any later request of ours). Any other holder (a booking made through
+        another deployment) keeps the slot out of search until the provider reports it free.
+        Our booking is committed before the provider can ever name it, so the lookup sees it.
+        """
+        if state.provider_booking_id is None:
+            return state
+        ours = (
+            await self._session.execute(
+                select(bookings.c.id).where(bookings.c.id == state.provider_booking_id)
+            )
+        ).first()
+        return replace(state, provider_booking_id=None) if ours else state
 
     async def insert(self, state: SlotState) -> bool:
         """Add a slot not seen before; False if a concurrent writer added it first.
@@ -180,6 +198,15 @@ class ReadModel:
             delete(slots).where(
                 and_(slots.c.updated_at < untouched_since, not_(slots.c.id == any_(ids)))
             )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def forget_own_holds(self) -> int:
+        """``stored_form`` for every row at once: drop holders that are our own bookings."""
+        result = await self._session.execute(
+            update(slots)
+            .where(slots.c.provider_booking_id.in_(select(bookings.c.id)))
+            .values(provider_booking_id=None, updated_at=func.now())
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -273,6 +273,7 @@ class SlotRepository:
                     slots.c.id,
                     slots.c.deleted_at,
                     slots.c.held_by,
+                    slots.c.provider_booking_id,
                     slots.c.from_date,
                     slots.c.to_date,
                     slots.c.provider_id,
@@ -287,7 +288,11 @@ class SlotRepository:
             return None
         return LockedSlot(
             id=row.id,
-            hold=SlotHold(deleted=row.deleted_at is not None, held_by=row.held_by),
+            hold=SlotHold(
+                deleted=row.deleted_at is not None,
+                held_by=row.held_by,
+                held_elsewhere=row.provider_booking_id,
+            ),
             snapshot=SlotSnapshot(
                 from_date=row.from_date,
                 to_date=row.to_date,

@@ -27,8 +27,9 @@ from eventing.outbox import outbox_table
 SCHEMA = "care_plan"
 LIVE_STATUS_VALUES = sorted(status.value for status in LIVE_STATUSES)
 LIVE = "(" + ", ".join(f"'{status}'" for status in LIVE_STATUS_VALUES) + ")"
-# A slot is offered when the provider has not deleted it and no live booking of ours holds it.
-BOOKABLE = "deleted_at IS NULL AND held_by IS NULL"
+# A slot is offered when the provider has not deleted it, no live booking of ours holds it and
+# the provider reports no holder of its own (a booking made elsewhere: provider_booking_id).
+BOOKABLE = "deleted_at IS NULL AND held_by IS NULL AND provider_booking_id IS NULL"
 
 metadata = MetaData(schema=SCHEMA)
 
@@ -61,7 +62,9 @@ slots = Table(
     Column("from_date", DateTime(timezone=True), nullable=False),
     Column("to_date", DateTime(timezone=True), nullable=False),
     Column("encounter_type", Text, nullable=False),
-    # The provider side's view of who holds the slot (bookingReferenceId), for operators.
+    # The provider side's holder of the slot (bookingReferenceId) when it is a booking made
+    # elsewhere (another Care Plan deployment); NULL when free or when the holder is one of our
+    # own bookings, whose hold ``held_by`` tracks (it knows when our booking ends).
     Column("provider_booking_id", UUID(as_uuid=True)),
     # Freshness of the state held here: the provider's version, else the event's time.
     Column("version", BigInteger),

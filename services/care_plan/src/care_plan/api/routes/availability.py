@@ -41,7 +41,8 @@ FilterText = Annotated[str | None, Query(min_length=1, max_length=100, pattern=r
         }
     },
     description=(
-        "A JSON array of bookable slots (not deleted, not held by a live booking), ordered by "
+        "A JSON array of bookable slots (not deleted, not held by a live booking of this "
+        "service, not reported by the provider as booked elsewhere), ordered by "
         "`fromDate` then `id`. Every filter is optional; without any, every bookable slot is "
         "returned. With `limit`, the response is one page and, when more follow, a "
         '`Link: <...>; rel="next"` header carries the URL of the next page (`after` cursor).'

@@ -53,7 +53,8 @@ _LIVE_CONSTRAINT = "bookings_one_live_per_slot"
         "Creates the booking as `WAITING_FOR_CONFIRMATION` and asks the provider side to hold "
         "the slot; the booking then becomes `CONFIRMED` or `REJECTED`, or `EXPIRED` without a "
         "reply in time. 404 for a slot this service does not know, 409 for a slot that is "
-        "deleted or held by a live booking."
+        "deleted, held by a live booking of this service, or reported by the provider as "
+        "booked by another booking (made elsewhere)."
     ),
     responses={409: {"model": ErrorOut, "description": "The slot cannot be booked"}},
 )
