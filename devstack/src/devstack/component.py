@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from devstack.settings import DevstackSettings
@@ -57,4 +57,3 @@ class Component:
     depends_on: tuple[str, ...] = ()
     stop_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 90.0
-    tags: frozenset[str] = field(default_factory=frozenset)

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -128,12 +127,3 @@ def tail(path: Path, lines: int = 20) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
-
-
-def wait_until(predicate: object, *, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return True
-        time.sleep(interval)
-    return False

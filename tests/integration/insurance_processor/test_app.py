@@ -4,6 +4,7 @@ records behind them are processed, and exactly-once state that survives a restar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -142,11 +143,9 @@ class Processor:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "the processor exited before it was ready"
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if self.get("/health/ready").status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
             time.sleep(0.2)
         raise AssertionError("the processor never reported ready")
 

@@ -17,7 +17,7 @@ from eventing.dead_letter import DeadLetterPublisher
 from eventing.health import health_router, kafka_check
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
-from eventing.supervision import supervised
+from eventing.supervision import WorkerGroup
 
 
 def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
@@ -31,41 +31,31 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
     async def bus_check() -> None:
         await asyncio.to_thread(events.describe_event_bus, Name=settings.event_bus_name)
 
-    loop_task: dict[str, asyncio.Task[None]] = {}
-
-    async def loop_check() -> None:
-        task = loop_task.get("sink")
-        if task is None or task.done():
-            raise RuntimeError("the forwarding loop is not running")
+    producer = AsyncProducer(kafka.client_config())
+    sink = KafkaToEventBridge(
+        consumer_config={**kafka.client_config(), "group.id": settings.consumer_group},
+        topics=settings.topics,
+        forwarder=Forwarder(
+            put_events,
+            ForwarderOptions(
+                connector_id=settings.connector_id,
+                event_bus_name=settings.event_bus_name,
+                entry_attempts=settings.entry_attempts,
+                initial_backoff_seconds=settings.initial_backoff_seconds,
+                max_backoff_seconds=settings.max_backoff_seconds,
+            ),
+        ),
+        dead_letters=DeadLetterPublisher(producer, settings.consumer_group),
+    )
+    workers = WorkerGroup({"kafka-to-eventbridge": sink.run})
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        producer = AsyncProducer(kafka.client_config())
-        sink = KafkaToEventBridge(
-            consumer_config={**kafka.client_config(), "group.id": settings.consumer_group},
-            topics=settings.topics,
-            forwarder=Forwarder(
-                put_events,
-                ForwarderOptions(
-                    connector_id=settings.connector_id,
-                    event_bus_name=settings.event_bus_name,
-                    entry_attempts=settings.entry_attempts,
-                    initial_backoff_seconds=settings.initial_backoff_seconds,
-                    max_backoff_seconds=settings.max_backoff_seconds,
-                ),
-            ),
-            dead_letters=DeadLetterPublisher(producer, settings.consumer_group),
-        )
-        stop = asyncio.Event()
-        task = asyncio.create_task(
-            supervised("kafka-to-eventbridge", sink.run, stop), name="kafka-to-eventbridge"
-        )
-        loop_task["sink"] = task
+        workers.start()
         try:
             yield
         finally:
-            stop.set()
-            await task
+            await workers.stop()
             await asyncio.to_thread(producer.close)
 
     app = FastAPI(title="EventBridge sink", lifespan=lifespan)
@@ -74,7 +64,7 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
             {
                 "kafka": kafka_check(kafka.client_config()),
                 "eventbridge": bus_check,
-                "forwarding": loop_check,
+                "forwarding": workers.readiness_check,
             }
         )
     )

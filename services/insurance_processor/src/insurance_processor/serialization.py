@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,8 +112,7 @@ class CloudEventDeserializer(Deserializer):
     """
 
     def __init__(self) -> None:
-        # Deliberately not calling the base __init__: it is untyped and does nothing.
-        pass
+        """Deliberately skips the base ``__init__``: it is untyped and does nothing."""
 
     def __call__(self, value: bytes, ctx: SerializationContext) -> CloudEvent | MalformedRecord:
         try:
@@ -132,14 +132,12 @@ class RecordValueSerializer(Serializer):
 def _header_map(headers: Headers | None) -> dict[str, str]:
     """Header names lower-cased (the SDKs match them case-insensitively), values decoded."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         return {
             name.lower(): raw.decode() if isinstance(raw, bytes) else raw
             for name, raw in pairs
             if raw is not None
         }
-    except UnicodeDecodeError:
-        pass
     # Slow path: a header that is not UTF-8 spoils the record only if it is one we read.
     attributes: dict[str, str] = {}
     for name, raw in pairs:
