@@ -1,0 +1,144 @@
+"""The shipped rules route each booking once, although the sink puts it on the bus twice.
+
+The sink forwards ``careplan.bookings`` and ``careplan.bookings.insured``; an insured event is
+the booking event plus ``coverage``, so a rule that looks only at the value matches both copies
+(two notifications, two visits' worth of messages). The entries below are built by the code
+that builds them in production (the Insurance Processor's ``insure``, the sink's mapping) and
+matched by moto's EventBridge pattern matcher, the one the local platform routes with.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+
+from contract import topics
+from contract.events import (
+    BookingEvent,
+    BookingSnapshot,
+    BookingStatus,
+    EncounterType,
+    EventType,
+    Insurance,
+    PatientSnapshot,
+    PaymentMode,
+    Slot,
+)
+from devstack.aws_bootstrap import load_aws_resources
+from eventbridge_sink.mapping import KafkaRecord, to_put_events_entry
+from eventbridge_sink.settings import SinkSettings
+from insurance_processor.transforms import insure
+
+RULES = {rule.name: rule for rule in load_aws_resources().rules}
+
+
+def booking_event(status: BookingStatus, encounter: EncounterType) -> BookingEvent:
+    patient_id = uuid.uuid4()
+    return BookingEvent(
+        booking=BookingSnapshot(
+            id=uuid.uuid4(),
+            provider_availability_id=uuid.uuid4(),
+            patient_id=patient_id,
+            status=status,
+            payment_mode=PaymentMode.INSURANCE_PAY,
+        ),
+        patient=PatientSnapshot(
+            id=patient_id,
+            first_name="Ada",
+            last_name="Lovelace",
+            gender="FEMALE",
+            date_of_birth=date(1991, 8, 6),
+            insurance=Insurance(
+                payer="Acme Health", member_id="M-1", plan="GOLD", valid_until=date(2035, 12, 31)
+            ),
+        ),
+        encounter_type=encounter,
+        slot=Slot(
+            from_date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+            to_date=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+            provider_id=uuid.uuid4(),
+            speciality="Dentist",
+        ),
+    )
+
+
+def bus_event(topic: str, value: bytes, offset: int) -> dict[str, Any]:
+    """What a rule sees: the sink's PutEvents entry as EventBridge wraps it."""
+    settings = SinkSettings()
+    entry = to_put_events_entry(
+        KafkaRecord(topic, 0, offset, 1764579600000, [], b"key", value),
+        connector_id=settings.connector_id,
+        event_bus_name=settings.event_bus_name,
+    )
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": "123456789012",
+        "time": "2026-12-01T09:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": json.loads(entry["Detail"]),
+    }
+
+
+def both_copies(status: BookingStatus, encounter: EncounterType) -> list[dict[str, Any]]:
+    """One covered booking event as the sink forwards it: from both topics it reads."""
+    event = booking_event(status, encounter)
+    event_type = (
+        EventType.BOOKING_CONFIRMED
+        if status is BookingStatus.CONFIRMED
+        else EventType.BOOKING_CANCELLED
+    )
+    insured = insure(event_type, event)
+    assert insured is not None, "the fixture must be a covered booking"
+    assert set(SinkSettings().topics) == {
+        topics.CAREPLAN_BOOKINGS,
+        topics.CAREPLAN_BOOKINGS_INSURED,
+    }
+    return [
+        bus_event(topics.CAREPLAN_BOOKINGS, json.dumps(event.to_json_dict()).encode(), 1),
+        bus_event(
+            topics.CAREPLAN_BOOKINGS_INSURED,
+            insured.model_dump_json(by_alias=True).encode(),
+            2,
+        ),
+    ]
+
+
+def routed(rule_name: str, events: list[dict[str, Any]]) -> list[str]:
+    """The topics of the copies the rule routes (each one is a message on its queue)."""
+    pattern = EventPattern.load(json.dumps(RULES[rule_name].event_pattern))
+    return [e["detail"]["topic"] for e in events if pattern.matches_event(e)]
+
+
+@pytest.mark.parametrize("encounter", [EncounterType.ONSITE, EncounterType.VIRTUAL])
+def test_a_confirmed_insured_booking_makes_one_notification(encounter: EncounterType) -> None:
+    copies = both_copies(BookingStatus.CONFIRMED, encounter)
+    assert routed("all-confirmed-care-plan-events", copies) == [topics.CAREPLAN_BOOKINGS]
+
+
+def test_a_confirmed_insured_onsite_booking_reaches_the_clinic_queue_once() -> None:
+    copies = both_copies(BookingStatus.CONFIRMED, EncounterType.ONSITE)
+    assert routed("onsite-confirmed-care-plan-events", copies) == [topics.CAREPLAN_BOOKINGS]
+
+
+def test_a_cancelled_insured_onsite_booking_reaches_the_clinic_queue_once() -> None:
+    copies = both_copies(BookingStatus.CANCELLED_BY_PATIENT, EncounterType.ONSITE)
+    assert routed("onsite-confirmed-care-plan-events", copies) == [topics.CAREPLAN_BOOKINGS]
+    assert routed("all-confirmed-care-plan-events", copies) == []
+
+
+def test_a_virtual_booking_never_reaches_the_clinic_queue() -> None:
+    copies = both_copies(BookingStatus.CONFIRMED, EncounterType.VIRTUAL)
+    assert routed("onsite-confirmed-care-plan-events", copies) == []
+
+
+def test_every_rule_is_covered_here() -> None:
+    assert set(RULES) == {"all-confirmed-care-plan-events", "onsite-confirmed-care-plan-events"}
