@@ -62,16 +62,29 @@ def test_both_contract_rules_live_on_the_care_plan_events_bus(resources: AwsReso
     ]
 
 
-def test_confirmed_rule_pattern_is_the_contract_pattern(resources: AwsResources) -> None:
+# The contract's patterns (CONTRACT.md section 5), narrowed to the topic the booking comes from:
+# the insured copy of a booking carries the same value and would be routed a second time.
+ROUTED_TOPIC = {"topic": ["careplan.bookings"]}
+
+
+def test_confirmed_rule_pattern_is_the_contract_pattern_on_the_bookings_topic(
+    resources: AwsResources,
+) -> None:
     rule = _rule(resources, "all-confirmed-care-plan-events")
 
-    assert rule.event_pattern == {"detail": {"value": {"booking": {"status": ["CONFIRMED"]}}}}
+    assert rule.event_pattern == {
+        "detail": {**ROUTED_TOPIC, "value": {"booking": {"status": ["CONFIRMED"]}}}
+    }
 
 
-def test_onsite_rule_pattern_is_the_contract_pattern(resources: AwsResources) -> None:
+def test_onsite_rule_pattern_is_the_contract_pattern_on_the_bookings_topic(
+    resources: AwsResources,
+) -> None:
     rule = _rule(resources, "onsite-confirmed-care-plan-events")
 
-    assert rule.event_pattern == {"detail": {"value": {"encounterType": ["ONSITE"]}}}
+    assert rule.event_pattern == {
+        "detail": {**ROUTED_TOPIC, "value": {"encounterType": ["ONSITE"]}}
+    }
 
 
 def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsResources) -> None:
@@ -85,9 +98,17 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
             {
                 "Name": "all-confirmed-care-plan-events",
                 "EventBusName": "care-plan-events",
-                "EventPattern": '{"detail":{"value":{"booking":{"status":["CONFIRMED"]}}}}',
+                "EventPattern": (
+                    '{"detail":{"topic":["careplan.bookings"],'
+                    '"value":{"booking":{"status":["CONFIRMED"]}}}}'
+                ),
                 "State": "ENABLED",
-                "Description": "Every confirmed booking, as a notification for the patient",
+                "Description": (
+                    "Every confirmed booking, as a notification for the patient; "
+                    "careplan.bookings only, because its insured copy on "
+                    "careplan.bookings.insured carries the same booking and would be routed "
+                    "a second time"
+                ),
             },
             {
                 "Rule": "all-confirmed-care-plan-events",
@@ -112,11 +133,16 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
             {
                 "Name": "onsite-confirmed-care-plan-events",
                 "EventBusName": "care-plan-events",
-                "EventPattern": '{"detail":{"value":{"encounterType":["ONSITE"]}}}',
+                "EventPattern": (
+                    '{"detail":{"topic":["careplan.bookings"],"value":{"encounterType":["ONSITE"]}}}'
+                ),
                 "State": "ENABLED",
                 "Description": (
                     "On-site bookings (confirmations and cancellations) "
-                    "for the Clinic Operations function"
+                    "for the Clinic Operations function; "
+                    "careplan.bookings only, because its insured copy on "
+                    "careplan.bookings.insured carries the same booking and would be routed "
+                    "a second time"
                 ),
             },
             {
