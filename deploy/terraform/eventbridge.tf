@@ -73,6 +73,42 @@ resource "aws_cloudwatch_event_target" "this" {
     maximum_event_age_in_seconds = 86400
     maximum_retry_attempts       = 185
   }
+
+  # An event EventBridge cannot deliver (queue policy, KMS key, retries exhausted) is otherwise
+  # dropped with nothing to show for it but a metric: keep it for inspection and redrive.
+  dead_letter_config {
+    arn = aws_sqs_queue.eventbridge_dead_letter.arn
+  }
+}
+
+resource "aws_sqs_queue" "eventbridge_dead_letter" {
+  name                              = "${var.name}-eventbridge-undelivered-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = aws_kms_key.platform.arn
+  kms_data_key_reuse_period_seconds = 300
+}
+
+# Only the platform's rules may park their undelivered events here.
+data "aws_iam_policy_document" "eventbridge_dead_letter" {
+  statement {
+    sid       = "AllowThePlatformRules"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.eventbridge_dead_letter.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [for rule in aws_cloudwatch_event_rule.this : rule.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "eventbridge_dead_letter" {
+  queue_url = aws_sqs_queue.eventbridge_dead_letter.id
+  policy    = data.aws_iam_policy_document.eventbridge_dead_letter.json
 }
 
 # --- SQS: one queue per target, each with its dead-letter queue ------------------------------

@@ -1,4 +1,7 @@
-# Least privilege: each workload gets one role that may do exactly its job.
+# Least privilege: each workload gets one role that may do exactly its job. "Exactly" is tested,
+# not remembered: the integration and end-to-end tests record every AWS call each deployable
+# makes (tests/support/aws_calls), the recording is deploy/terraform/aws-api-calls.json, and
+# tests/unit/deploy/test_iam.py fails when a role lacks a recorded call or allows one never made.
 
 # --- Clinic Operations (Lambda) --------------------------------------------------------------
 
@@ -18,14 +21,16 @@ resource "aws_iam_role" "clinic_operations" {
 }
 
 data "aws_iam_policy_document" "clinic_operations" {
+  # What the SQS event source mapping does with the execution role (the Lambda documentation's
+  # list); the function itself never calls SQS.
   statement {
     sid       = "ReadItsQueue"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.this[local.clinic_operations_queue].arn]
   }
   statement {
     sid       = "WriteClinicVisits"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this[local.clinic_visits_table].arn]
   }
   statement {
@@ -60,9 +65,11 @@ resource "aws_iam_role_policy_attachment" "clinic_operations_xray" {
 # --- EventBridge sink (IRSA) -----------------------------------------------------------------
 
 data "aws_iam_policy_document" "eventbridge_sink" {
+  # DescribeEventBus is the sink's readiness check: without it the pods never become Ready, a
+  # rollout (maxUnavailable 0) stalls and the PodDisruptionBudget blocks node drains.
   statement {
     sid       = "PutEventsOnThePlatformBus"
-    actions   = ["events:PutEvents"]
+    actions   = ["events:PutEvents", "events:DescribeEventBus"]
     resources = [for bus in aws_cloudwatch_event_bus.this : bus.arn]
   }
   statement {
@@ -74,7 +81,7 @@ data "aws_iam_policy_document" "eventbridge_sink" {
 
 resource "aws_iam_policy" "eventbridge_sink" {
   name        = "${var.name}-eventbridge-sink"
-  description = "events:PutEvents on the ${var.name} bus, nothing else"
+  description = "events:PutEvents and DescribeEventBus on the ${var.name} bus, nothing else"
   policy      = data.aws_iam_policy_document.eventbridge_sink.json
 }
 

@@ -26,10 +26,12 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  # EventBridge must encrypt what it delivers to the encrypted queues.
+  # EventBridge encrypts the bus with this key and what it delivers to the encrypted queues.
+  # DescribeKey is documented as required for a bus with a customer-managed key: without it
+  # delivery to the queues fails, and nothing shows it but a metric.
   statement {
     sid       = "EventBridgeToEncryptedQueues"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"

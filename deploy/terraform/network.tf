@@ -63,7 +63,12 @@ module "eks" {
   cluster_addons = {
     coredns                = {}
     kube-proxy             = {}
-    vpc-cni                = {}
+    # Without enableNetworkPolicy the VPC CNI ignores NetworkPolicies: our default-deny and the
+    # policies Strimzi generates would be accepted by the API server and enforced by nothing.
+    vpc-cni = {
+      before_compute       = true
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
+    }
     eks-pod-identity-agent = {}
     aws-ebs-csi-driver = {
       service_account_role_arn = module.ebs_csi_irsa.iam_role_arn
@@ -77,7 +82,11 @@ module "eks" {
       max_size       = var.node_max_size
       desired_size   = var.node_desired_size
       ami_type       = "AL2023_x86_64_STANDARD"
-      # Pods reach the node's instance metadata only with a token, one hop away.
+      # Instance metadata only with a token, one hop away: pods cannot reach the node role's
+      # credentials (they use IRSA). So no pod may need IMDS: the AWS Load Balancer Controller
+      # would read the VPC id and region there and crash-loop ("failed to introspect vpcID"),
+      # after which its Service webhook rejects every Service. deploy/README.md therefore
+      # installs it with region and vpcId (outputs region and vpc_id); a test checks both.
       metadata_options = {
         http_endpoint               = "enabled"
         http_tokens                 = "required"

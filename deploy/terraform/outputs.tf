@@ -29,6 +29,11 @@ output "region" {
   value       = var.region
 }
 
+output "vpc_id" {
+  description = "VPC of the cluster, for the AWS Load Balancer Controller (vpcId)."
+  value       = module.vpc.vpc_id
+}
+
 output "cluster_name" {
   description = "EKS cluster name, for aws eks update-kubeconfig."
   value       = module.eks.cluster_name
@@ -75,10 +80,11 @@ output "event_bus_arns" {
 }
 
 output "queue_urls" {
-  description = "SQS queue URLs by name (dead-letter queues included)."
+  description = "SQS queue URLs by name (dead-letter queues and the rules' undelivered-events queue included)."
   value = merge(
     { for name, queue in aws_sqs_queue.this : name => queue.url },
     { for name, queue in aws_sqs_queue.dead_letter : queue.name => queue.url },
+    { (aws_sqs_queue.eventbridge_dead_letter.name) = aws_sqs_queue.eventbridge_dead_letter.url },
   )
 }
 

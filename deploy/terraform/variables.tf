@@ -40,9 +40,11 @@ variable "single_nat_gateway" {
 }
 
 variable "kubernetes_version" {
+  # Inside EKS standard support: deploy/versions.json holds the dated end of support that
+  # tests/unit/deploy/test_versions.py checks (past it EKS bills extended support per hour).
   description = "EKS control plane version; tests/unit/deploy validates the manifests against it."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
 }
 
 variable "cluster_endpoint_public_access_cidrs" {
@@ -82,9 +84,17 @@ variable "db_instance_class" {
 }
 
 variable "db_engine_version" {
-  description = "PostgreSQL major.minor version on RDS."
+  # The major version only: RDS applies minor upgrades itself (auto_minor_version_upgrade), and
+  # a pinned minor would then be older than the running one, so a later `terraform apply`
+  # (the teardown's included) would try a downgrade that RDS refuses.
+  description = "PostgreSQL major version on RDS; RDS keeps the minor version current."
   type        = string
-  default     = "17.6"
+  default     = "17"
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.db_engine_version))
+    error_message = "Give the major version only (e.g. \"17\"): minor versions are upgraded by RDS."
+  }
 }
 
 variable "db_allocated_storage" {
@@ -147,9 +157,11 @@ variable "msk_volume_size" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrent executions of the Clinic Operations function."
+  # Unreserved by default: AWS keeps 10 executions of the account's pool unreserved, and new
+  # accounts often have a pool of 10, so reserving any of it fails `terraform apply` there.
+  description = "Reserved concurrent executions of the Clinic Operations function; null reserves none."
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "log_retention_days" {

@@ -6,6 +6,7 @@ A missing tool fails the test with the command that installs it; it never skips.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,8 +17,19 @@ DEPLOY = ROOT / "deploy"
 TOOLS = Path(os.environ.get("CAREPLAN_TOOLS_DIR", ROOT / ".careplan" / "tools"))
 INSTALL_HINT = "run deploy/checks/install-tools.sh (it installs every tool into .careplan/tools)"
 
+
+def _eks_version() -> str:
+    """The default of deploy/terraform's kubernetes_version, as a full version."""
+    variables = (DEPLOY / "terraform" / "variables.tf").read_text(encoding="utf-8")
+    found = re.search(
+        r'variable "kubernetes_version" \{.*?default\s*=\s*"(\d+\.\d+)"', variables, re.S
+    )
+    assert found, "deploy/terraform/variables.tf has no kubernetes_version default"
+    return f"{found.group(1)}.0"
+
+
 # The Kubernetes version the manifests are validated against: that of deploy/terraform's EKS.
-KUBERNETES_VERSION = "1.33.0"
+KUBERNETES_VERSION = _eks_version()
 
 
 def tool(relative: str) -> Path:
