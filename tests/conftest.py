@@ -19,6 +19,7 @@ import pytest
 from devstack.catalog import INFRASTRUCTURE, platform_components
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
+from tests.support.aws_calls import recording_into, session_log
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,16 +54,18 @@ def devstack_settings() -> DevstackSettings:
 
 @pytest.fixture(scope="session")
 def test_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
-    """The launcher of this test session: fresh state, stopped at the end."""
+    """The launcher of this test session: fresh state, stopped at the end. Every process it
+    starts records the AWS calls it makes, for the IAM check (tests/unit/deploy/test_iam.py)."""
     platform = Platform(devstack_settings, INFRASTRUCTURE)
     # Whatever an aborted earlier session left running (services included) is stopped while its
     # pid files still exist: wiping them first would orphan those processes.
     Platform(devstack_settings, platform_components()).down()
     shutil.rmtree(devstack_settings.state_dir, ignore_errors=True)
-    try:
-        yield platform
-    finally:
-        platform.down()
+    with recording_into(session_log(devstack_settings.state_dir)):
+        try:
+            yield platform
+        finally:
+            platform.down()
 
 
 @pytest.fixture(scope="session")

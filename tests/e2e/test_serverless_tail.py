@@ -5,6 +5,7 @@ function into DynamoDB."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from devstack.moto import aws_client
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 from devstack.topic_watch import TopicWatch
+from tests.support import aws_calls
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -239,3 +241,28 @@ def test_insured_booking_is_routed_to_the_insured_topic_and_self_pay_is_not(
     assert routed.data["coverage"]["payer"] == "Acme Health"
     assert routed.data["coverage"]["memberId"] == "M-1"
     assert watch.find(topics.CAREPLAN_BOOKINGS_INSURED, "BOOKING_CONFIRMED", self_pay["id"]) is None
+
+
+def test_the_deployables_make_exactly_the_committed_aws_calls(
+    story: Story, devstack_settings: DevstackSettings
+) -> None:
+    """What the sink and the Clinic Operations function call on AWS, recorded while the platform
+    runs, is deploy/terraform/aws-api-calls.json: the file the IAM roles are checked against
+    (tests/unit/deploy/test_iam.py). Every AWS path is driven here, so the comparison holds
+    whichever tests ran before."""
+    patient = story.patient(insured=True)
+    onsite = story.book(patient, story.slot("ONSITE"), "INSURANCE_PAY")
+    _eventually(lambda: story.visit(onsite["id"], "CONFIRMED"), within=10, what="visit")
+    story.care_plan.delete(f"/patients/{patient['id']}/bookings/{onsite['id']}").raise_for_status()
+    _eventually(lambda: story.visit(onsite["id"], "CANCELLED"), within=10, what="visit cancelled")
+    virtual = story.book(patient, story.slot("VIRTUAL"), "SELF_PAY")
+    _eventually(lambda: story.notification(virtual["id"]), within=10, what="notification")
+
+    calls = aws_calls.recorded(aws_calls.session_log(devstack_settings.state_dir))
+    if os.environ.get("CAREPLAN_UPDATE_AWS_CALLS") == "1":
+        aws_calls.write(calls)
+    assert calls == aws_calls.committed(), (
+        "the deployables' AWS calls differ from deploy/terraform/aws-api-calls.json; if the "
+        "change is intended, rerun with CAREPLAN_UPDATE_AWS_CALLS=1 and fix the IAM roles "
+        "that tests/unit/deploy/test_iam.py then names"
+    )

@@ -1,0 +1,179 @@
+"""Each IAM role of deploy/terraform allows exactly the AWS calls its deployable makes.
+
+The calls are not written from memory: they are deploy/terraform/aws-api-calls.json, recorded
+from the running deployables by the end-to-end tests (tests/support/aws_calls.py), which also
+fail when the code's calls and that file drift apart. What no process of ours calls, but AWS
+does with the role's credentials, is declared below with its reason: the Lambda event source
+mapping's SQS calls, the Lambda runtime's logs, and KMS, which AWS services call on the
+caller's behalf for resources encrypted with the platform key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from devstack.aws_bootstrap import load_aws_resources
+from tests.support import aws_calls
+from tests.unit.deploy.test_terraform import blocks, resources
+
+AWS = load_aws_resources()
+(MAPPED_QUEUE,) = [q.name for q in AWS.queues if q.event_source_mapping is not None]
+(VISITS_TABLE,) = [t.table_name for t in AWS.tables]
+KEY = "kms:key/platform"
+LOG_GROUP = "logs:log-group/clinic-operations"
+
+# The Terraform expressions the policies name resources with -> the resources they mean, in the
+# recording's names. A policy naming anything else fails the test until it is added here.
+TERRAFORM_RESOURCES = {
+    "${[for bus in aws_cloudwatch_event_bus.this : bus.arn]}": {
+        f"events:event-bus/{bus.name}" for bus in AWS.event_buses
+    },
+    "${aws_sqs_queue.this[local.clinic_operations_queue].arn}": {f"sqs:{MAPPED_QUEUE}"},
+    "${aws_dynamodb_table.this[local.clinic_visits_table].arn}": {f"dynamodb:table/{VISITS_TABLE}"},
+    "${aws_kms_key.platform.arn}": {KEY},
+    "${aws_cloudwatch_log_group.clinic_operations.arn}:*": {LOG_GROUP},
+}
+
+# API operations whose IAM action has another name.
+IAM_ACTION = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+}
+
+# Every bus, queue and table is encrypted with the platform key (kms_key_identifier,
+# kms_master_key_id, server_side_encryption): the service uses the key with the caller's
+# permissions. Not recordable (KMS is called by AWS, not by our code), so declared.
+KMS_FOR = {
+    "events:PutEvents": {"kms:GenerateDataKey", "kms:Decrypt"},
+    "sqs:ReceiveMessage": {"kms:Decrypt"},
+    "dynamodb:PutItem": {"kms:Decrypt", "kms:GenerateDataKey"},
+    "dynamodb:UpdateItem": {"kms:Decrypt", "kms:GenerateDataKey"},
+}
+
+# Lambda's SQS event source mapping polls with the execution role; these three are what the
+# Lambda documentation requires of it (devstack.lambda_runner plays it locally, and its calls
+# are deliberately not recorded: GetQueueUrl and the visibility change are local conveniences).
+EVENT_SOURCE_MAPPING = {
+    ("sqs:ReceiveMessage", f"sqs:{MAPPED_QUEUE}"),
+    ("sqs:DeleteMessage", f"sqs:{MAPPED_QUEUE}"),
+    ("sqs:GetQueueAttributes", f"sqs:{MAPPED_QUEUE}"),
+}
+
+# The Lambda runtime writes the function's logs with the execution role.
+LAMBDA_RUNTIME = {
+    ("logs:CreateLogStream", LOG_GROUP),
+    ("logs:PutLogEvents", LOG_GROUP),
+}
+
+
+@dataclass(frozen=True)
+class Role:
+    deployable: str
+    policy_document: str
+    runs_on_lambda: bool = False
+
+
+ROLES = [
+    Role("eventbridge-sink", "eventbridge_sink"),
+    Role("clinic-operations", "clinic_operations", runs_on_lambda=True),
+]
+# Deployables with no AWS role at all: any AWS call they start making needs one.
+WITHOUT_ROLE = {"provider-schedule", "care-plan", "insurance-processor"}
+
+Permission = tuple[str, str]
+
+
+def allowed(document: str) -> set[Permission]:
+    """(action, resource) pairs the Terraform policy document allows."""
+    granted: set[Permission] = set()
+    for statement in resources("aws_iam_policy_document")[document]["statement"]:
+        assert statement.get("effect", "Allow") == "Allow", statement
+        named = statement["resources"]
+        for expression in [named] if isinstance(named, str) else named:
+            assert expression in TERRAFORM_RESOURCES, f"{document}: unknown resource {expression}"
+            for resource in TERRAFORM_RESOURCES[expression]:
+                granted.update((action, resource) for action in statement["actions"])
+    return granted
+
+
+def needed(role: Role, calls: aws_calls.Calls) -> set[Permission]:
+    """(action, resource) pairs the deployable's recorded calls and its platform need."""
+    permissions: set[Permission] = set()
+    for line in calls.get(role.deployable, []):
+        operation, resource = line.split(" ", 1)
+        action = IAM_ACTION.get(operation, operation)
+        permissions.add((action, resource))
+    if role.runs_on_lambda:
+        permissions |= EVENT_SOURCE_MAPPING | LAMBDA_RUNTIME
+    permissions |= {
+        (kms_action, KEY) for action, _ in permissions for kms_action in KMS_FOR.get(action, ())
+    }
+    return permissions
+
+
+def describe(permissions: set[Permission]) -> str:
+    return ", ".join(f"{action} on {resource}" for action, resource in sorted(permissions))
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.deployable)
+def test_the_role_allows_every_call_its_deployable_makes(role: Role) -> None:
+    missing = needed(role, aws_calls.committed()) - allowed(role.policy_document)
+    assert not missing, f"{role.deployable} calls but its role does not allow: {describe(missing)}"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.deployable)
+def test_the_role_allows_nothing_its_deployable_never_does(role: Role) -> None:
+    unused = allowed(role.policy_document) - needed(role, aws_calls.committed())
+    assert not unused, f"{role.deployable}'s role allows what it never does: {describe(unused)}"
+
+
+def test_every_deployable_that_calls_aws_has_a_role() -> None:
+    calls = aws_calls.committed()
+    assert set(calls) <= {role.deployable for role in ROLES} | WITHOUT_ROLE
+    for deployable in WITHOUT_ROLE:
+        assert deployable not in calls, (
+            f"{deployable} calls AWS without a role: {calls[deployable]}"
+        )
+    for role in ROLES:
+        assert calls.get(role.deployable), f"nothing recorded for {role.deployable}"
+
+
+def test_the_roles_carry_no_other_policy() -> None:
+    """The documents above are the whole grant, but for two AWS-managed policies the function's
+    own settings require: ENIs for its vpc_config and X-Ray segments for Active tracing."""
+    sink = blocks("module")["eventbridge_sink_irsa"]
+    assert sink["role_policy_arns"] == {"put_events": "${aws_iam_policy.eventbridge_sink.arn}"}
+    assert not any(key.startswith("attach_") for key in sink)
+    assert (
+        resources("aws_iam_policy")["eventbridge_sink"]["policy"]
+        == "${data.aws_iam_policy_document.eventbridge_sink.json}"
+    )
+    (inline,) = resources("aws_iam_role_policy").values()
+    assert inline["policy"] == "${data.aws_iam_policy_document.clinic_operations.json}"
+    attached = {
+        a["policy_arn"].rsplit("/", 1)[-1]
+        for a in resources("aws_iam_role_policy_attachment").values()
+        if a["role"] == "${aws_iam_role.clinic_operations.name}"
+    }
+    assert attached == {"AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"}
+    (function,) = resources("aws_lambda_function").values()
+    assert function["vpc_config"]
+    assert function["tracing_config"] == [{"mode": "Active"}]
+
+
+def test_an_unrecorded_call_fails_the_check() -> None:
+    """The check itself: a call the role lacks is reported, as is a permission nobody uses."""
+    role = ROLES[0]
+    calls: dict[str, Any] = dict(aws_calls.committed())
+    calls[role.deployable] = [*calls[role.deployable], "events:DescribeRule events:event-bus/x"]
+    assert ("events:DescribeRule", "events:event-bus/x") in needed(role, calls) - allowed(
+        role.policy_document
+    )
+    calls[role.deployable] = [c for c in calls[role.deployable] if "PutEvents" not in c]
+    assert ("events:PutEvents", "events:event-bus/care-plan-events") in allowed(
+        role.policy_document
+    ) - needed(role, calls)
