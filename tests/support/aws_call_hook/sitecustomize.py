@@ -67,7 +67,9 @@ def _resources(service: str, operation: str, params: dict[str, Any]) -> list[str
     return [f"{service}:*"]
 
 
-def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
+def _record(**event: Any) -> None:
+    params: dict[str, Any] = event["params"]
+    model = event["model"]
     deployable = _deployable()
     if deployable is None or _LOG is None:
         return
