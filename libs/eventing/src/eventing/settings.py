@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class KafkaSettings(BaseSettings):
@@ -43,8 +44,23 @@ class DatabaseSettings(BaseSettings):
 
     @property
     def asyncpg_dsn(self) -> str:
-        """The same database as a plain libpq URL, for asyncpg's own connections."""
-        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        """The same database as a plain libpq URL, for asyncpg's own connections (the relay)."""
+        return libpq_dsn(self.database_url)
+
+
+def libpq_dsn(sqlalchemy_url: str) -> str:
+    """``postgresql+asyncpg://...?ssl=require`` as asyncpg's ``connect(dsn)`` reads it.
+
+    SQLAlchemy hands the query's ``ssl`` to asyncpg as the ``ssl`` argument, but asyncpg's own
+    DSN parser only knows libpq's ``sslmode`` and sends any other query parameter to the server
+    as a setting: ``ssl=require`` then fails every connection with 'parameter "ssl" cannot be
+    changed now'. One URL serves both, so the relay's DSN renames it.
+    """
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    query = dict(url.query)
+    if "ssl" in query:
+        query["sslmode"] = query.pop("ssl")
+    return url.set(query=query).render_as_string(hide_password=False)
 
 
 LOCAL_API_KEY = "LOCAL_DEV"  # the contract's published local key
