@@ -30,6 +30,7 @@ from devstack.kafka import create_topics
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 from eventing.cloudevents import Event
+from eventing.database import Database
 from eventing.migrations import create_outbox_and_inbox
 from eventing.outbox import Outbox, outbox_table
 from eventing.producer import AsyncProducer
@@ -65,14 +66,12 @@ async def _fresh_schema(settings: DevstackSettings) -> str:
 
 
 async def _write_backlog(settings: DevstackSettings, schema: str, topic: str, count: int) -> None:
-    engine = create_async_engine(settings.sqlalchemy_url)
+    database = Database(settings.sqlalchemy_url)
+    await database.open()
     outbox = Outbox(outbox_table(MetaData(schema=schema)))
-    sessions_per_tx = 1000
-    for start in range(0, count, sessions_per_tx):
-        async with engine.begin() as connection:
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-            session = AsyncSession(bind=connection)
+    rows_per_tx = 1000
+    for start in range(0, count, rows_per_tx):
+        async with database.transaction() as connection:
             events = [
                 Event.new(
                     source="/bench",
@@ -80,10 +79,10 @@ async def _write_backlog(settings: DevstackSettings, schema: str, topic: str, co
                     data=PAYLOAD,
                     key=f"slot-{n % 5000}",
                 )
-                for n in range(start, min(count, start + sessions_per_tx))
+                for n in range(start, min(count, start + rows_per_tx))
             ]
-            await outbox.add(session, topic, events)
-    await engine.dispose()
+            await outbox.add(connection, topic, events)
+    await database.close()
 
 
 async def throughput(settings: DevstackSettings, batch_size: int, count: int) -> float:
@@ -143,17 +142,15 @@ async def latency(settings: DevstackSettings, samples: int) -> list[float]:
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     await asyncio.sleep(0.5)
-    engine = create_async_engine(settings.sqlalchemy_url)
+    database = Database(settings.sqlalchemy_url)
+    await database.open()
     outbox = Outbox(table)
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     for _ in range(samples):
         event = Event.new(source="/bench", type="AVAILABILITY_UPDATED", data=PAYLOAD, key="k")
-        async with engine.begin() as connection:
-            await outbox.add(AsyncSession(bind=connection), topic, [event])
-            position = await connection.scalar(
-                text(f'select position from "{schema}".outbox where event_id = :id'),
-                {"id": event.id},
+        async with database.transaction() as connection:
+            await outbox.add(connection, topic, [event])
+            position = await connection.fetchval(
+                f'select position from "{schema}".outbox where event_id = $1', event.id
             )
         ids_by_position[int(position)] = event.id
         committed_at[event.id] = time.perf_counter()
@@ -164,7 +161,7 @@ async def latency(settings: DevstackSettings, samples: int) -> list[float]:
     stop.set()
     await task
     producer.close()
-    await engine.dispose()
+    await database.close()
     return sorted(
         (acknowledged_at[i] - committed_at[i]) * 1000 for i in committed_at if i in acknowledged_at
     )

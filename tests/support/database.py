@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from devstack.settings import DevstackSettings
+from eventing.database import Database
 from eventing.inbox import inbox_table
 from eventing.migrations import create_outbox_and_inbox
 from eventing.outbox import outbox_table
@@ -29,6 +30,7 @@ class IsolatedSchema:
     outbox: Table
     inbox: Table
     dsn: str
+    database: Database  # the services' way in (asyncpg); ``engine`` for the tests' own checks
 
 
 @asynccontextmanager
@@ -44,6 +46,8 @@ async def isolated_schema(settings: DevstackSettings, prefix: str) -> AsyncItera
             )
         )
     metadata = MetaData(schema=name)
+    database = Database(settings.sqlalchemy_url)
+    await database.open()
     try:
         yield IsolatedSchema(
             name=name,
@@ -52,8 +56,10 @@ async def isolated_schema(settings: DevstackSettings, prefix: str) -> AsyncItera
             outbox=outbox_table(metadata),
             inbox=inbox_table(metadata),
             dsn=settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+            database=database,
         )
     finally:
+        await database.close()
         async with engine.begin() as connection:
             await connection.execute(text(f'drop schema "{name}" cascade'))
         await engine.dispose()

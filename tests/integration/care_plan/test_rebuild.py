@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from care_plan import bootstrap
 from care_plan.messaging.projector import AvailabilityProjector
@@ -262,14 +262,15 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
         availability_topic=topic,
     )
     engine = create_async_engine(database)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    pool = bootstrap.create_database(settings)
+    await pool.open()
     projector = AvailabilityProjector(bootstrap.build_saga(settings))
 
     async def project(*events: Event) -> None:
         """What the running service does with an event it consumes."""
         for event in events:
-            async with sessions.begin() as session:
-                await projector(session, event)
+            async with pool.transaction() as connection:
+                await projector(connection, event)
 
     deleted, updated, created, forgotten = new_slot(), new_slot(), new_slot(), new_slot()
     await project(
@@ -292,7 +293,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
             },
         )
 
-    report = await read_topic(settings, sessions)
+    report = await read_topic(settings, pool)
     assert (report.slots, report.deleted) == (2, 0)
     # Published after the rebuild read the topic and applied by the live projector (now in
     # its inbox, so never applied again) before the rebuild writes.
@@ -301,7 +302,8 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
         provider.availability("UPDATED", renamed(updated, "v2"), version=2),
         provider.availability("CREATED", created, version=1),
     )
-    await write_read_model(settings, sessions, report)
+    await write_read_model(settings, pool, report)
+    await pool.close()
 
     async with engine.connect() as connection:
         rows = {

@@ -12,6 +12,7 @@ from eventing.cloudevents import Event
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay, RelayOptions
+from eventing.settings import DatabaseSettings
 from tests.support.database import IsolatedSchema, isolated_schema
 from tests.support.kafka import read_all, unique_topic
 
@@ -28,8 +29,8 @@ def _relay(
 
 
 async def _write(schema: IsolatedSchema, topic: str, events: list[Event]) -> None:
-    async with schema.sessions.begin() as session:
-        await Outbox(schema.outbox).add(session, topic, events)
+    async with schema.database.transaction() as connection:
+        await Outbox(schema.outbox).add(connection, topic, events)
 
 
 async def test_events_of_one_key_arrive_in_the_order_they_were_written(
@@ -120,3 +121,27 @@ async def _until(condition: object, timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while not (callable(condition) and condition()):
             await asyncio.sleep(0.05)
+
+
+async def test_relay_connects_with_the_database_url_form_the_eks_overlay_uses(
+    infrastructure: DevstackSettings,
+) -> None:
+    # The overlay's DATABASE_URL carries SQLAlchemy's `?ssl=...`; raw asyncpg took it for a server
+    # setting and every relay connection failed. `prefer` because this PostgreSQL has no TLS.
+    topic = unique_topic(infrastructure, "relay-ssl-url")
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    database = DatabaseSettings(database_url=f"{infrastructure.sqlalchemy_url}?ssl=prefer")
+    async with isolated_schema(infrastructure, "relay_ssl") as schema:
+        relay = OutboxRelay(
+            dsn=database.asyncpg_dsn, table=schema.outbox, producer=producer, options=NO_POLLING
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        try:
+            await _write(schema, topic, [Event.new(source="/test", type="STEP", data={}, key="k")])
+            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=1)
+        finally:
+            stop.set()
+            await running
+            producer.close()
+    assert len(records) == 1

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from devstack.settings import DevstackSettings
 from eventing.cloudevents import Event
 from eventing.consumer import ConsumerRunner
+from eventing.database import Connection
 from eventing.inbox import Inbox, idempotent
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
@@ -64,8 +64,8 @@ async def test_relay_killed_after_ack_before_mark_yields_one_effect(
             Event.new(source="/test", type="THING_HAPPENED", data={"n": n}, key=f"k{n % 7}")
             for n in range(50)
         ]
-        async with schema.sessions.begin() as session:
-            await Outbox(schema.outbox).add(session, topic, events)
+        async with schema.database.transaction() as connection:
+            await Outbox(schema.outbox).add(connection, topic, events)
 
         first = tmp_path / "first"
         relay = _start_relay(infrastructure, schema.dsn, schema.name, first, "--pause-before-mark")
@@ -109,10 +109,9 @@ def _committed_to_end(settings: DevstackSettings, runner: ConsumerRunner, topic:
 async def _consume_into_effects(
     settings: DevstackSettings, schema, topic: str, expected: int
 ) -> dict[str, int]:
-    async def apply(session: AsyncSession, event: Event) -> None:
-        await session.execute(
-            text(f'insert into "{schema.name}".effects (event_id, applied) values (:id, 1)'),
-            {"id": event.id},
+    async def apply(connection: Connection, event: Event) -> None:
+        await connection.execute(
+            f'insert into "{schema.name}".effects (event_id, applied) values ($1, 1)', event.id
         )
 
     producer = AsyncProducer({"bootstrap.servers": settings.bootstrap_servers})
@@ -120,7 +119,7 @@ async def _consume_into_effects(
         client_config={"bootstrap.servers": settings.bootstrap_servers},
         group_id=f"effects-{schema.name}",
         topics=[topic],
-        handler=idempotent(schema.sessions, Inbox(schema.inbox, "effects"), apply),
+        handler=idempotent(schema.database, Inbox(schema.inbox, "effects"), apply),
         producer=producer,
     )
     stop = asyncio.Event()

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from care_plan.persistence.search import Cursor, InvalidCursorError, SlotQuery, build_query
+from care_plan.persistence.search import (
+    Cursor,
+    InvalidCursorError,
+    SlotQuery,
+    build_query,
+    positional,
+)
 from contract.events import EncounterType
 
 
@@ -66,3 +72,15 @@ def test_a_cursor_whose_time_cannot_be_expressed_in_utc_is_refused() -> None:
 
     with pytest.raises(InvalidCursorError):
         Cursor.decode(forged)
+
+
+def test_named_parameters_become_positional_in_order_of_first_use() -> None:
+    cursor = Cursor(datetime(2026, 12, 1, tzinfo=UTC), uuid.uuid4())
+    sql, values = positional(
+        *build_query(SlotQuery(speciality="Dentist", after=cursor, to=cursor.from_date, limit=5))
+    )
+    assert "::text" in sql  # casts are not parameters
+    assert ":" not in sql.replace("::", "")
+    assert "lower(speciality) = lower($1)" in sql
+    assert "to_date <= $2 AND from_date <= $2" in sql
+    assert values == ["Dentist", cursor.from_date, cursor.from_date, cursor.id, 6]

@@ -2,7 +2,10 @@
 
 - Offsets are committed by hand, after a record was processed or parked in the DLT; a crash
   redelivers at most the records since the last commit, and the inbox makes that harmless.
-- Records of one partition are processed one after the other, in order.
+- Records of one partition are processed one after the other, in order. With a batch
+  handler, the records one poll returned for a partition are applied together (one database
+  transaction); if that fails they are applied again one by one, so a poison record is still
+  isolated and parked and nothing is skipped.
 - Transient failures are retried with exponential backoff; malformed records, permanent
   failures and exhausted retries go to ``<topic>.dlt`` and the loop moves on.
 """
@@ -16,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from eventing.cloudevents import MalformedEventError, from_record
-from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
+from eventing.cloudevents import Event, MalformedEventError, from_record
+from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
+from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
 
@@ -33,6 +36,12 @@ RECORDS = Counter(
     "eventing_consumed_records_total",
     "Records taken from Kafka by outcome",
     ["group", "topic", "outcome"],
+)
+BATCH_SIZES = Histogram(
+    "eventing_consumed_batch_records",
+    "Records applied together in one transaction",
+    ["group"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 
 
@@ -63,9 +72,7 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 def is_outage(error: BaseException) -> bool:
     """The database or the network is away: the record is not at fault, so it must wait for
     the outage to end rather than be parked (the DLT is for records that can never succeed)."""
-    if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    return is_connection_error(error)
 
 
 class _StopRequestedError(Exception):
@@ -81,15 +88,17 @@ class ConsumerRunner:
         topics: Sequence[str],
         handler: RecordHandler,
         producer: AsyncProducer,
+        batch_handler: BatchHandler | None = None,
         retry: RetryPolicy | None = None,
         permanent_errors: tuple[type[BaseException], ...] = PERMANENT_ERRORS,
-        batch_size: int = 200,
+        batch_size: int = 500,
         poll_timeout: float = 0.5,
         extra_config: dict[str, Any] | None = None,
     ) -> None:
         self._group_id = group_id
         self._topics = list(topics)
         self._handler = handler
+        self._batch_handler = batch_handler
         self._dead_letters = DeadLetterPublisher(producer, group_id)
         self._retry = retry or RetryPolicy()
         self._permanent_errors = permanent_errors
@@ -119,22 +128,74 @@ class ConsumerRunner:
             while not stop.is_set():
                 messages = await asyncio.to_thread(self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
-                for message in messages:
-                    if stop.is_set():
-                        break
-                    if message.error():
-                        self._log_consumer_error(message.error())
-                        continue
-                    try:
-                        await self._process(message)
-                    except _StopRequestedError:
-                        break  # this record is not committed: it is processed after a restart
-                    processed[(message.topic(), message.partition())] = message.offset()
+                try:
+                    for partition in _by_partition(messages):
+                        if stop.is_set():
+                            break
+                        await self._handle_partition(partition, processed)
+                except _StopRequestedError:
+                    pass  # what was not processed is not committed: it comes again
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
                     await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
         finally:
             await asyncio.to_thread(consumer.close)
+
+    async def _handle_partition(
+        self, messages: list[Message], processed: dict[tuple[str, int], int]
+    ) -> None:
+        """The records of one partition, in order; ``processed`` advances as they are done."""
+        where = (messages[0].topic(), messages[0].partition())
+        records = [_context(message) for message in messages]
+        if self._batch_handler is not None and len(records) > 1:
+            pending = await self._apply_batch(records)
+            if not pending:
+                processed[where] = records[-1].offset
+                return
+            for event, record in pending:
+                await self._apply(event, record)
+                processed[where] = record.offset
+            return
+        for record in records:
+            if (readable := await self._read(record)) is not None:
+                await self._apply(readable, record)
+            processed[where] = record.offset
+
+    async def _apply_batch(self, records: list[RecordContext]) -> list[tuple[Event, RecordContext]]:
+        """Apply the readable records in one call of the batch handler; the records still to
+        be applied one by one (all of them, if the batch failed for a reason of its own)."""
+        assert self._batch_handler is not None
+        batch = [(event, record) for record in records if (event := await self._read(record))]
+        while batch:
+            try:
+                await self._batch_handler(batch)
+            except Exception as error:
+                if is_outage(error):
+                    await self._wait_out_outage(_where(batch[0][1]), 0, error)
+                    continue
+                # One record may be at fault: record by record isolates and parks it.
+                logger.warning(
+                    "batch failed, applying its records one by one",
+                    extra={**_where(batch[0][1]), "records": len(batch), "error": repr(error)},
+                )
+                return batch
+            for _, record in batch:
+                self._count(record, "processed")
+            BATCH_SIZES.labels(self._group_id).observe(len(batch))
+            return []
+        return []
+
+    async def _read(self, record: RecordContext) -> Event | None:
+        """The record as an event; None when it is malformed (then it is parked at once)."""
+        try:
+            return from_record(record.key, record.value, record.headers)
+        except MalformedEventError as error:
+            logger.error("malformed record parked", extra={**_where(record), "error": str(error)})
+            await self._dead_letters.park(
+                record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
+            )
+            self._count(record, "dead-lettered")
+            return None
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         # consume(n, timeout) waits out the whole timeout unless n records arrive, which held a
@@ -151,31 +212,8 @@ class ConsumerRunner:
             "partitions assigned", extra={"group": self._group_id, "partitions": len(partitions)}
         )
 
-    def _log_consumer_error(self, error: KafkaError) -> None:
-        if error.code() != KafkaError._PARTITION_EOF:
-            logger.warning("consumer error", extra={"error": str(error)})
-
-    async def _process(self, message: Message) -> None:
-        record = RecordContext(
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            timestamp=message.timestamp()[1],
-            key=message.key(),
-            value=message.value(),
-            headers=list(message.headers() or []),
-        )
-        log = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-        try:
-            event = from_record(record.key, record.value, record.headers)
-        except MalformedEventError as error:
-            logger.error("malformed record parked", extra={**log, "error": str(error)})
-            await self._dead_letters.park(
-                record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
-            )
-            self._count(record, "dead-lettered")
-            return
-        log["ce_id"] = event.id
+    async def _apply(self, event: Event, record: RecordContext) -> None:
+        log = {**_where(record), "ce_id": event.id}
         attempt = 0
         while True:
             attempt += 1
@@ -224,3 +262,31 @@ class ConsumerRunner:
 
     def _count(self, record: RecordContext, outcome: str) -> None:
         RECORDS.labels(self._group_id, record.topic, outcome).inc()
+
+
+def _context(message: Message) -> RecordContext:
+    return RecordContext(
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+        timestamp=message.timestamp()[1],
+        key=message.key(),
+        value=message.value(),
+        headers=list(message.headers() or []),
+    )
+
+
+def _where(record: RecordContext) -> dict[str, Any]:
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+
+
+def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
+    """The poll's records grouped by partition, each group in offset order; errors logged."""
+    groups: dict[tuple[str, int], list[Message]] = {}
+    for message in messages:
+        if (error := message.error()) is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                logger.warning("consumer error", extra={"error": str(error)})
+            continue
+        groups.setdefault((message.topic(), message.partition()), []).append(message)
+    return list(groups.values())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from eventing.cloudevents import Event
@@ -22,6 +22,8 @@ class RecordContext:
 
 
 RecordHandler = Callable[[Event, RecordContext], Awaitable[None]]
+# The records of one poll of one partition, in offset order, applied together.
+BatchHandler = Callable[[Sequence[tuple[Event, RecordContext]]], Awaitable[None]]
 
 
 class PermanentError(Exception):

@@ -10,18 +10,14 @@ from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventing.database import Database
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def database_check(engine: AsyncEngine) -> ReadinessCheck:
-    async def check() -> None:
-        async with engine.connect() as connection:
-            await connection.execute(text("select 1"))
-
-    return check
+def database_check(database: Database) -> ReadinessCheck:
+    return database.ping
 
 
 def kafka_check(client_config: Mapping[str, Any]) -> ReadinessCheck:

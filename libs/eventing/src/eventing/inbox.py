@@ -6,19 +6,19 @@ marking, a consumer that crashed before committing its offset) changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, Table, Text, func
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eventing.cloudevents import Event
-from eventing.consumer_types import RecordContext, RecordHandler
+from eventing.consumer_types import BatchHandler, RecordContext, RecordHandler
+from eventing.database import Connection, Database
+from eventing.outbox import qualified_name
 
 INBOX_TABLE = "inbox"
 
-EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]
+EventHandler = Callable[[Connection, Event], Awaitable[object]]
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -37,29 +37,48 @@ class Inbox:
     table: Table
     consumer: str
 
-    async def first_delivery(self, session: AsyncSession, event_id: str) -> bool:
-        """Record the event as processed; False if it already was (then skip the effects).
+    @property
+    def _mark(self) -> str:
+        return (
+            f"insert into {qualified_name(self.table)} (consumer, event_id)"
+            " select $1, unnest($2::text[]) on conflict do nothing returning event_id"
+        )
+
+    async def first_deliveries(self, connection: Connection, event_ids: Sequence[str]) -> set[str]:
+        """Record the events as processed; the ids that were not recorded before.
 
         A concurrent duplicate waits on the primary key until the first commits, then sees
         the conflict: the effects happen once even with two consumers racing.
         """
-        result = await session.execute(
-            insert(self.table)
-            .values(consumer=self.consumer, event_id=event_id)
-            .on_conflict_do_nothing()
-            .returning(self.table.c.event_id)
-        )
-        return result.first() is not None
+        rows = await connection.fetch(self._mark, self.consumer, list(event_ids))
+        return {row["event_id"] for row in rows}
+
+    async def first_delivery(self, connection: Connection, event_id: str) -> bool:
+        return bool(await self.first_deliveries(connection, [event_id]))
 
 
-def idempotent(
-    sessions: async_sessionmaker[AsyncSession], inbox: Inbox, handler: EventHandler
-) -> RecordHandler:
+def idempotent(database: Database, inbox: Inbox, handler: EventHandler) -> RecordHandler:
     """Wrap ``handler`` so that it runs once per event id, in one transaction with the mark."""
 
     async def handle(event: Event, _: RecordContext) -> None:
-        async with sessions.begin() as session:
-            if await inbox.first_delivery(session, event.id):
-                await handler(session, event)
+        async with database.transaction() as connection:
+            if await inbox.first_delivery(connection, event.id):
+                await handler(connection, event)
+
+    return handle
+
+
+def idempotent_batch(database: Database, inbox: Inbox, handler: EventHandler) -> BatchHandler:
+    """The records of one poll in one transaction: one inbox statement for all of them, then
+    ``handler`` for each event not seen before, in order; one commit. If anything fails the
+    whole transaction rolls back and the consumer runner retries record by record."""
+
+    async def handle(records: Sequence[tuple[Event, RecordContext]]) -> None:
+        async with database.transaction() as connection:
+            fresh = await inbox.first_deliveries(connection, [event.id for event, _ in records])
+            for event, _ in records:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # a duplicate inside the batch runs once
+                    await handler(connection, event)
 
     return handle

@@ -7,7 +7,7 @@ change that caused it committed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -20,14 +20,12 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    insert,
-    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventing.cloudevents import Event
+from eventing.database import Connection
 
 OUTBOX_TABLE = "outbox"
 
@@ -59,6 +57,10 @@ def notify_channel(schema: str | None) -> str:
     return f"{schema or 'public'}_outbox"
 
 
+def qualified_name(table: Table) -> str:
+    return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+
+
 @dataclass(frozen=True, slots=True)
 class Outbox:
     table: Table
@@ -67,28 +69,42 @@ class Outbox:
     def channel(self) -> str:
         return notify_channel(self.table.schema)
 
-    async def add(self, session: AsyncSession, topic: str, events: Iterable[Event]) -> None:
+    @property
+    def _insert(self) -> str:
+        # All rows in one statement (unnest keeps their order, so positions follow it), and
+        # the NOTIFY in the same round trip: delivered at commit, folded per transaction.
+        return (
+            f"with staged as (insert into {qualified_name(self.table)} (event_id, topic,"
+            " message_key, event_type, source, subject, occurred_at, payload, traceparent)"
+            " select id, topic, key, type, source, subject, coalesce(time, now()), data, tp"
+            " from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::timestamptz[], $8::jsonb[], $9::text[])"
+            " as e(id, topic, key, type, source, subject, time, data, tp) returning 1)"
+            " select pg_notify($10, '')"
+        )
+
+    async def add(self, connection: Connection, topic: str, events: Iterable[Event]) -> None:
         """Stage events in the caller's transaction and wake the relay when it commits."""
-        rows = [
-            {
-                "event_id": event.id,
-                "topic": topic,
-                "message_key": event.key,
-                "event_type": event.type,
-                "source": event.source,
-                "subject": event.subject,
-                "occurred_at": event.time or func.now(),
-                "payload": event.data,
-                "traceparent": event.traceparent,
-            }
-            for event in events
-        ]
-        if not rows:
+        await self.add_all(connection, [(topic, event) for event in events])
+
+    async def add_all(self, connection: Connection, messages: Sequence[tuple[str, Event]]) -> None:
+        """``add`` for events bound to several topics, in the given order."""
+        if not messages:
             return
-        await session.execute(insert(self.table), rows)
-        # NOTIFY is delivered at commit and folded per transaction, so this costs one
-        # message per transaction however many rows it wrote.
-        await session.execute(select(func.pg_notify(self.channel, "")))
+        events = [event for _, event in messages]
+        await connection.execute(
+            self._insert,
+            [event.id for event in events],
+            [topic for topic, _ in messages],
+            [event.key for event in events],
+            [event.type for event in events],
+            [event.source for event in events],
+            [event.subject for event in events],
+            [event.time for event in events],
+            [event.data for event in events],
+            [event.traceparent for event in events],
+            self.channel,
+        )
 
 
 def event_from_row(row: dict[str, object]) -> Event:

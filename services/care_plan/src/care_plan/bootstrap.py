@@ -9,13 +9,6 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
-
 from care_plan.messaging import projector, replies
 from care_plan.messaging.projector import AvailabilityProjector
 from care_plan.messaging.replies import BookingReplyHandler
@@ -23,10 +16,10 @@ from care_plan.messaging.sweeper import ExpirySweeper
 from care_plan.persistence import tables
 from care_plan.saga import BookingSaga
 from care_plan.settings import Settings
-from eventing.cloudevents import Event
 from eventing.consumer import ConsumerRunner, RetryPolicy
+from eventing.database import Database, PoolOptions
 from eventing.health import ReadinessCheck, database_check, kafka_check
-from eventing.inbox import Inbox, idempotent
+from eventing.inbox import EventHandler, Inbox, idempotent, idempotent_batch
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
@@ -41,21 +34,16 @@ TRANSIENT_RETRY = RetryPolicy(attempts=30, initial_backoff_seconds=0.2, max_back
 @dataclass(frozen=True, slots=True)
 class Container:
     settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    database: Database
     producer: AsyncProducer
     saga: BookingSaga
     readiness: dict[str, ReadinessCheck]
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+def create_database(settings: Settings) -> Database:
+    return Database(
         settings.database.database_url,
-        pool_size=settings.database.pool_size,
-        max_overflow=settings.database.pool_size,
-        pool_pre_ping=True,
-        # JSON built by PostgreSQL shows times in the session's zone: make that UTC.
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "care-plan"}},
+        PoolOptions(max_size=2 * settings.database.pool_size, application_name="care-plan"),
     )
 
 
@@ -66,29 +54,25 @@ def build_saga(settings: Settings) -> BookingSaga:
 
 
 def build(settings: Settings) -> Container:
-    engine = create_engine(settings)
+    database = create_database(settings)
     client_config = settings.kafka.client_config()
     return Container(
         settings=settings,
-        engine=engine,
-        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        database=database,
         producer=AsyncProducer(client_config),
         saga=build_saga(settings),
-        readiness={"database": database_check(engine), "kafka": kafka_check(client_config)},
+        readiness={"database": database_check(database), "kafka": kafka_check(client_config)},
     )
 
 
 def workers(container: Container) -> dict[str, Worker]:
     """The background work the service runs beside the API, by name."""
-    settings, sessions, saga = container.settings, container.sessions, container.saga
+    settings, database, saga = container.settings, container.database, container.saga
     client_config = settings.kafka.client_config()
-    project, answer = AvailabilityProjector(saga), BookingReplyHandler(saga)
-
-    async def project_availability(session: AsyncSession, event: Event) -> None:
-        await project(session, event)
-
-    async def handle_reply(session: AsyncSession, event: Event) -> None:
-        await answer(session, event)
+    projector_inbox = Inbox(tables.inbox, projector.INBOX_CONSUMER)
+    replies_inbox = Inbox(tables.inbox, replies.INBOX_CONSUMER)
+    project: EventHandler = AvailabilityProjector(saga)
+    answer: EventHandler = BookingReplyHandler(saga)
 
     relay = OutboxRelay(
         dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=container.producer
@@ -97,9 +81,8 @@ def workers(container: Container) -> dict[str, Worker]:
         client_config=client_config,
         group_id=f"{settings.consumer_group}.availability-projector",
         topics=[settings.availability_topic],
-        handler=idempotent(
-            sessions, Inbox(tables.inbox, projector.INBOX_CONSUMER), project_availability
-        ),
+        handler=idempotent(database, projector_inbox, project),
+        batch_handler=idempotent_batch(database, projector_inbox, project),
         producer=container.producer,
         retry=TRANSIENT_RETRY,
     )
@@ -107,11 +90,12 @@ def workers(container: Container) -> dict[str, Worker]:
         client_config=client_config,
         group_id=f"{settings.consumer_group}.booking-replies",
         topics=[settings.booking_replies_topic],
-        handler=idempotent(sessions, Inbox(tables.inbox, replies.INBOX_CONSUMER), handle_reply),
+        handler=idempotent(database, replies_inbox, answer),
+        batch_handler=idempotent_batch(database, replies_inbox, answer),
         producer=container.producer,
         retry=TRANSIENT_RETRY,
     )
-    sweeper = ExpirySweeper(sessions, saga, interval_seconds=settings.effective_sweep_interval)
+    sweeper = ExpirySweeper(database, saga, interval_seconds=settings.effective_sweep_interval)
     return {
         "outbox-relay": relay.run,
         "availability-projector": availability.run,
@@ -122,4 +106,4 @@ def workers(container: Container) -> dict[str, Worker]:
 
 async def close(container: Container) -> None:
     await asyncio.to_thread(container.producer.close, 10.0)
-    await container.engine.dispose()
+    await container.database.close()

@@ -41,6 +41,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.database.open()
         workers.start()
         try:
             yield

@@ -32,7 +32,6 @@ from uuid import UUID
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from care_plan import bootstrap
 from care_plan.domain.rules import supersedes
@@ -41,6 +40,7 @@ from care_plan.persistence.read_model import ReadModel, SlotState
 from care_plan.settings import Settings
 from contract.topics import PROVIDER_AVAILABILITY
 from eventing.cloudevents import MalformedEventError, from_record
+from eventing.database import Database
 from eventing.logging import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -81,13 +81,13 @@ async def rebuild(
     """Replay ``topic`` (the settings' availability topic) up to its end as of now into the
     read model."""
     began = time.monotonic()
-    engine = bootstrap.create_engine(settings)
+    database = bootstrap.create_database(settings)
+    await database.open()
     try:
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
-        report = await read_topic(settings, sessions, topic=topic, timeout=timeout)
-        await write_read_model(settings, sessions, report)
+        report = await read_topic(settings, database, topic=topic, timeout=timeout)
+        await write_read_model(settings, database, report)
     finally:
-        await engine.dispose()
+        await database.close()
     report.seconds = round(time.monotonic() - began, 2)
     logger.info(
         "read model rebuilt",
@@ -109,31 +109,29 @@ async def rebuild(
 
 async def read_topic(
     settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
     *,
     topic: str | None = None,
     timeout: float = 600.0,
 ) -> RebuildReport:
     """The newest state of every availability on ``topic``, up to its end as of now."""
     report = RebuildReport(topic=topic or settings.availability_topic)
-    async with sessions() as session:
+    async with database.connection() as connection:
         # Taken before the end offsets: an event the projector applied before this time was
         # published before it, so it is on the part of the topic read here.
-        report.read_from = await ReadModel(session).now()
+        report.read_from = await ReadModel(connection).now()
     await asyncio.to_thread(_read_topic, settings, report.topic, report, time.monotonic() + timeout)
     report.slots = len(report.newest)
     report.deleted = sum(1 for s in report.newest.values() if s.deleted_at is not None)
     return report
 
 
-async def write_read_model(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], report: RebuildReport
-) -> None:
+async def write_read_model(settings: Settings, database: Database, report: RebuildReport) -> None:
     """Apply what ``read_topic`` found, in one transaction, without undoing newer states."""
     assert report.read_from is not None, "read_topic first"
     saga = bootstrap.build_saga(settings)
-    async with sessions.begin() as session:
-        read_model = ReadModel(session)
+    async with database.transaction() as connection:
+        read_model = ReadModel(connection)
         await read_model.lock_for_rebuild()
         report.written = await read_model.upsert_newer(list(report.newest.values()))
         report.removed = await read_model.delete_unknown(
@@ -144,7 +142,7 @@ async def write_read_model(
         await read_model.hold_for_live_bookings()
         # Slots deleted while a booking held them, if the live projector has not seen it.
         for availability_id in await read_model.deleted_with_live_bookings():
-            await cancel_bookings_of_deleted_slot(saga, session, availability_id, None)
+            await cancel_bookings_of_deleted_slot(saga, connection, availability_id, None)
 
 
 def _read_topic(settings: Settings, topic: str, report: RebuildReport, deadline: float) -> None:

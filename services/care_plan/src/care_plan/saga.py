@@ -12,11 +12,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from care_plan.domain.errors import (
     BookingNotFoundError,
@@ -35,6 +33,7 @@ from care_plan.persistence.repository import (
     SlotRepository,
 )
 from contract.events import PaymentMode
+from eventing.database import Connection
 from eventing.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class BookingSaga:
 
     async def request_booking(
         self,
-        session: AsyncSession,
+        connection: Connection,
         *,
         patient_id: UUID,
         availability_id: UUID,
@@ -73,10 +72,10 @@ class BookingSaga:
         traceparent: str | None = None,
     ) -> RequestedBooking:
         """Book a slot: the booking and its ``BOOKING_CREATION_REQUEST``, in one transaction."""
-        patient = await PatientRepository(session).get(patient_id)
+        patient = await PatientRepository(connection).get(patient_id)
         if patient is None:
             raise PatientNotFoundError(patient_id)
-        bookings, slots = BookingRepository(session), SlotRepository(session)
+        bookings, slots = BookingRepository(connection), SlotRepository(connection)
         fingerprint = f"{availability_id}|{payment_mode.value if payment_mode else ''}"
         if idempotency_key is not None and (
             replay := await self._replay(bookings, patient_id, idempotency_key, fingerprint)
@@ -108,7 +107,7 @@ class BookingSaga:
         )
         await bookings.add(booking, fingerprint=fingerprint if idempotency_key else None)
         await slots.hold(availability_id, booking.id)
-        await self._publish(session, booking, traceparent=traceparent)
+        await self._publish(connection, booking, traceparent=traceparent)
         TRANSITIONS.labels("request", Outcome.APPLIED.value).inc()
         return RequestedBooking(booking, replayed=False)
 
@@ -126,79 +125,79 @@ class BookingSaga:
 
     async def cancel_by_patient(
         self,
-        session: AsyncSession,
+        connection: Connection,
         *,
         patient_id: UUID,
         booking_id: UUID,
         traceparent: str | None = None,
     ) -> Booking:
-        booking, _ = await self._lock(session, booking_id)
+        booking, _ = await self._lock(connection, booking_id)
         if booking is None or booking.patient_id != patient_id:
             raise BookingNotFoundError(booking_id)
         outcome = booking.cancel_by_patient()
-        await self._finish(session, booking, "cancel-by-patient", outcome, traceparent)
+        await self._finish(connection, booking, "cancel-by-patient", outcome, traceparent)
         return booking
 
     async def confirm(
-        self, session: AsyncSession, booking_id: UUID, traceparent: str | None = None
+        self, connection: Connection, booking_id: UUID, traceparent: str | None = None
     ) -> Outcome | None:
-        booking, slot = await self._lock(session, booking_id)
+        booking, slot = await self._lock(connection, booking_id)
         if booking is None:
             return None
         # The slot as the read model has it now: the provider may have moved it while the
         # request was on its way (it refuses to move a booked slot afterwards).
         current = slot.snapshot if slot is not None and not slot.hold.deleted else None
         outcome = booking.confirm(current)
-        await self._finish(session, booking, "confirm", outcome, traceparent)
+        await self._finish(connection, booking, "confirm", outcome, traceparent)
         return outcome
 
     async def reject(
-        self, session: AsyncSession, booking_id: UUID, reason: str, traceparent: str | None = None
+        self, connection: Connection, booking_id: UUID, reason: str, traceparent: str | None = None
     ) -> Outcome | None:
-        booking, _ = await self._lock(session, booking_id)
+        booking, _ = await self._lock(connection, booking_id)
         if booking is None:
             return None
         outcome = booking.reject(reason)
-        await self._finish(session, booking, "reject", outcome, traceparent)
+        await self._finish(connection, booking, "reject", outcome, traceparent)
         return outcome
 
-    async def expire(self, session: AsyncSession, booking_id: UUID) -> Outcome | None:
-        booking, _ = await self._lock(session, booking_id)
+    async def expire(self, connection: Connection, booking_id: UUID) -> Outcome | None:
+        booking, _ = await self._lock(connection, booking_id)
         if booking is None:
             return None
         outcome = booking.expire(self.clock())
-        await self._finish(session, booking, "expire", outcome, None)
+        await self._finish(connection, booking, "expire", outcome, None)
         return outcome
 
     async def cancel_by_provider(
         self,
-        session: AsyncSession,
+        connection: Connection,
         availability_id: UUID,
         reason: str,
         traceparent: str | None = None,
     ) -> list[Booking]:
         """The provider deleted the slot: its live bookings end. The caller holds the slot lock."""
         cancelled = []
-        for booking in await BookingRepository(session).live_for_slot(availability_id):
+        for booking in await BookingRepository(connection).live_for_slot(availability_id):
             outcome = booking.cancel_by_provider(reason)
-            await self._finish(session, booking, "cancel-by-provider", outcome, traceparent)
+            await self._finish(connection, booking, "cancel-by-provider", outcome, traceparent)
             cancelled.append(booking)
         return cancelled
 
     async def _lock(
-        self, session: AsyncSession, booking_id: UUID
+        self, connection: Connection, booking_id: UUID
     ) -> tuple[Booking | None, LockedSlot | None]:
         """The booking, locked after its slot (the lock order of every step), and the slot."""
-        bookings = BookingRepository(session)
+        bookings = BookingRepository(connection)
         unlocked = await bookings.get(booking_id)
         if unlocked is None:
             return None, None
-        slot = await SlotRepository(session).lock(unlocked.availability_id)
+        slot = await SlotRepository(connection).lock(unlocked.availability_id)
         return await bookings.get(booking_id, for_update=True), slot
 
     async def _finish(
         self,
-        session: AsyncSession,
+        connection: Connection,
         booking: Booking,
         step: str,
         outcome: Outcome,
@@ -216,18 +215,17 @@ class BookingSaga:
                     },
                 )
             return
-        await BookingRepository(session).save(booking)
+        await BookingRepository(connection).save(booking)
         if not booking.is_live:
-            await SlotRepository(session).release(booking.availability_id, booking.id)
-        await self._publish(session, booking, traceparent=traceparent)
+            await SlotRepository(connection).release(booking.availability_id, booking.id)
+        await self._publish(connection, booking, traceparent=traceparent)
 
     async def _publish(
-        self, session: AsyncSession, booking: Booking, *, traceparent: str | None
+        self, connection: Connection, booking: Booking, *, traceparent: str | None
     ) -> None:
         # The snapshot taken at the request; only bookings stored before it existed re-read.
-        patient = booking.patient or await PatientRepository(session).get(booking.patient_id)
+        patient = booking.patient or await PatientRepository(connection).get(booking.patient_id)
         assert patient is not None, "bookings reference their patient"
         messages = to_messages(booking, patient, booking.collect_events(), traceparent=traceparent)
-        # Grouped by topic in order of appearance; positions keep each topic's order.
-        for topic, group in groupby(messages, key=lambda message: message.topic):
-            await self.outbox.add(session, topic, [message.event for message in group])
+        # One statement; positions keep the order of appearance, and so each topic's order.
+        await self.outbox.add_all(connection, [(m.topic, m.event) for m in messages])

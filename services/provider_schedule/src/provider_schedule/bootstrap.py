@@ -8,16 +8,11 @@ import logging
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
 
 from eventing.consumer import ConsumerRunner, RetryPolicy
+from eventing.database import Database, PoolOptions
 from eventing.health import ReadinessCheck, database_check, kafka_check
-from eventing.inbox import Inbox, idempotent
+from eventing.inbox import Inbox, idempotent, idempotent_batch
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
@@ -38,8 +33,7 @@ BOOKING_RETRY = RetryPolicy(attempts=8, initial_backoff_seconds=0.2, max_backoff
 @dataclass
 class Container:
     settings: ProviderScheduleSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    database: Database
     units: UnitOfWorkFactory
     producer: AsyncProducer
     relay: OutboxRelay
@@ -51,6 +45,9 @@ class Container:
         self.workers = WorkerGroup(
             {"outbox-relay": self.relay.run, "booking-responder": self.consumer.run}
         )
+
+    async def open(self) -> None:
+        await self.database.open()
 
     async def start(self) -> None:
         """Run the outbox relay and the booking responder in the background, each restarted
@@ -66,38 +63,37 @@ class Container:
             # Whatever was not delivered is still in the outbox: the next relay sends it.
             logger.warning("producer closed with undelivered records", extra={"error": str(error)})
         finally:
-            await self.engine.dispose()
+            await self.database.close()
 
 
 def bootstrap(settings: ProviderScheduleSettings) -> Container:
     kafka_config = settings.kafka.client_config()
-    engine = create_async_engine(
+    database = Database(
         settings.database.database_url,
-        pool_size=settings.database.pool_size,
-        pool_pre_ping=True,
+        PoolOptions(max_size=settings.database.pool_size, application_name="provider-schedule"),
     )
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
     units = UnitOfWorkFactory(
-        sessions, outbox=Outbox(tables.outbox), messages=MessageMapper(settings.topics)
+        database, outbox=Outbox(tables.outbox), messages=MessageMapper(settings.topics)
     )
+    inbox = Inbox(tables.inbox, INBOX_CONSUMER)
     producer = AsyncProducer({**kafka_config, "client.id": "provider-schedule"})
     relay = OutboxRelay(dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer)
     consumer = ConsumerRunner(
         client_config=kafka_config,
         group_id=settings.consumer_group,
         topics=[settings.topics.booking_requests],
-        handler=idempotent(sessions, Inbox(tables.inbox, INBOX_CONSUMER), booking_responder(units)),
+        handler=idempotent(database, inbox, booking_responder(units)),
+        batch_handler=idempotent_batch(database, inbox, booking_responder(units)),
         producer=producer,
         retry=BOOKING_RETRY,
         poll_timeout=settings.consumer_poll_seconds,
     )
     return Container(
         settings=settings,
-        engine=engine,
-        sessions=sessions,
+        database=database,
         units=units,
         producer=producer,
         relay=relay,
         consumer=consumer,
-        readiness={"database": database_check(engine), "kafka": kafka_check(kafka_config)},
+        readiness={"database": database_check(database), "kafka": kafka_check(kafka_config)},
     )

@@ -38,6 +38,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.open()
         if run_workers:
             await container.start()
         logger.info("provider-schedule started", extra={"workers": run_workers})

@@ -14,13 +14,13 @@ from enum import StrEnum
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from care_plan.domain.rules import Stamp, supersedes
 from care_plan.persistence.read_model import ReadModel, SlotState
 from care_plan.saga import BookingSaga
 from contract.events import AvailabilityEvent, EventType
 from eventing.cloudevents import Event
+from eventing.database import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +81,12 @@ class AvailabilityProjector:
     def __init__(self, saga: BookingSaga) -> None:
         self._saga = saga
 
-    async def __call__(self, session: AsyncSession, event: Event) -> Projection:
-        outcome = await self._project(session, event)
+    async def __call__(self, connection: Connection, event: Event) -> Projection:
+        outcome = await self._project(connection, event)
         PROJECTED.labels(event.type, outcome.value).inc()
         return outcome
 
-    async def _project(self, session: AsyncSession, event: Event) -> Projection:
+    async def _project(self, connection: Connection, event: Event) -> Projection:
         state = read_event(event)
         if state is None:
             logger.warning(
@@ -95,7 +95,7 @@ class AvailabilityProjector:
             )
             return Projection.IGNORED
         deleting = state.deleted_at is not None
-        read_model = ReadModel(session)
+        read_model = ReadModel(connection)
         current = await read_model.lock_version(state.id)
         state = await read_model.stored_form(state)
         if current is None and await read_model.insert(state):
@@ -114,16 +114,18 @@ class AvailabilityProjector:
             await read_model.overwrite(state)
             outcome = Projection.UPDATED
         if deleting:
-            await cancel_bookings_of_deleted_slot(self._saga, session, state.id, event.traceparent)
+            await cancel_bookings_of_deleted_slot(
+                self._saga, connection, state.id, event.traceparent
+            )
         return outcome
 
 
 async def cancel_bookings_of_deleted_slot(
-    saga: BookingSaga, session: AsyncSession, availability_id: UUID, traceparent: str | None
+    saga: BookingSaga, connection: Connection, availability_id: UUID, traceparent: str | None
 ) -> None:
     """The provider deleted the slot: its live bookings end (the caller holds the slot lock)."""
     cancelled = await saga.cancel_by_provider(
-        session, availability_id, PROVIDER_DELETED_REASON, traceparent=traceparent
+        connection, availability_id, PROVIDER_DELETED_REASON, traceparent=traceparent
     )
     if cancelled:
         logger.info(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from care_plan.domain.model import Outcome
 from care_plan.saga import BookingSaga
 from contract.events import BookingReply, EventType
 from eventing.cloudevents import Event
+from eventing.database import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ class BookingReplyHandler:
     def __init__(self, saga: BookingSaga) -> None:
         self._saga = saga
 
-    async def __call__(self, session: AsyncSession, event: Event) -> Outcome | None:
+    async def __call__(self, connection: Connection, event: Event) -> Outcome | None:
         if event.type not in (
             EventType.BOOKING_REQUEST_CONFIRMED,
             EventType.BOOKING_REQUEST_REJECTED,
@@ -32,10 +31,10 @@ class BookingReplyHandler:
             return None
         reply = BookingReply.model_validate(event.data)
         if event.type == EventType.BOOKING_REQUEST_CONFIRMED:
-            outcome = await self._saga.confirm(session, reply.booking_id, event.traceparent)
+            outcome = await self._saga.confirm(connection, reply.booking_id, event.traceparent)
         else:
             outcome = await self._saga.reject(
-                session, reply.booking_id, reply.reason or DEFAULT_REJECTION, event.traceparent
+                connection, reply.booking_id, reply.reason or DEFAULT_REJECTION, event.traceparent
             )
         if outcome is None:
             # Another deployment's booking, or one from before a database reset.

@@ -10,11 +10,10 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from care_plan.domain.model import Outcome
 from care_plan.persistence.repository import BookingRepository
 from care_plan.saga import BookingSaga
+from eventing.database import Database
 
 logger = logging.getLogger(__name__)
 
@@ -22,28 +21,28 @@ logger = logging.getLogger(__name__)
 class ExpirySweeper:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: Database,
         saga: BookingSaga,
         *,
         interval_seconds: float,
         batch_size: int = 100,
     ) -> None:
-        self._sessions = sessions
+        self._database = database
         self._saga = saga
         self._interval = interval_seconds
         self._batch_size = batch_size
 
     async def sweep_once(self) -> int:
         """Expire what is overdue now; returns how many bookings this call expired."""
-        async with self._sessions() as session:
-            overdue = await BookingRepository(session).overdue(
+        async with self._database.connection() as connection:
+            overdue = await BookingRepository(connection).overdue(
                 self._saga.clock(), limit=self._batch_size
             )
         expired = 0
         for booking_id, _ in overdue:
             # One transaction per booking: one slow lock does not hold the others back.
-            async with self._sessions.begin() as session:
-                if await self._saga.expire(session, booking_id) is Outcome.APPLIED:
+            async with self._database.transaction() as connection:
+                if await self._saga.expire(connection, booking_id) is Outcome.APPLIED:
                     expired += 1
                     logger.info("booking expired", extra={"booking_id": str(booking_id)})
         return expired

@@ -8,26 +8,20 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import (
-    and_,
-    any_,
-    bindparam,
-    case,
-    delete,
-    func,
-    not_,
-    or_,
-    select,
-    text,
-    true,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from care_plan.domain.rules import Stamp
-from care_plan.persistence.tables import LIVE_STATUS_VALUES, bookings, slots
+from care_plan.persistence.tables import LIVE, SCHEMA
+from eventing.database import Connection
+
+_SLOTS = f"{SCHEMA}.slots"
+_BOOKINGS = f"{SCHEMA}.bookings"
+_STATE_COLUMNS = (
+    "provider_id", "first_name", "last_name", "speciality", "gender", "from_date", "to_date",
+    "encounter_type", "provider_booking_id", "version", "event_time", "event_id", "deleted_at",
+)  # fmt: skip
+_STATE_TYPES = (
+    "uuid", "text", "text", "text", "text", "timestamptz", "timestamptz",
+    "text", "uuid", "bigint", "timestamptz", "text", "timestamptz",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,39 +48,57 @@ class SlotState:
     event_id: str
     deleted_at: datetime | None
 
-    def values(self) -> dict[str, Any]:
-        return {
-            "provider_id": self.provider_id,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "speciality": self.speciality,
-            "gender": self.gender,
-            "from_date": self.from_date,
-            "to_date": self.to_date,
-            "encounter_type": self.encounter_type,
-            "provider_booking_id": self.provider_booking_id,
-            "version": self.stamp.version,
-            "event_time": self.stamp.time,
-            "event_id": self.event_id,
-            "deleted_at": self.deleted_at,
-        }
+    def values(self) -> tuple[Any, ...]:
+        """The values in ``_STATE_COLUMNS`` order."""
+        return (
+            self.provider_id,
+            self.first_name,
+            self.last_name,
+            self.speciality,
+            self.gender,
+            self.from_date,
+            self.to_date,
+            self.encounter_type,
+            self.provider_booking_id,
+            self.stamp.version,
+            self.stamp.time,
+            self.event_id,
+            self.deleted_at,
+        )
+
+
+def _assignments(first: int) -> str:
+    return ", ".join(f"{name} = ${first + n}" for n, name in enumerate(_STATE_COLUMNS))
+
+
+_COLUMNS = ", ".join(_STATE_COLUMNS)
+_PLACEHOLDERS = ", ".join(f"${n}" for n in range(2, len(_STATE_COLUMNS) + 2))
+# The SQL form of ``domain.rules.supersedes``: nothing overwrites a deleted slot, a deletion
+# always applies, then versions decide when both sides have one, else event times, else the
+# incoming state wins.
+_NEWER = (
+    "s.deleted_at is null and (excluded.deleted_at is not null or case"
+    " when excluded.version is not null and s.version is not null"
+    " then excluded.version > s.version"
+    " when excluded.event_time is not null and s.event_time is not null"
+    " then excluded.event_time > s.event_time else true end)"
+)
 
 
 class ReadModel:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def lock_version(self, availability_id: UUID) -> SlotVersion | None:
-        row = (
-            await self._session.execute(
-                select(slots.c.version, slots.c.event_time, slots.c.deleted_at)
-                .where(slots.c.id == availability_id)
-                .with_for_update()
-            )
-        ).first()
+        row = await self._connection.fetchrow(
+            f"select version, event_time, deleted_at from {_SLOTS} where id = $1 for update",
+            availability_id,
+        )
         if row is None:
             return None
-        return SlotVersion(Stamp(row.version, row.event_time), deleted=row.deleted_at is not None)
+        return SlotVersion(
+            Stamp(row["version"], row["event_time"]), deleted=row["deleted_at"] is not None
+        )
 
     async def stored_form(self, state: SlotState) -> SlotState:
         """The state as the read model keeps it: the provider's holder only if foreign.
@@ -99,11 +111,9 @@ class ReadModel:
         """
         if state.provider_booking_id is None:
             return state
-        ours = (
-            await self._session.execute(
-                select(bookings.c.id).where(bookings.c.id == state.provider_booking_id)
-            )
-        ).first()
+        ours = await self._connection.fetchval(
+            f"select 1 from {_BOOKINGS} where id = $1", state.provider_booking_id
+        )
         return replace(state, provider_booking_id=None) if ours else state
 
     async def insert(self, state: SlotState) -> bool:
@@ -112,30 +122,21 @@ class ReadModel:
         ``held_by`` is taken from the bookings: after a rebuild the read model learns again
         which slots our live bookings hold.
         """
-        live_booking = (
-            select(bookings.c.id)
-            .where(
-                and_(
-                    bookings.c.provider_availability_id == state.id,
-                    bookings.c.status.in_(LIVE_STATUS_VALUES),
-                )
-            )
-            .limit(1)
-            .scalar_subquery()
+        inserted = await self._connection.fetchval(
+            f"insert into {_SLOTS} (id, held_by, {_COLUMNS}) values ($1,"
+            f" (select b.id from {_BOOKINGS} b where b.provider_availability_id = $1"
+            f" and b.status in {LIVE} limit 1), {_PLACEHOLDERS})"
+            " on conflict (id) do nothing returning id",
+            state.id,
+            *state.values(),
         )
-        result = await self._session.execute(
-            insert(slots)
-            .values(id=state.id, held_by=live_booking, **state.values())
-            .on_conflict_do_nothing(index_elements=[slots.c.id])
-            .returning(slots.c.id)
-        )
-        return result.first() is not None
+        return inserted is not None
 
     async def overwrite(self, state: SlotState) -> None:
-        await self._session.execute(
-            update(slots)
-            .where(slots.c.id == state.id)
-            .values(**state.values(), updated_at=func.now())
+        await self._connection.execute(
+            f"update {_SLOTS} set {_assignments(2)}, updated_at = now() where id = $1",
+            state.id,
+            *state.values(),
         )
 
     async def lock_for_rebuild(self) -> None:
@@ -144,48 +145,24 @@ class ReadModel:
         Waits for the projector's and the saga's transactions in flight; later ones queue on
         their slot lock until the rebuild commits. Searches (plain reads) go on meanwhile.
         """
-        await self._session.execute(text(f"LOCK TABLE {slots.fullname} IN EXCLUSIVE MODE"))
+        await self._connection.execute(f"lock table {_SLOTS} in exclusive mode")
 
     async def upsert_newer(self, states: list[SlotState]) -> int:
-        """Write each state unless the row holds one as new or newer; the rows written.
-
-        The SQL form of ``domain.rules.supersedes``: nothing overwrites a deleted slot, a
-        deletion always applies, then versions decide when both sides have one, else event
-        times, else the incoming state wins.
-        """
+        """Write each state unless the row holds one as new or newer; the rows written."""
         if not states:
             return 0
-        statement = insert(slots)
-        incoming = statement.excluded
-        newer = and_(
-            slots.c.deleted_at.is_(None),
-            or_(
-                incoming.deleted_at.is_not(None),
-                case(
-                    (
-                        and_(incoming.version.is_not(None), slots.c.version.is_not(None)),
-                        incoming.version > slots.c.version,
-                    ),
-                    (
-                        and_(incoming.event_time.is_not(None), slots.c.event_time.is_not(None)),
-                        incoming.event_time > slots.c.event_time,
-                    ),
-                    else_=true(),
-                ),
-            ),
+        columns = list(zip(*(state.values() for state in states), strict=True))
+        arrays = ", ".join(f"${n + 2}::{kind}[]" for n, kind in enumerate(_STATE_TYPES))
+        rows = await self._connection.fetch(
+            f"insert into {_SLOTS} as s (id, {_COLUMNS})"
+            f" select * from unnest($1::uuid[], {arrays})"
+            f" on conflict (id) do update set"
+            f" {', '.join(f'{name} = excluded.{name}' for name in _STATE_COLUMNS)},"
+            f" updated_at = now() where {_NEWER} returning s.id",
+            [state.id for state in states],
+            *(list(column) for column in columns),
         )
-        upsert = statement.on_conflict_do_update(
-            index_elements=[slots.c.id],
-            set_={
-                **{name: incoming[name] for name in states[0].values()},
-                "updated_at": func.now(),
-            },
-            where=newer,
-        ).returning(slots.c.id)
-        result = await self._session.execute(
-            upsert, [{"id": state.id, **state.values()} for state in states]
-        )
-        return len(result.all())
+        return len(rows)
 
     async def delete_unknown(self, known: Iterable[UUID], *, untouched_since: datetime) -> int:
         """Delete the rows of availabilities not in ``known`` that nobody wrote since then.
@@ -193,63 +170,50 @@ class ReadModel:
         A row written after ``untouched_since`` (the projector's, from an event the rebuild read
         too late to see) stays: its event is in the inbox and would never be applied again.
         """
-        ids = bindparam("known", list(known), type_=ARRAY(PG_UUID(as_uuid=True)))
-        result = await self._session.execute(
-            delete(slots).where(
-                and_(slots.c.updated_at < untouched_since, not_(slots.c.id == any_(ids)))
-            )
+        status = await self._connection.execute(
+            f"delete from {_SLOTS} where updated_at < $1 and not (id = any($2::uuid[]))",
+            untouched_since,
+            list(known),
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return _count(status)
 
     async def forget_own_holds(self) -> int:
         """``stored_form`` for every row at once: drop holders that are our own bookings."""
-        result = await self._session.execute(
-            update(slots)
-            .where(slots.c.provider_booking_id.in_(select(bookings.c.id)))
-            .values(provider_booking_id=None, updated_at=func.now())
+        status = await self._connection.execute(
+            f"update {_SLOTS} set provider_booking_id = null, updated_at = now()"
+            f" where provider_booking_id in (select id from {_BOOKINGS})"
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return _count(status)
 
     async def hold_for_live_bookings(self) -> None:
         """``held_by`` as the bookings say: our live booking of the slot, else nothing."""
-        await self._session.execute(
-            update(slots)
-            .where(
-                and_(
-                    bookings.c.provider_availability_id == slots.c.id,
-                    bookings.c.status.in_(LIVE_STATUS_VALUES),
-                    slots.c.held_by.is_distinct_from(bookings.c.id),
-                )
-            )
-            .values(held_by=bookings.c.id, updated_at=func.now())
+        await self._connection.execute(
+            f"update {_SLOTS} s set held_by = b.id, updated_at = now() from {_BOOKINGS} b"
+            f" where b.provider_availability_id = s.id and b.status in {LIVE}"
+            " and s.held_by is distinct from b.id"
         )
-        live_hold = (
-            select(bookings.c.id)
-            .where(
-                and_(
-                    bookings.c.id == slots.c.held_by,
-                    bookings.c.provider_availability_id == slots.c.id,
-                    bookings.c.status.in_(LIVE_STATUS_VALUES),
-                )
-            )
-            .exists()
-        )
-        await self._session.execute(
-            update(slots)
-            .where(and_(slots.c.held_by.is_not(None), not_(live_hold)))
-            .values(held_by=None, updated_at=func.now())
+        await self._connection.execute(
+            f"update {_SLOTS} s set held_by = null, updated_at = now()"
+            f" where s.held_by is not null and not exists (select 1 from {_BOOKINGS} b"
+            f" where b.id = s.held_by and b.provider_availability_id = s.id"
+            f" and b.status in {LIVE})"
         )
 
     async def deleted_with_live_bookings(self) -> set[UUID]:
         """Deleted slots that live bookings still hold (the provider's deletion was missed)."""
-        rows = await self._session.execute(
-            select(bookings.c.provider_availability_id)
-            .distinct()
-            .join(slots, slots.c.id == bookings.c.provider_availability_id)
-            .where(and_(bookings.c.status.in_(LIVE_STATUS_VALUES), slots.c.deleted_at.is_not(None)))
+        rows = await self._connection.fetch(
+            f"select distinct b.provider_availability_id from {_BOOKINGS} b"
+            f" join {_SLOTS} s on s.id = b.provider_availability_id"
+            f" where b.status in {LIVE} and s.deleted_at is not null"
         )
         return {row[0] for row in rows}
 
     async def now(self) -> datetime:
         """The database's clock (the one ``updated_at`` is written with)."""
-        return (await self._session.execute(select(func.now()))).scalar_one()
+        value: datetime = await self._connection.fetchval("select now()")
+        return value
+
+
+def _count(status: str) -> int:
+    """The row count of a command tag such as ``DELETE 3``."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,5 +1,7 @@
 """Reads and writes of patients, bookings and the slots they hold, inside a caller's transaction.
 
+Plain SQL on the caller's asyncpg connection (see ``eventing.database`` for why not the ORM).
+
 Lock order, everywhere: the slot row first, then the booking row. Every transaction that emits
 events for a booking holds that booking's row lock, so the outbox positions of one booking's
 events (and, through the slot lock, of one slot's requests) follow their commit order.
@@ -13,73 +15,87 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from asyncpg import Record
 
 from care_plan.domain.model import Booking, Insurance, Patient, SlotSnapshot
 from care_plan.domain.rules import SlotHold
-from care_plan.persistence.tables import LIVE_STATUS_VALUES, bookings, patients, slots
+from care_plan.persistence.tables import LIVE, SCHEMA
 from contract.events import BookingStatus, EncounterType, PaymentMode
+from eventing.database import Connection
+
+_PATIENTS = f"{SCHEMA}.patients"
+_BOOKINGS = f"{SCHEMA}.bookings"
+_SLOTS = f"{SCHEMA}.slots"
 
 # --- patients ---------------------------------------------------------------------------
 
+_PATIENT_COLUMNS = (
+    "first_name, last_name, gender, date_of_birth, insurance_payer, insurance_member_id,"
+    " insurance_plan, insurance_valid_until"
+)
 
-def _patient_values(patient: Patient) -> dict[str, Any]:
+
+def _patient_values(patient: Patient) -> tuple[Any, ...]:
+    """The values in ``_PATIENT_COLUMNS`` order."""
     insurance = patient.insurance
-    return {
-        "first_name": patient.first_name,
-        "last_name": patient.last_name,
-        "gender": patient.gender,
-        "date_of_birth": patient.date_of_birth,
-        "insurance_payer": insurance.payer if insurance else None,
-        "insurance_member_id": insurance.member_id if insurance else None,
-        "insurance_plan": insurance.plan if insurance else None,
-        "insurance_valid_until": insurance.valid_until if insurance else None,
-    }
+    return (
+        patient.first_name,
+        patient.last_name,
+        patient.gender,
+        patient.date_of_birth,
+        insurance.payer if insurance else None,
+        insurance.member_id if insurance else None,
+        insurance.plan if insurance else None,
+        insurance.valid_until if insurance else None,
+    )
 
 
-def _patient(row: Row[Any]) -> Patient:
+def _patient(row: Record) -> Patient:
     insurance = None
-    if row.insurance_payer is not None:
+    if row["insurance_payer"] is not None:
         insurance = Insurance(
-            payer=row.insurance_payer,
-            member_id=row.insurance_member_id,
-            plan=row.insurance_plan,
-            valid_until=row.insurance_valid_until,
+            payer=row["insurance_payer"],
+            member_id=row["insurance_member_id"],
+            plan=row["insurance_plan"],
+            valid_until=row["insurance_valid_until"],
         )
     return Patient(
-        id=row.id,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        gender=row.gender,
-        date_of_birth=row.date_of_birth,
+        id=row["id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        gender=row["gender"],
+        date_of_birth=row["date_of_birth"],
         insurance=insurance,
     )
 
 
 class PatientRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def add(self, patient: Patient) -> None:
-        await self._session.execute(
-            insert(patients).values(id=patient.id, **_patient_values(patient))
+        await self._connection.execute(
+            f"insert into {_PATIENTS} (id, {_PATIENT_COLUMNS})"
+            " values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            patient.id,
+            *_patient_values(patient),
         )
 
     async def get(self, patient_id: UUID) -> Patient | None:
-        row = (
-            await self._session.execute(select(patients).where(patients.c.id == patient_id))
-        ).first()
+        row = await self._connection.fetchrow(
+            f"select id, {_PATIENT_COLUMNS} from {_PATIENTS} where id = $1", patient_id
+        )
         return _patient(row) if row else None
 
     async def replace(self, patient: Patient) -> bool:
-        result = await self._session.execute(
-            update(patients)
-            .where(patients.c.id == patient.id)
-            .values(**_patient_values(patient), updated_at=func.now())
-            .returning(patients.c.id)
+        status = await self._connection.execute(
+            f"update {_PATIENTS} set first_name = $2, last_name = $3, gender = $4,"
+            " date_of_birth = $5, insurance_payer = $6, insurance_member_id = $7,"
+            " insurance_plan = $8, insurance_valid_until = $9, updated_at = now() where id = $1",
+            patient.id,
+            *_patient_values(patient),
         )
-        return result.first() is not None
+        return bool(status == "UPDATE 1")
 
 
 def patient_snapshot_json(patient: Patient) -> dict[str, Any]:
@@ -124,25 +140,25 @@ def patient_from_snapshot(data: dict[str, Any]) -> Patient:
 # --- bookings ---------------------------------------------------------------------------
 
 
-def _booking(row: Row[Any]) -> Booking:
+def _booking(row: Record) -> Booking:
     return Booking(
-        id=row.id,
-        patient_id=row.patient_id,
-        availability_id=row.provider_availability_id,
-        payment_mode=PaymentMode(row.payment_mode),
+        id=row["id"],
+        patient_id=row["patient_id"],
+        availability_id=row["provider_availability_id"],
+        payment_mode=PaymentMode(row["payment_mode"]),
         slot=SlotSnapshot(
-            from_date=row.slot_from_date,
-            to_date=row.slot_to_date,
-            provider_id=row.slot_provider_id,
-            speciality=row.slot_speciality,
-            encounter_type=EncounterType(row.encounter_type),
+            from_date=row["slot_from_date"],
+            to_date=row["slot_to_date"],
+            provider_id=row["slot_provider_id"],
+            speciality=row["slot_speciality"],
+            encounter_type=EncounterType(row["encounter_type"]),
         ),
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        status=BookingStatus(row.status),
-        reason=row.reason,
-        idempotency_key=row.idempotency_key,
-        patient=patient_from_snapshot(row.patient_snapshot) if row.patient_snapshot else None,
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        status=BookingStatus(row["status"]),
+        reason=row["reason"],
+        idempotency_key=row["idempotency_key"],
+        patient=patient_from_snapshot(row["patient_snapshot"]) if row["patient_snapshot"] else None,
     )
 
 
@@ -153,102 +169,89 @@ class KeyedBooking:
 
 
 class BookingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def add(self, booking: Booking, *, fingerprint: str | None) -> None:
-        await self._session.execute(
-            insert(bookings).values(
-                id=booking.id,
-                patient_id=booking.patient_id,
-                provider_availability_id=booking.availability_id,
-                status=booking.status.value,
-                payment_mode=booking.payment_mode.value,
-                reason=booking.reason,
-                idempotency_key=booking.idempotency_key,
-                request_fingerprint=fingerprint,
-                slot_from_date=booking.slot.from_date,
-                slot_to_date=booking.slot.to_date,
-                slot_provider_id=booking.slot.provider_id,
-                slot_speciality=booking.slot.speciality,
-                encounter_type=booking.slot.encounter_type.value,
-                patient_snapshot=patient_snapshot_json(booking.patient)
-                if booking.patient
-                else None,
-                created_at=booking.created_at,
-                expires_at=booking.expires_at,
-            )
+        await self._connection.execute(
+            f"insert into {_BOOKINGS} (id, patient_id, provider_availability_id, status,"
+            " payment_mode, reason, idempotency_key, request_fingerprint, slot_from_date,"
+            " slot_to_date, slot_provider_id, slot_speciality, encounter_type, patient_snapshot,"
+            " created_at, expires_at)"
+            " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            booking.id,
+            booking.patient_id,
+            booking.availability_id,
+            booking.status.value,
+            booking.payment_mode.value,
+            booking.reason,
+            booking.idempotency_key,
+            fingerprint,
+            booking.slot.from_date,
+            booking.slot.to_date,
+            booking.slot.provider_id,
+            booking.slot.speciality,
+            booking.slot.encounter_type.value,
+            patient_snapshot_json(booking.patient) if booking.patient else None,
+            booking.created_at,
+            booking.expires_at,
         )
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
-        query = select(bookings).where(bookings.c.id == booking_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._session.execute(query)).first()
+        sql = f"select * from {_BOOKINGS} where id = $1"
+        row = await self._connection.fetchrow(
+            sql + (" for update" if for_update else ""), booking_id
+        )
         return _booking(row) if row else None
 
     async def by_idempotency_key(self, patient_id: UUID, key: str) -> KeyedBooking | None:
-        row = (
-            await self._session.execute(
-                select(bookings).where(
-                    and_(bookings.c.patient_id == patient_id, bookings.c.idempotency_key == key)
-                )
-            )
-        ).first()
-        return KeyedBooking(_booking(row), row.request_fingerprint) if row else None
+        row = await self._connection.fetchrow(
+            f"select * from {_BOOKINGS} where patient_id = $1 and idempotency_key = $2",
+            patient_id,
+            key,
+        )
+        return KeyedBooking(_booking(row), row["request_fingerprint"]) if row else None
 
     async def live_for_slot(self, availability_id: UUID) -> list[Booking]:
         """The slot's live bookings, locked (the caller holds the slot's lock already)."""
-        rows = await self._session.execute(
-            select(bookings)
-            .where(
-                and_(
-                    bookings.c.provider_availability_id == availability_id,
-                    bookings.c.status.in_(LIVE_STATUS_VALUES),
-                )
-            )
-            .with_for_update()
+        rows = await self._connection.fetch(
+            f"select * from {_BOOKINGS} where provider_availability_id = $1"
+            f" and status in {LIVE} for update",
+            availability_id,
         )
         return [_booking(row) for row in rows]
 
     async def for_patient(self, patient_id: UUID) -> list[Booking]:
-        rows = await self._session.execute(
-            select(bookings)
-            .where(bookings.c.patient_id == patient_id)
-            .order_by(bookings.c.created_at, bookings.c.id)
+        rows = await self._connection.fetch(
+            f"select * from {_BOOKINGS} where patient_id = $1 order by created_at, id", patient_id
         )
         return [_booking(row) for row in rows]
 
     async def save(self, booking: Booking) -> None:
-        await self._session.execute(
-            update(bookings)
-            .where(bookings.c.id == booking.id)
-            .values(
-                status=booking.status.value,
-                reason=booking.reason,
-                slot_from_date=booking.slot.from_date,
-                slot_to_date=booking.slot.to_date,
-                slot_provider_id=booking.slot.provider_id,
-                slot_speciality=booking.slot.speciality,
-                encounter_type=booking.slot.encounter_type.value,
-                updated_at=func.now(),
-            )
+        await self._connection.execute(
+            f"update {_BOOKINGS} set status = $2, reason = $3, slot_from_date = $4,"
+            " slot_to_date = $5, slot_provider_id = $6, slot_speciality = $7,"
+            " encounter_type = $8, updated_at = now() where id = $1",
+            booking.id,
+            booking.status.value,
+            booking.reason,
+            booking.slot.from_date,
+            booking.slot.to_date,
+            booking.slot.provider_id,
+            booking.slot.speciality,
+            booking.slot.encounter_type.value,
         )
 
     async def overdue(self, now: datetime, *, limit: int) -> Sequence[tuple[UUID, UUID]]:
         """(booking id, availability id) of waiting bookings past their deadline, oldest first."""
-        rows = await self._session.execute(
-            select(bookings.c.id, bookings.c.provider_availability_id)
-            .where(
-                and_(
-                    bookings.c.status == BookingStatus.WAITING_FOR_CONFIRMATION.value,
-                    bookings.c.expires_at <= now,
-                )
-            )
-            .order_by(bookings.c.expires_at)
-            .limit(limit)
+        rows = await self._connection.fetch(
+            f"select id, provider_availability_id from {_BOOKINGS}"
+            " where status = 'WAITING_FOR_CONFIRMATION' and expires_at <= $1"
+            " order by expires_at limit $2",
+            now,
+            limit,
         )
-        return [(row.id, row.provider_availability_id) for row in rows]
+        return [(row["id"], row["provider_availability_id"]) for row in rows]
 
 
 # --- slots (the read model) ------------------------------------------------------------
@@ -262,57 +265,46 @@ class LockedSlot:
 
 
 class SlotRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def lock(self, availability_id: UUID) -> LockedSlot | None:
         """The slot, row-locked until the transaction ends: bookings of it queue here."""
-        row = (
-            await self._session.execute(
-                select(
-                    slots.c.id,
-                    slots.c.deleted_at,
-                    slots.c.held_by,
-                    slots.c.provider_booking_id,
-                    slots.c.from_date,
-                    slots.c.to_date,
-                    slots.c.provider_id,
-                    slots.c.speciality,
-                    slots.c.encounter_type,
-                )
-                .where(slots.c.id == availability_id)
-                .with_for_update()
-            )
-        ).first()
+        row = await self._connection.fetchrow(
+            "select id, deleted_at, held_by, provider_booking_id, from_date, to_date,"
+            f" provider_id, speciality, encounter_type from {_SLOTS} where id = $1 for update",
+            availability_id,
+        )
         if row is None:
             return None
         return LockedSlot(
-            id=row.id,
+            id=row["id"],
             hold=SlotHold(
-                deleted=row.deleted_at is not None,
-                held_by=row.held_by,
-                held_elsewhere=row.provider_booking_id,
+                deleted=row["deleted_at"] is not None,
+                held_by=row["held_by"],
+                held_elsewhere=row["provider_booking_id"],
             ),
             snapshot=SlotSnapshot(
-                from_date=row.from_date,
-                to_date=row.to_date,
-                provider_id=row.provider_id,
-                speciality=row.speciality,
-                encounter_type=EncounterType(row.encounter_type),
+                from_date=row["from_date"],
+                to_date=row["to_date"],
+                provider_id=row["provider_id"],
+                speciality=row["speciality"],
+                encounter_type=EncounterType(row["encounter_type"]),
             ),
         )
 
     async def hold(self, availability_id: UUID, booking_id: UUID) -> None:
-        await self._session.execute(
-            update(slots)
-            .where(slots.c.id == availability_id)
-            .values(held_by=booking_id, updated_at=func.now())
+        await self._connection.execute(
+            f"update {_SLOTS} set held_by = $2, updated_at = now() where id = $1",
+            availability_id,
+            booking_id,
         )
 
     async def release(self, availability_id: UUID, booking_id: UUID) -> None:
         """Offer the slot again, if this booking is the one holding it."""
-        await self._session.execute(
-            update(slots)
-            .where(and_(slots.c.id == availability_id, slots.c.held_by == booking_id))
-            .values(held_by=None, updated_at=func.now())
+        await self._connection.execute(
+            f"update {_SLOTS} set held_by = null, updated_at = now()"
+            " where id = $1 and held_by = $2",
+            availability_id,
+            booking_id,
         )

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from care_plan.persistence.tables import BOOKABLE, SCHEMA
 from contract.events import EncounterType
+from eventing.database import Connection
 
 
 class InvalidCursorError(ValueError):
@@ -113,12 +112,28 @@ def build_query(query: SlotQuery) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-async def search(session: AsyncSession, query: SlotQuery) -> Page:
-    sql, params = build_query(query)
-    rows = (await session.execute(text(sql), params)).all()
+_NAMED = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``:name`` parameters as asyncpg's ``$n``, and their values in that order."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    return _NAMED.sub(number, sql), [params[name] for name in order]
+
+
+async def search(connection: Connection, query: SlotQuery) -> Page:
+    sql, values = positional(*build_query(query))
+    rows = await connection.fetch(sql, *values)
     next_cursor = None
     if query.limit is not None and len(rows) > query.limit:
         rows = rows[: query.limit]
         last = rows[-1]
-        next_cursor = Cursor(from_date=last.from_date, id=last.id)
-    return Page(json="[" + ",".join(row.item for row in rows) + "]", next=next_cursor)
+        next_cursor = Cursor(from_date=last["from_date"], id=last["id"])
+    return Page(json="[" + ",".join(row["item"] for row in rows) + "]", next=next_cursor)

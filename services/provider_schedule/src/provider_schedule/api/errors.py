@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import DataError, IntegrityConstraintViolationError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eventing.database import constraint_of
 from provider_schedule.api.schemas import ErrorBody, FieldError
 from provider_schedule.domain.errors import (
     AvailabilityBookedError,
@@ -95,15 +96,14 @@ async def _on_booked(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _on_integrity_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, IntegrityError)
-    constraint = _constraint_name(error)
+    constraint = constraint_of(error)
     if constraint == NO_OVERLAP_CONSTRAINT:
         return error_response(
             request, 409, "the slot overlaps another availability of this provider"
         )
     if constraint == RANGE_ORDER_CONSTRAINT:
         return error_response(request, 422, "fromDate must be before toDate")
-    logger.warning("integrity error", extra={"constraint": constraint, "error": str(error.orig)})
+    logger.warning("integrity error", extra={"constraint": constraint, "error": str(error)})
     return error_response(request, 409, "the request conflicts with the current state")
 
 
@@ -118,13 +118,6 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     return error_response(request, 500, "internal error")
 
 
-def _constraint_name(error: IntegrityError) -> str | None:
-    # asyncpg's exception (under SQLAlchemy's adapter) carries the constraint's name.
-    original = getattr(error.orig, "__cause__", None) or error.orig
-    name = getattr(original, "constraint_name", None)
-    return name if isinstance(name, str) else None
-
-
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -132,7 +125,7 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AvailabilityNotFoundError, _on_not_found)
     app.add_exception_handler(InvalidTimeRangeError, _on_invalid_time_range)
     app.add_exception_handler(AvailabilityBookedError, _on_booked)
-    app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(IntegrityConstraintViolationError, _on_integrity_error)
     app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(Exception, _on_unexpected)
 

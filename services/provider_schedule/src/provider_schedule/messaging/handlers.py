@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.events import BookingRequest, EventType
 from eventing.cloudevents import Event
 from eventing.consumer_types import PermanentError
+from eventing.database import Connection
 from eventing.inbox import EventHandler
 from provider_schedule.domain import commands
 from provider_schedule.domain.decisions import Confirmed
@@ -36,11 +36,11 @@ BOOKING_REQUESTS = Counter(
 def booking_responder(units: UnitOfWorkFactory) -> EventHandler:
     """A handler for ``eventing.inbox.idempotent``: it runs inside the inbox's transaction."""
 
-    async def respond(session: AsyncSession, event: Event) -> None:
+    async def respond(connection: Connection, event: Event) -> None:
         # A payload that does not fit raises pydantic's ValidationError: the runner parks
         # the record in the dead-letter topic, as it can never succeed.
         request = BookingRequest.model_validate(event.data)
-        uow = units.joining(session, traceparent=event.traceparent)
+        uow = units.joining(connection, traceparent=event.traceparent)
         log = {
             "ce_id": event.id,
             "booking_id": str(request.id),

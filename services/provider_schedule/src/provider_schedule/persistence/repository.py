@@ -1,5 +1,8 @@
 """Loading and saving providers and availabilities inside the caller's transaction.
 
+Plain SQL on the caller's asyncpg connection (see ``eventing.database`` for why not the ORM);
+the statements are prepared once per connection by asyncpg and reused.
+
 Locks: a transaction that emits events for a slot holds that slot's row lock, so the outbox
 positions of one slot's events follow the order of its changes. Locks are taken provider
 first, then slots in id order, everywhere; the booking responder takes only the slot's lock.
@@ -12,13 +15,19 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from asyncpg import Record
 
 from contract.events import EncounterType
+from eventing.database import Connection
 from provider_schedule.domain.model import Availability, Profile, Provider, TimeRange
-from provider_schedule.persistence.tables import availabilities, cancelled_bookings, providers
+from provider_schedule.persistence.tables import SCHEMA
+
+_PROVIDERS = f"{SCHEMA}.providers"
+_SLOTS = f"{SCHEMA}.availabilities"
+_CANCELLED = f"{SCHEMA}.cancelled_bookings"
+_SLOT_COLUMNS = (
+    "id, provider_id, from_date, to_date, encounter_type, booking_reference_id, version, deleted_at"
+)
 
 
 class Lock(StrEnum):
@@ -27,98 +36,104 @@ class Lock(StrEnum):
     SHARE = "share"
     UPDATE = "update"
 
+    @property
+    def clause(self) -> str:
+        return " for share" if self is Lock.SHARE else " for update"
+
 
 class ConcurrentUpdateError(RuntimeError):
     """A row changed under a lock we hold: a bug, never an expected outcome."""
 
 
-def _locked(query: Select[Any], lock: Lock | None) -> Select[Any]:
-    if lock is Lock.UPDATE:
-        return query.with_for_update()
-    if lock is Lock.SHARE:
-        return query.with_for_update(read=True)
-    return query
+def _locked(sql: str, lock: Lock | None) -> str:
+    return sql + (lock.clause if lock is not None else "")
 
 
 class ProviderRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def add(self, provider: Provider) -> None:
-        await self._session.execute(insert(providers).values(id=provider.id, **_profile(provider)))
+        await self._connection.execute(
+            f"insert into {_PROVIDERS} (id, first_name, last_name, speciality, gender)"
+            " values ($1, $2, $3, $4, $5)",
+            provider.id,
+            *_profile(provider),
+        )
 
     async def get(
         self, provider_id: UUID, *, lock: Lock | None = None, include_deleted: bool = False
     ) -> Provider | None:
-        query = select(providers).where(providers.c.id == provider_id)
+        sql = f"select * from {_PROVIDERS} where id = $1"
         if not include_deleted:
-            query = query.where(providers.c.deleted_at.is_(None))
-        row = (await self._session.execute(_locked(query, lock))).first()
+            sql += " and deleted_at is null"
+        row = await self._connection.fetchrow(_locked(sql, lock), provider_id)
         return _provider(row) if row is not None else None
 
     async def page(self, *, offset: int, limit: int) -> tuple[list[Provider], int]:
-        live = providers.c.deleted_at.is_(None)
-        rows = await self._session.execute(
-            select(providers)
-            .where(live)
-            .order_by(providers.c.last_name, providers.c.first_name, providers.c.id)
-            .offset(offset)
-            .limit(limit)
+        rows = await self._connection.fetch(
+            f"select * from {_PROVIDERS} where deleted_at is null"
+            " order by last_name, first_name, id offset $1 limit $2",
+            offset,
+            limit,
         )
-        total = await self._session.scalar(select(func.count()).select_from(providers).where(live))
+        total = await self._connection.fetchval(
+            f"select count(*) from {_PROVIDERS} where deleted_at is null"
+        )
         return [_provider(row) for row in rows], int(total or 0)
 
     async def save(self, provider: Provider) -> None:
-        await self._session.execute(
-            update(providers)
-            .where(providers.c.id == provider.id)
-            .values(**_profile(provider), deleted_at=provider.deleted_at, updated_at=func.now())
+        await self._connection.execute(
+            f"update {_PROVIDERS} set first_name = $2, last_name = $3, speciality = $4,"
+            " gender = $5, deleted_at = $6, updated_at = now() where id = $1",
+            provider.id,
+            *_profile(provider),
+            provider.deleted_at,
         )
 
 
 class AvailabilityRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def add(self, availability: Availability) -> None:
-        await self._session.execute(insert(availabilities).values(**_availability(availability)))
+        await self._connection.execute(
+            f"insert into {_SLOTS} ({_SLOT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            *_availability(availability),
+        )
 
     async def get(self, availability_id: UUID, *, lock: Lock | None = None) -> Availability | None:
         """The slot, deleted or not: the booking responder tells the two apart."""
-        query = select(availabilities).where(availabilities.c.id == availability_id)
-        row = (await self._session.execute(_locked(query, lock))).first()
+        row = await self._connection.fetchrow(
+            _locked(f"select {_SLOT_COLUMNS} from {_SLOTS} where id = $1", lock), availability_id
+        )
         return _availability_from(row) if row is not None else None
 
     async def live_of_provider(
         self, provider_id: UUID, *, lock: Lock | None = None
     ) -> list[Availability]:
-        query = (
-            select(availabilities)
-            .where(availabilities.c.provider_id == provider_id)
-            .where(availabilities.c.deleted_at.is_(None))
-        )
+        sql = f"select {_SLOT_COLUMNS} from {_SLOTS} where provider_id = $1 and deleted_at is null"
         if lock is not None:
             # Locks are taken in id order so that two such transactions cannot deadlock.
-            rows = await self._session.execute(_locked(query.order_by(availabilities.c.id), lock))
+            rows = await self._connection.fetch(_locked(sql + " order by id", lock), provider_id)
             return sorted(
                 (_availability_from(row) for row in rows), key=lambda a: (a.time_range.start, a.id)
             )
-        rows = await self._session.execute(
-            query.order_by(availabilities.c.from_date, availabilities.c.id)
-        )
+        rows = await self._connection.fetch(sql + " order by from_date, id", provider_id)
         return [_availability_from(row) for row in rows]
 
     async def save(self, availability: Availability, *, previous_version: int) -> None:
         """Write a changed slot; the version guard catches an update that slipped past a lock."""
-        values = _availability(availability)
-        del values["id"]
-        result = await self._session.execute(
-            update(availabilities)
-            .where(availabilities.c.id == availability.id)
-            .where(availabilities.c.version == previous_version)
-            .values(**values, updated_at=func.now())
+        _, *values = _availability(availability)
+        status = await self._connection.execute(
+            f"update {_SLOTS} set provider_id = $2, from_date = $3, to_date = $4,"
+            " encounter_type = $5, booking_reference_id = $6, version = $7, deleted_at = $8,"
+            " updated_at = now() where id = $1 and version = $9",
+            availability.id,
+            *values,
+            previous_version,
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if status != "UPDATE 1":
             raise ConcurrentUpdateError(
                 f"availability {availability.id} is no longer at version {previous_version}"
             )
@@ -132,68 +147,64 @@ class CancelledBookingRepository:
     """The bookings whose cancellation was handled. Read and written under the slot's lock
     (the booking responder's only lock), which serialises a creation and a cancellation."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     async def record(self, booking_id: UUID, availability_id: UUID) -> None:
         """Idempotent: a repeated cancellation keeps the first record."""
-        await self._session.execute(
-            pg_insert(cancelled_bookings)
-            .values(booking_id=booking_id, availability_id=availability_id)
-            .on_conflict_do_nothing(index_elements=[cancelled_bookings.c.booking_id])
+        await self._connection.execute(
+            f"insert into {_CANCELLED} (booking_id, availability_id) values ($1, $2)"
+            " on conflict (booking_id) do nothing",
+            booking_id,
+            availability_id,
         )
 
     async def contains(self, booking_id: UUID) -> bool:
-        found = await self._session.scalar(
-            select(cancelled_bookings.c.booking_id).where(
-                cancelled_bookings.c.booking_id == booking_id
-            )
+        found = await self._connection.fetchval(
+            f"select 1 from {_CANCELLED} where booking_id = $1", booking_id
         )
         return found is not None
 
 
-def _profile(provider: Provider) -> dict[str, str]:
-    return {
-        "first_name": provider.profile.first_name,
-        "last_name": provider.profile.last_name,
-        "speciality": provider.profile.speciality,
-        "gender": provider.profile.gender,
-    }
+def _profile(provider: Provider) -> tuple[str, str, str, str]:
+    profile = provider.profile
+    return profile.first_name, profile.last_name, profile.speciality, profile.gender
 
 
-def _provider(row: Row[Any]) -> Provider:
+def _provider(row: Record) -> Provider:
     return Provider(
-        id=row.id,
+        id=row["id"],
         profile=Profile(
-            first_name=row.first_name,
-            last_name=row.last_name,
-            speciality=row.speciality,
-            gender=row.gender,
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            speciality=row["speciality"],
+            gender=row["gender"],
         ),
-        deleted_at=row.deleted_at,
+        deleted_at=row["deleted_at"],
     )
 
 
-def _availability(availability: Availability) -> dict[str, Any]:
-    return {
-        "id": availability.id,
-        "provider_id": availability.provider_id,
-        "from_date": availability.time_range.start,
-        "to_date": availability.time_range.end,
-        "encounter_type": availability.encounter_type.value,
-        "booking_reference_id": availability.booking_reference_id,
-        "version": availability.version,
-        "deleted_at": availability.deleted_at,
-    }
+def _availability(availability: Availability) -> tuple[Any, ...]:
+    """The values in ``_SLOT_COLUMNS`` order."""
+    return (
+        availability.id,
+        availability.provider_id,
+        availability.time_range.start,
+        availability.time_range.end,
+        availability.encounter_type.value,
+        availability.booking_reference_id,
+        availability.version,
+        availability.deleted_at,
+    )
 
 
-def _availability_from(row: Row[Any]) -> Availability:
+def _availability_from(row: Record) -> Availability:
     return Availability(
-        id=row.id,
-        provider_id=row.provider_id,
-        time_range=TimeRange(row.from_date, row.to_date),
-        encounter_type=EncounterType(row.encounter_type),
-        booking_reference_id=row.booking_reference_id,
-        version=row.version,
-        deleted_at=row.deleted_at,
+        id=row["id"],
+        provider_id=row["provider_id"],
+        time_range=TimeRange(row["from_date"], row["to_date"]),
+        encounter_type=EncounterType(row["encounter_type"]),
+        booking_reference_id=row["booking_reference_id"],
+        version=row["version"],
+        deleted_at=row["deleted_at"],
     )

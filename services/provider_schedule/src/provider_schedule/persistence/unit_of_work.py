@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from eventing.cloudevents import Event
+from eventing.database import Connection, Database
 from eventing.outbox import Outbox
 from provider_schedule.domain.events import DomainEvent
 from provider_schedule.persistence.repository import (
@@ -24,50 +22,48 @@ MessageMapper = Callable[[DomainEvent, str | None], tuple[str, Event]]
 class UnitOfWork:
     def __init__(
         self,
-        session: AsyncSession,
+        connection: Connection,
         *,
         outbox: Outbox,
         messages: MessageMapper,
         traceparent: str | None = None,
     ) -> None:
-        self.session = session
-        self.providers = ProviderRepository(session)
-        self.availabilities = AvailabilityRepository(session)
-        self.cancelled_bookings = CancelledBookingRepository(session)
+        self.connection = connection
+        self.providers = ProviderRepository(connection)
+        self.availabilities = AvailabilityRepository(connection)
+        self.cancelled_bookings = CancelledBookingRepository(connection)
         self._outbox = outbox
         self._messages = messages
         self._traceparent = traceparent
 
     async def publish(self, *events: DomainEvent) -> None:
         """Stage the events in this transaction; the relay publishes them once it commits."""
-        by_topic: dict[str, list[Event]] = defaultdict(list)
-        for event in events:
-            topic, message = self._messages(event, self._traceparent)
-            by_topic[topic].append(message)
-        for topic, messages in by_topic.items():
-            await self._outbox.add(self.session, topic, messages)
+        messages: list[tuple[str, Event]] = [
+            self._messages(event, self._traceparent) for event in events
+        ]
+        await self._outbox.add_all(self.connection, messages)
 
 
 class UnitOfWorkFactory:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: Database,
         *,
         outbox: Outbox,
         messages: MessageMapper,
     ) -> None:
-        self._sessions = sessions
+        self._database = database
         self._outbox = outbox
         self._messages = messages
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[UnitOfWork]:
         """A new transaction, committed when the block ends without an exception."""
-        async with self._sessions.begin() as session:
-            yield self.joining(session)
+        async with self._database.transaction() as connection:
+            yield self.joining(connection)
 
-    def joining(self, session: AsyncSession, *, traceparent: str | None = None) -> UnitOfWork:
+    def joining(self, connection: Connection, *, traceparent: str | None = None) -> UnitOfWork:
         """A unit of work inside a transaction someone else owns (the inbox's)."""
         return UnitOfWork(
-            session, outbox=self._outbox, messages=self._messages, traceparent=traceparent
+            connection, outbox=self._outbox, messages=self._messages, traceparent=traceparent
         )

@@ -83,8 +83,8 @@ async def search_availability(
         limit=limit,
         after=Cursor.decode(after) if after is not None else None,
     )
-    async with container.sessions() as session:
-        page = await search(session, query)
+    async with container.database.connection() as connection:
+        page = await search(connection, query)
     headers = {}
     if page.next is not None:
         next_url = request.url.include_query_params(after=page.next.encode())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+from asyncpg.exceptions import UniqueViolationError
 from fastapi import APIRouter, Body, Header, Path, Response, status
-from sqlalchemy.exc import IntegrityError
 
 from care_plan.api.deps import ApiKey, ContainerDep
 from care_plan.api.schemas import BookingBody, BookingOut, ErrorOut
@@ -17,6 +17,7 @@ from care_plan.domain.errors import (
 )
 from care_plan.persistence.repository import BookingRepository, PatientRepository
 from care_plan.saga import RequestedBooking
+from eventing.database import constraint_of
 
 router = APIRouter(
     prefix="/patients/{patientId}/bookings",
@@ -68,22 +69,22 @@ async def request_booking(
 ) -> BookingOut:
     for attempt in (1, 2):
         try:
-            async with container.sessions.begin() as session:
+            async with container.database.transaction() as connection:
                 result: RequestedBooking = await container.saga.request_booking(
-                    session,
+                    connection,
                     patient_id=patient_id,
                     availability_id=body.provider_availability_id,
                     payment_mode=body.payment_mode,
                     idempotency_key=idempotency_key,
                 )
             break
-        except IntegrityError as error:
-            if _LIVE_CONSTRAINT in str(error.orig):
+        except UniqueViolationError as error:
+            if constraint_of(error) == _LIVE_CONSTRAINT:
                 # Unreachable while the slot row lock serialises bookings; kept as the answer
                 # the database's own guard would give.
                 raise SlotNotBookableError("the availability is held by another booking") from error
             # The same key raced in for another slot and committed first: read it on retry.
-            if attempt == 2 or _KEY_CONSTRAINT not in str(error.orig):
+            if attempt == 2 or constraint_of(error) != _KEY_CONSTRAINT:
                 raise
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -94,10 +95,10 @@ async def request_booking(
 async def list_bookings(
     container: ContainerDep, _: ApiKey, patient_id: PatientId
 ) -> list[BookingOut]:
-    async with container.sessions() as session:
-        if await PatientRepository(session).get(patient_id) is None:
+    async with container.database.connection() as connection:
+        if await PatientRepository(connection).get(patient_id) is None:
             raise PatientNotFoundError(patient_id)
-        bookings = await BookingRepository(session).for_patient(patient_id)
+        bookings = await BookingRepository(connection).for_patient(patient_id)
     return [BookingOut.of(booking) for booking in bookings]
 
 
@@ -105,8 +106,8 @@ async def list_bookings(
 async def get_booking(
     container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
 ) -> BookingOut:
-    async with container.sessions() as session:
-        booking = await BookingRepository(session).get(booking_id)
+    async with container.database.connection() as connection:
+        booking = await BookingRepository(connection).get(booking_id)
     if booking is None or booking.patient_id != patient_id:
         raise BookingNotFoundError(booking_id)
     return BookingOut.of(booking)
@@ -127,8 +128,8 @@ async def get_booking(
 async def cancel_booking(
     container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
 ) -> Response:
-    async with container.sessions.begin() as session:
+    async with container.database.transaction() as connection:
         await container.saga.cancel_by_patient(
-            session, patient_id=patient_id, booking_id=booking_id
+            connection, patient_id=patient_id, booking_id=booking_id
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -41,8 +41,8 @@ async def create_patient(
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:
     patient = body.to_domain(uuid.uuid4())
-    async with container.sessions.begin() as session:
-        await PatientRepository(session).add(patient)
+    async with container.database.transaction() as connection:
+        await PatientRepository(connection).add(patient)
     return PatientOut.of(patient)
 
 
@@ -53,8 +53,8 @@ async def create_patient(
     responses={404: {"model": ErrorOut}},
 )
 async def get_patient(container: ContainerDep, _: ApiKey, patient_id: PatientId) -> PatientOut:
-    async with container.sessions() as session:
-        patient = await PatientRepository(session).get(patient_id)
+    async with container.database.connection() as connection:
+        patient = await PatientRepository(connection).get(patient_id)
     if patient is None:
         raise PatientNotFoundError(patient_id)
     return PatientOut.of(patient)
@@ -73,7 +73,7 @@ async def update_patient(
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:
     patient = body.to_domain(patient_id)
-    async with container.sessions.begin() as session:
-        if not await PatientRepository(session).replace(patient):
+    async with container.database.transaction() as connection:
+        if not await PatientRepository(connection).replace(patient):
             raise PatientNotFoundError(patient_id)
     return PatientOut.of(patient)

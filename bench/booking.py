@@ -1,0 +1,365 @@
+"""End-to-end booking benchmark against the running platform (``make up`` first).
+
+    uv run python bench/booking.py                       # rates 50 100 200 400 800, 20 s each
+    uv run python bench/booking.py --rates 50 200 --seconds 10
+    uv run python bench/booking.py --overload 64 --seconds 60   # closed loop, 64 connections
+
+For each offered rate it creates one free slot per booking through Provider Schedule's API (32
+concurrent clients; the slot-creation rate is printed too), waits until Care Plan lists them,
+then offers ``POST /patients/{id}/bookings`` open loop: one request every 1/rate s whatever the
+answers do. It then waits until no booking of the phase is WAITING_FOR_CONFIRMATION and reads
+Care Plan's database: latency is ``created_at`` (set when the request was handled) to
+``updated_at`` of the confirming transition, database times, not client polling.
+
+CPU: every platform process (and its children) is read with psutil before and after each
+phase; CPU per booking is that process's CPU seconds over the confirmed bookings. The load
+generator's own CPU is ``getrusage`` of this process over the same window and is printed in
+the same table, because it competes with what it measures on the same cores.
+
+The serverless tail (sink -> moto -> Lambda runner) is not on the booking path; it is measured
+apart (its own CPU is in the table; moto stands in for AWS, so its figure says nothing about
+EventBridge). Stop the sink (``careplan down eventbridge-sink``) for the core path's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import resource
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import psutil
+from http_load import Client, Request, Response, closed_loop, open_loop
+
+from devstack.catalog import INFRASTRUCTURE, SERVICES
+from devstack.processes import ProcessFiles, running_process
+from devstack.settings import DevstackSettings
+from eventing.settings import LOCAL_API_KEY, libpq_dsn
+
+HEADERS = {"X-API-KEY": LOCAL_API_KEY}
+SLOT_CLIENTS = 32
+PATIENTS = 200
+LATENCY_TARGET_P99_MS = 100.0
+SETTLE_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    label: str
+    offered: float
+    seconds: float
+    answered: dict[int, int]
+    confirmed: int
+    expired: int
+    latencies_ms: list[float]
+    cpu_seconds: dict[str, float]
+    accepted_per_second: float
+
+    @property
+    def confirmed_per_second(self) -> float:
+        return self.confirmed / self.seconds
+
+    def percentile(self, share: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class CpuMeter:
+    """CPU seconds of each platform process (with its children) and of this generator."""
+
+    def __init__(self, settings: DevstackSettings) -> None:
+        self._processes: dict[str, psutil.Process] = {}
+        for component in (*INFRASTRUCTURE, *SERVICES):
+            process = running_process(ProcessFiles.under(settings.state_dir, component.name))
+            if process is not None:
+                self._processes[component.name] = process
+
+    def sample(self) -> dict[str, float]:
+        sample = {name: _tree_cpu(process) for name, process in self._processes.items()}
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        sample["load generator"] = usage.ru_utime + usage.ru_stime
+        return sample
+
+
+def _tree_cpu(process: psutil.Process) -> float:
+    total = 0.0
+    for member in [process, *_children(process)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+class Platform:
+    def __init__(self, settings: DevstackSettings) -> None:
+        self.settings = settings
+        self.provider_api = ("127.0.0.1", settings.provider_schedule_port)
+        self.care_plan_api = ("127.0.0.1", settings.care_plan_port)
+
+    async def create_slots(self, count: int) -> tuple[list[str], float]:
+        """``count`` free slots (one provider per 2,000), returns their ids and slots/s."""
+        client = Client(*self.provider_api)
+        providers = []
+        for _ in range(count // 2000 + 1):
+            response = await client.request(
+                Request("POST", "/providers", _json(_provider()), HEADERS)
+            )
+            providers.append(_id(response))
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+        bodies = (
+            (providers[index // 2000], _slot(start + timedelta(minutes=15 * (index % 2000))))
+            for index in range(count)
+        )
+        requests = (
+            Request("POST", f"/providers/{provider}/availability", _json(body), HEADERS)
+            for provider, body in bodies
+        )
+        began = time.monotonic()
+        responses = await closed_loop(
+            lambda: Client(*self.provider_api),
+            iter(requests),
+            connections=SLOT_CLIENTS,
+            seconds=3600,
+        )
+        elapsed = time.monotonic() - began
+        client.close()
+        failed = [r.status for r in responses if r.status != 201]
+        if failed:
+            raise SystemExit(f"slot creation failed: {len(failed)} answers, e.g. {failed[:5]}")
+        return [_id(response) for response in responses], count / elapsed
+
+    async def create_patients(self, count: int) -> list[str]:
+        client = Client(*self.care_plan_api)
+        patients = []
+        for index in range(count):
+            body = {
+                "firstName": "Bench",
+                "lastName": f"Patient{index}",
+                "gender": "FEMALE",
+                "dateOfBirth": "1990-01-01",
+            }
+            patients.append(
+                _id(await client.request(Request("POST", "/patients", _json(body), HEADERS)))
+            )
+        client.close()
+        return patients
+
+
+def _json(body: object) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _id(response: Response) -> str:
+    if response.status != 201:
+        raise SystemExit(f"setup request failed: {response.status} {response.body[:200]!r}")
+    return str(json.loads(response.body)["id"])
+
+
+def _provider() -> dict[str, str]:
+    return {
+        "firstName": "Bench",
+        "lastName": uuid.uuid4().hex[:10],
+        "speciality": "Cardiology",
+        "gender": "FEMALE",
+    }
+
+
+def _slot(start: datetime) -> dict[str, str]:
+    return {
+        "fromDate": start.isoformat(),
+        "toDate": (start + timedelta(minutes=15)).isoformat(),
+        "encounterType": "VIRTUAL",
+    }
+
+
+class CarePlanDatabase:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def wait_listed(self, slot_ids: Sequence[str], timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        ids = [uuid.UUID(s) for s in slot_ids]
+        while time.monotonic() < deadline:
+            seen = await self._connection.fetchval(
+                "select count(*) from care_plan.slots where id = any($1::uuid[])", ids
+            )
+            if seen == len(ids):
+                return
+            await asyncio.sleep(0.2)
+        raise SystemExit(f"Care Plan did not list the {len(ids)} slots within {timeout} s")
+
+    async def settle(self, booking_ids: Sequence[str]) -> list[asyncpg.Record]:
+        """Wait until none of the bookings waits any more, then return their rows."""
+        ids = [uuid.UUID(b) for b in booking_ids]
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+        query = (
+            "select status, extract(epoch from updated_at - created_at) * 1000 as ms "
+            "from care_plan.bookings where id = any($1::uuid[])"
+        )
+        while True:
+            rows = await self._connection.fetch(query, ids)
+            waiting = sum(1 for row in rows if row["status"] == "WAITING_FOR_CONFIRMATION")
+            if waiting == 0 or time.monotonic() > deadline:
+                return list(rows)
+            await asyncio.sleep(0.5)
+
+
+def _booking_requests(patients: Sequence[str], slots: Sequence[str]) -> Iterator[Request]:
+    for patient, slot in zip(itertools.cycle(patients), slots, strict=False):
+        body = _json({"providerAvailabilityId": slot})
+        headers = {**HEADERS, "Idempotency-Key": uuid.uuid4().hex}
+        yield Request("POST", f"/patients/{patient}/bookings", body, headers)
+
+
+async def run_phase(
+    platform: Platform,
+    database: CarePlanDatabase,
+    patients: Sequence[str],
+    *,
+    rate: float | None,
+    connections: int,
+    seconds: float,
+) -> PhaseResult:
+    count = int(rate * seconds) if rate else int(seconds * 1500)
+    slots, slot_rate = await platform.create_slots(count)
+    print(f"  {count} slots created at {slot_rate:,.0f}/s ({SLOT_CLIENTS} clients)", flush=True)
+    await database.wait_listed(slots)
+    meter = CpuMeter(platform.settings)
+    before = meter.sample()
+    began = time.monotonic()
+    requests = _booking_requests(patients, slots)
+    if rate:
+        client = Client(*platform.care_plan_api)
+        responses = await open_loop(client, requests, rate=rate, seconds=seconds)
+        client.close()
+    else:
+        responses = await closed_loop(
+            lambda: Client(*platform.care_plan_api),
+            requests,
+            connections=connections,
+            seconds=seconds,
+        )
+    sent_for = time.monotonic() - began
+    answered: dict[int, int] = {}
+    for response in responses:
+        answered[response.status] = answered.get(response.status, 0) + 1
+    accepted = [json.loads(r.body)["id"] for r in responses if r.status == 201]
+    rows = await database.settle(accepted)
+    window = time.monotonic() - began
+    after = meter.sample()
+    confirmed = [row for row in rows if row["status"] == "CONFIRMED"]
+    return PhaseResult(
+        label=f"{rate:g}/s" if rate else f"closed {connections}",
+        offered=rate or len(responses) / sent_for,
+        seconds=window,
+        answered=answered,
+        confirmed=len(confirmed),
+        expired=sum(1 for row in rows if row["status"] == "EXPIRED"),
+        latencies_ms=[float(row["ms"]) for row in confirmed],
+        cpu_seconds={name: after[name] - before[name] for name in before},
+        accepted_per_second=len(accepted) / sent_for,
+    )
+
+
+def report(results: Sequence[PhaseResult]) -> None:
+    print(
+        f"\n{'offered':>10} {'201/s':>7} {'429/s':>7} {'conf/s':>7} {'expired':>7} "
+        f"{'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}   CPU ms per confirmed booking"
+    )
+    for result in results:
+        too_many = result.answered.get(429, 0) / max(result.seconds, 1e-9)
+        cpu = ", ".join(
+            f"{name} {1000 * seconds / max(result.confirmed, 1):.2f}"
+            for name, seconds in result.cpu_seconds.items()
+            if seconds > 0.05
+        )
+        print(
+            f"{result.label:>10} {result.accepted_per_second:7.0f} {too_many:7.0f} "
+            f"{result.confirmed_per_second:7.0f} {result.expired:7d} "
+            f"{result.percentile(0.5):7.1f} {result.percentile(0.9):7.1f} "
+            f"{result.percentile(0.99):7.1f} {max(result.latencies_ms, default=0):7.1f}   {cpu}"
+        )
+        others = {s: n for s, n in result.answered.items() if s not in (201, 429)}
+        if others:
+            print(f"{'':>10} other answers: {others}")
+    services = ("care-plan", "provider-schedule")
+    within = [r for r in results if r.percentile(0.99) <= LATENCY_TARGET_P99_MS and r.expired == 0]
+    if within:
+        best = max(within, key=lambda r: r.confirmed_per_second)
+        print(
+            f"\nhighest rate with p99 <= {LATENCY_TARGET_P99_MS:.0f} ms: {best.label} "
+            f"({best.confirmed_per_second:.0f} confirmed/s)"
+        )
+    for result in results:
+        both = sum(result.cpu_seconds.get(s, 0.0) for s in services)
+        print(
+            f"{result.label:>10}: Care Plan + Provider Schedule "
+            f"{1000 * both / max(result.confirmed, 1):.2f} ms CPU per booking"
+        )
+    print(f"(machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB)")
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    settings = DevstackSettings()
+    platform = Platform(settings)
+    connection = await asyncpg.connect(libpq_dsn(settings.sqlalchemy_url))
+    database = CarePlanDatabase(connection)
+    patients = await platform.create_patients(PATIENTS)
+    results = []
+    try:
+        if arguments.overload:
+            phases: list[float | None] = [None]
+        else:
+            phases = list(arguments.rates)
+        for rate in phases:
+            print(f"phase {rate or 'closed loop'}:", flush=True)
+            result = await run_phase(
+                platform,
+                database,
+                patients,
+                rate=rate,
+                connections=arguments.overload,
+                seconds=arguments.seconds,
+            )
+            results.append(result)
+            report([result])
+            if rate and result.confirmed_per_second < 0.8 * rate:
+                print("  saturated: higher rates are not offered", flush=True)
+                break
+    finally:
+        await connection.close()
+    print("\n== booking benchmark ==")
+    report(results)
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[50, 100, 200, 400, 800])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--overload", type=int, default=0, help="closed loop with this many connections instead"
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_arguments()))
