@@ -152,7 +152,8 @@ async def latency(settings: DevstackSettings, samples: int) -> list[float]:
             position = await connection.fetchval(
                 f'select position from "{schema}".outbox where event_id = $1', event.id
             )
-        ids_by_position[int(position)] = event.id
+            # Known before the commit: the relay may acknowledge it before this line resumes.
+            ids_by_position[int(position)] = event.id
         committed_at[event.id] = time.perf_counter()
         await asyncio.sleep(0.01)
     deadline = time.monotonic() + 30

@@ -1,6 +1,9 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from cloudevents.core.bindings.kafka import to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 
 from eventing.cloudevents import Event, KafkaRecord, MalformedEventError, from_record, to_record
 
@@ -146,3 +149,38 @@ def test_records_that_are_not_cloudevents_are_rejected_as_malformed(
 ) -> None:
     with pytest.raises(MalformedEventError):
         from_record(b"k", value, headers)
+
+
+def _sdk_record(event: Event) -> list[tuple[str, bytes]]:
+    """What the CloudEvents SDK's Kafka binding writes for the same event."""
+    attributes: dict[str, object] = {
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+    }
+    if event.time is not None:
+        attributes["time"] = event.time
+    if event.subject is not None:
+        attributes["subject"] = event.subject
+    message = to_binary(CloudEvent(attributes=attributes, data=event.data), JSONFormat())
+    return list(message.headers.items())
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        EVENT,
+        Event.new(source="/care-plan", type="BOOKING_CONFIRMED", data={"é": "ü"}, key=None),
+        Event(id="x", source="/s", type="T", data={}, subject="slot-1",
+              time=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2)))),
+        Event(id="y", source="/s", type="T", data={"n": 1.5}, time=None),
+    ],
+)  # fmt: skip
+def test_headers_are_the_ones_the_cloudevents_sdk_writes(event: Event) -> None:
+    ours, sdk = to_record(event).headers, _sdk_record(event)
+    if event.time is None:  # both stamp the time of writing: compare its form only
+        ours, sdk = [h for h in ours if h[0] != "ce_time"], [h for h in sdk if h[0] != "ce_time"]
+        assert dict(to_record(event).headers)["ce_time"].endswith(b"Z")
+    assert ours == sdk

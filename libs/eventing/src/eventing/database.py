@@ -24,9 +24,7 @@ from eventing.settings import libpq_dsn
 # What repositories are handed: a pooled connection, or (tests, tools) a connection of its own.
 # (The classes are generic only in the type stubs.)
 if TYPE_CHECKING:
-    Connection: TypeAlias = (
-        PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]
-    )
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]
 else:
     Connection = PoolConnectionProxy | asyncpg.Connection
 

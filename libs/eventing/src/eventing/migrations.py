@@ -27,6 +27,16 @@ def create_outbox_and_inbox(connection: Connection, schema: str) -> None:
     metadata.create_all(connection)
 
 
+def outbox_payload_type(connection: Connection, schema: str, kind: str) -> None:
+    """``json`` keeps the payload's text as the service wrote it, which the relay then sends
+    as it is; ``jsonb`` (the first form) made it parse and re-encode every event."""
+    connection.execute(
+        text(
+            f'alter table "{schema}".outbox alter column payload type {kind} using payload::{kind}'
+        )
+    )
+
+
 def drop_outbox_and_inbox(connection: Connection, schema: str) -> None:
     metadata = MetaData(schema=schema)
     outbox_table(metadata)

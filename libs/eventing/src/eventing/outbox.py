@@ -6,10 +6,10 @@ change that caused it committed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from asyncpg import Record
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,9 +22,9 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
-from eventing.cloudevents import Event
+from eventing.cloudevents import Event, KafkaRecord, binary_headers
 from eventing.database import Connection
 
 OUTBOX_TABLE = "outbox"
@@ -45,7 +45,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("source", Text, nullable=False),
         Column("subject", Text),
         Column("occurred_at", DateTime(timezone=True), nullable=False),
-        Column("payload", JSONB, nullable=False),
+        # json, not jsonb: the text the service wrote is what the relay sends (no re-encoding).
+        Column("payload", JSON, nullable=False),
         Column("traceparent", Text),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
@@ -78,7 +79,7 @@ class Outbox:
             " message_key, event_type, source, subject, occurred_at, payload, traceparent)"
             " select id, topic, key, type, source, subject, coalesce(time, now()), data, tp"
             " from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-            " $6::text[], $7::timestamptz[], $8::jsonb[], $9::text[])"
+            " $6::text[], $7::timestamptz[], $8::json[], $9::text[])"
             " as e(id, topic, key, type, source, subject, time, data, tp) returning 1)"
             " select pg_notify($10, '')"
         )
@@ -107,16 +108,20 @@ class Outbox:
         )
 
 
-def event_from_row(row: dict[str, object]) -> Event:
-    payload = row["payload"]
-    data = json.loads(payload) if isinstance(payload, str | bytes) else payload
-    return Event(
-        id=str(row["event_id"]),
-        source=str(row["source"]),
-        type=str(row["event_type"]),
-        data=data,  # type: ignore[arg-type]
-        key=row["message_key"],  # type: ignore[arg-type]
-        subject=row["subject"],  # type: ignore[arg-type]
-        time=row["occurred_at"],  # type: ignore[arg-type]
-        traceparent=row["traceparent"],  # type: ignore[arg-type]
+def record_from_row(row: Record) -> KafkaRecord:
+    """The Kafka record of an outbox row: its payload text as stored (json, compact, as the
+    service serialised it) is the value, unparsed."""
+    headers = binary_headers(
+        id=row["event_id"],
+        source=row["source"],
+        type=row["event_type"],
+        time=row["occurred_at"],
+        subject=row["subject"],
+        traceparent=row["traceparent"],
+    )
+    key = row["message_key"]
+    return KafkaRecord(
+        key=key.encode() if key is not None else None,
+        value=row["payload"].encode(),
+        headers=headers,
     )

@@ -8,9 +8,10 @@ delivery report resolves an asyncio future through ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -63,6 +64,45 @@ class AsyncProducer:
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             loop.call_soon_threadsafe(_settle, future, error, message)
 
+        self._produce(topic, record, on_delivery)
+        return future
+
+    async def send_many(
+        self, records: Sequence[tuple[str, KafkaRecord]]
+    ) -> list[DeliveryError | None]:
+        """Queue records in order; once the broker settled all of them, each one's outcome
+        (None when acknowledged). One wake-up of the event loop for the whole batch instead of
+        one per record: that handoff between threads cost more than producing."""
+        if not records:
+            return []
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[None] = loop.create_future()
+        outcomes: list[DeliveryError | None] = [None] * len(records)
+        pending = itertools.count(len(records) - 1, -1)
+        guard = threading.Lock()  # reports come from the poll thread and from produce's own poll
+
+        def reporter(index: int) -> Callable[[KafkaError | None, Message], None]:
+            def on_delivery(error: KafkaError | None, _: Message) -> None:
+                if error is not None:
+                    outcomes[index] = DeliveryError(error)
+                with guard:
+                    left = next(pending)
+                if left == 0:
+                    loop.call_soon_threadsafe(_done, settled)
+
+            return on_delivery
+
+        for index, (topic, record) in enumerate(records):
+            self._produce(topic, record, reporter(index))
+        await settled
+        return outcomes
+
+    def _produce(
+        self,
+        topic: str,
+        record: KafkaRecord,
+        on_delivery: Callable[[KafkaError | None, Message], None],
+    ) -> None:
         while True:
             try:
                 self._producer.produce(
@@ -72,7 +112,7 @@ class AsyncProducer:
                     headers=record.headers,
                     on_delivery=on_delivery,
                 )
-                return future
+                return
             except BufferError:
                 # The local queue is full: let librdkafka drain it before queueing more.
                 self._producer.poll(0.1)
@@ -89,6 +129,11 @@ class AsyncProducer:
         self._poller.join(timeout=5)
         if remaining:
             raise KafkaException(f"{remaining} records were not delivered before close")
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _settle(future: asyncio.Future[Message], error: KafkaError | None, message: Message) -> None:

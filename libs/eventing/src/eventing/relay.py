@@ -3,7 +3,9 @@
 Guarantees:
 - A row is marked published only after the broker acknowledged it (``acks=all``,
   idempotent producer). A crash between the two re-publishes the row on restart, with the
-  same ``ce_id``: consumers deduplicate it in their inbox.
+  same ``ce_id``: consumers deduplicate it in their inbox. The marking of one batch overlaps
+  the sending of the next; the next batch is only sent once the one before was acknowledged
+  in full, so the overlap never reorders a key.
 - Per-key order: rows go out in position order, and after a failed delivery nothing beyond
   the first failure is marked, so the failed row and everything after it go out again.
 - One active relay per outbox: a session-level advisory lock; a standby relay takes over
@@ -23,8 +25,7 @@ from datetime import timedelta
 import asyncpg
 from sqlalchemy import Table
 
-from eventing.cloudevents import to_record
-from eventing.outbox import event_from_row, notify_channel
+from eventing.outbox import notify_channel, record_from_row
 from eventing.producer import AsyncProducer
 
 logger = logging.getLogger(__name__)
@@ -65,24 +66,36 @@ class OutboxRelay:
         self._lock_name = f"outbox-relay:{self._qualified}"
         self.is_leader = False
         self._last_purge = float("-inf")
+        self._marking: asyncio.Task[None] | None = None
+        self._marking_positions: list[int] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         connection = await asyncpg.connect(self._dsn)
+        marker: asyncpg.Connection | None = None
         try:
             if not await self._become_leader(connection, stop):
                 return
+            # Marking a batch published is the slowest step after the broker's ack (an
+            # update of every row): it runs on a second connection while the next batch is
+            # fetched and sent.
+            marker = await asyncpg.connect(self._dsn)
             wake = asyncio.Event()
             await connection.add_listener(self._channel, lambda *_: wake.set())
             logger.info("outbox relay active", extra={"outbox": self._qualified})
             while not stop.is_set():
                 wake.clear()
-                relayed = await self.relay_batch(connection)
+                relayed = await self._relay_batch(connection, marker)
                 if relayed >= self._options.batch_size:
                     continue
+                await self._marked()
                 await self._purge_published(connection)
                 await _wait_any(wake, stop, timeout=self._options.idle_poll_seconds)
+            await self._marked()
         finally:
             self.is_leader = False
+            self._abandon_marking()
+            if marker is not None:
+                await marker.close()
             await connection.close()
 
     async def _become_leader(self, connection: asyncpg.Connection, stop: asyncio.Event) -> bool:
@@ -96,22 +109,24 @@ class OutboxRelay:
             await _wait_any(asyncio.Event(), stop, timeout=self._options.standby_poll_seconds)
         return False
 
-    async def relay_batch(self, connection: asyncpg.Connection) -> int:
+    async def _relay_batch(self, connection: asyncpg.Connection, marker: asyncpg.Connection) -> int:
+        # Rows whose marking is still running are left out (a hashed NOT IN): they were sent.
         rows = await connection.fetch(
-            f"select position, event_id, topic, message_key, event_type, source, subject, "
-            f"occurred_at, payload::text as payload, traceparent from {self._qualified} "
-            f"where published_at is null order by position limit $1",
+            f"select position, event_id, topic, message_key, event_type, source, subject,"
+            f" occurred_at, payload::text as payload, traceparent from {self._qualified}"
+            f" where published_at is null and position not in (select unnest($2::bigint[]))"
+            f" order by position limit $1",
             self._options.batch_size,
+            self._marking_positions,
         )
         if not rows:
             return 0
-        deliveries = [
-            self._producer.send(row["topic"], to_record(event_from_row(dict(row)))) for row in rows
-        ]
-        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        outcomes = await self._producer.send_many(
+            [(row["topic"], record_from_row(row)) for row in rows]
+        )
         acknowledged: list[int] = []
         for row, outcome in zip(rows, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if outcome is not None:
                 logger.warning(
                     "delivery failed, will retry",
                     extra={"ce_id": row["event_id"], "error": str(outcome)},
@@ -120,15 +135,34 @@ class OutboxRelay:
             acknowledged.append(row["position"])
         if self._before_mark is not None:
             await self._before_mark(acknowledged)
+        await self._marked()
         if acknowledged:
-            await connection.execute(
-                f"update {self._qualified} set published_at = now() "
-                f"where position = any($1::bigint[])",
-                acknowledged,
-            )
+            self._marking_positions = acknowledged
+            self._marking = asyncio.create_task(self._mark(marker, acknowledged))
         if len(acknowledged) < len(rows):
+            await self._marked()
             await asyncio.sleep(self._options.failure_backoff_seconds)
         return len(acknowledged)
+
+    async def _mark(self, marker: asyncpg.Connection, positions: list[int]) -> None:
+        await marker.execute(
+            f"update {self._qualified} set published_at = now() where position = any($1::bigint[])",
+            positions,
+        )
+
+    async def _marked(self) -> None:
+        """Wait for the marking in flight; a failure ends the relay (rows are sent again)."""
+        if self._marking is not None:
+            marking, self._marking = self._marking, None
+            try:
+                await marking
+            finally:
+                self._marking_positions = []
+
+    def _abandon_marking(self) -> None:
+        if self._marking is not None:
+            self._marking.cancel()
+            self._marking, self._marking_positions = None, []
 
     async def _purge_published(self, connection: asyncpg.Connection) -> None:
         now = time.monotonic()

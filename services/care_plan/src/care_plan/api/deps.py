@@ -10,7 +10,8 @@ from care_plan.bootstrap import Container
 from eventing.api_key import api_key_scheme
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
     container: Container = request.app.state.container
     return container
 

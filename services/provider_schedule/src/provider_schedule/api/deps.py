@@ -13,7 +13,8 @@ MAX_PAGE = 100_000
 MAX_PAGE_SIZE = 100
 
 
-def get_units(request: Request) -> UnitOfWorkFactory:
+async def get_units(request: Request) -> UnitOfWorkFactory:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
     units: UnitOfWorkFactory = request.app.state.units
     return units
 
