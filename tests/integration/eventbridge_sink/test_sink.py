@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from contract.topics import dead_letter_topic
+from devstack.aws_bootstrap import load_aws_resources
 from devstack.settings import DevstackSettings
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
 from eventbridge_sink.sink import KafkaToEventBridge
@@ -24,6 +25,9 @@ from eventing.producer import AsyncProducer
 from tests.support.kafka import read_all, unique_topic
 
 pytestmark = pytest.mark.integration
+
+
+NOTIFICATION_RULE = "all-confirmed-care-plan-events"
 
 
 def _booking_event(booking_id: str, encounter: str) -> Event:
@@ -76,6 +80,7 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
     )
     events = session.client("events", endpoint_url=infrastructure.aws_endpoint)
     sqs = session.client("sqs", endpoint_url=infrastructure.aws_endpoint)
+    rule = _notification_rule_for(events, sqs, topic)
 
     async def put_events(entries: list[Any]) -> dict[str, Any]:
         return dict(await asyncio.to_thread(events.put_events, Entries=entries))
@@ -103,6 +108,8 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
         stop.set()
         await task
         dlt_producer.close()
+        events.remove_targets(Rule=rule, EventBusName="care-plan-events", Ids=["notify"])
+        events.delete_rule(Name=rule, EventBusName="care-plan-events")
 
     assert notification["source"] == "com.providerschedule"
     assert notification["event-type"] == "Notification"
@@ -110,6 +117,31 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
     assert [m.value() for m in parked] == [poison_offset_marker]
     assert dict(parked[0].headers())["dlt-reason"] == b"malformed"
     assert _committed_everything(infrastructure, group, topic)
+
+
+def _notification_rule_for(events: Any, sqs: Any, topic: str) -> str:
+    """The platform's notification rule as deployed, but for this test's own topic (the real
+    one matches careplan.bookings only): the pattern and the input transformer under test."""
+    [deployed] = [r for r in load_aws_resources().rules if r.name == NOTIFICATION_RULE]
+    pattern = {**deployed.event_pattern}
+    pattern["detail"] = {**pattern["detail"], "topic": [topic]}
+    [target] = deployed.targets
+    assert target.input_transformer is not None
+    queue_url = sqs.get_queue_url(QueueName=target.queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    name = f"{NOTIFICATION_RULE}-{topic}"[:64]
+    events.put_rule(Name=name, EventBusName=deployed.event_bus_name,
+                    EventPattern=json.dumps(pattern), State="ENABLED")  # fmt: skip
+    events.put_targets(Rule=name, EventBusName=deployed.event_bus_name, Targets=[{
+        "Id": "notify", "Arn": queue_arn,
+        "InputTransformer": {
+            "InputPathsMap": dict(target.input_transformer.input_paths_map),
+            "InputTemplate": target.input_transformer.input_template,
+        },
+    }])  # fmt: skip
+    return name
 
 
 def _await_notification(sqs: Any, queue_url: str, booking_id: str) -> dict[str, Any]:

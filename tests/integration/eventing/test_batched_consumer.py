@@ -1,0 +1,214 @@
+"""The batched consumer on the real broker and database: the records of one poll are applied in
+one transaction, a poison record among them is parked alone, a SIGKILL in the middle of a batch
+leaves nothing behind and nothing twice, and per-key order holds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from contract.topics import dead_letter_topic
+from devstack.settings import DevstackSettings
+from eventing.cloudevents import Event, to_record
+from eventing.consumer import ConsumerRunner, PermanentError
+from eventing.consumer_types import RecordContext
+from eventing.database import Connection
+from eventing.inbox import Inbox, idempotent, idempotent_batch
+from eventing.producer import AsyncProducer
+from tests.support.database import IsolatedSchema, isolated_schema
+from tests.support.kafka import read_all, unique_topic
+
+pytestmark = pytest.mark.integration
+
+PROCESS = Path(__file__).with_name("batch_consumer_process.py")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _produce(settings: DevstackSettings, topic: str, events: list[Event]) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for event in events:
+        record = to_record(event)
+        producer.produce(topic, key=record.key, value=record.value, headers=record.headers)
+    producer.flush(10)
+
+
+def _committed_to_end(settings: DevstackSettings, group: str, topic: str) -> bool:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group,
+                         "log_level": 0})  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=5)}
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in wanted}
+    finally:
+        consumer.close()
+    return all(committed[p] >= end for p, end in ends.items() if end > 0)
+
+
+async def _until_committed(settings: DevstackSettings, group: str, topic: str) -> None:
+    deadline = time.monotonic() + 60
+    while not await asyncio.to_thread(_committed_to_end, settings, group, topic):
+        assert time.monotonic() < deadline, "the group never committed to the end of the topic"
+        await asyncio.sleep(0.2)
+
+
+async def _effects(schema: IsolatedSchema) -> dict[str, int]:
+    async with schema.database.connection() as connection:
+        rows = await connection.fetch(
+            f'select event_id, count(*) as n from "{schema.name}".effects group by event_id'
+        )
+    return {row["event_id"]: row["n"] for row in rows}
+
+
+def _events(count: int, keys: int = 7) -> list[Event]:
+    return [
+        Event.new(source="/test", type="STEP", data={"seq": n}, key=f"k{n % keys}")
+        for n in range(count)
+    ]
+
+
+async def test_a_poison_record_in_a_batch_is_parked_alone_and_the_rest_applied_once(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "batch-poison", partitions=1)
+    events = _events(40)
+    poison = events[17]
+    _produce(infrastructure, topic, events)
+    batches: list[int] = []
+    async with isolated_schema(infrastructure, "batch_poison") as schema:
+
+        async def apply(connection: Connection, event: Event) -> None:
+            if event.id == poison.id:
+                raise PermanentError("this record can never be applied")
+            await connection.execute(
+                f'insert into "{schema.name}".effects (event_id, applied) values ($1, 1)',
+                event.id,
+            )
+
+        inbox = Inbox(schema.inbox, "effects")
+        batch = idempotent_batch(schema.database, inbox, apply)
+
+        async def counted(records: list[tuple[Event, RecordContext]]) -> None:
+            batches.append(len(records))
+            await batch(records)
+
+        producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+        group = f"batch-poison-{schema.name}"
+        runner = ConsumerRunner(
+            client_config={"bootstrap.servers": infrastructure.bootstrap_servers},
+            group_id=group, topics=[topic], producer=producer,
+            handler=idempotent(schema.database, inbox, apply), batch_handler=counted,
+        )  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        try:
+            await _until_committed(infrastructure, group, topic)
+        finally:
+            stop.set()
+            await task
+            producer.close()
+        effects = await _effects(schema)
+
+    assert max(batches) > 1, "the records were never applied as a batch"
+    assert effects == {event.id: 1 for event in events if event.id != poison.id}
+    parked = await asyncio.to_thread(read_all, infrastructure, dead_letter_topic(topic), expect=1)
+    assert [dict(record.headers())["ce_id"] for record in parked] == [poison.id.encode()]
+
+
+def _start(settings: DevstackSettings, schema: IsolatedSchema, topic: str, group: str,
+           signal_file: Path, *flags: str) -> subprocess.Popen[bytes]:  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, str(PROCESS), settings.sqlalchemy_url, schema.name,
+         settings.bootstrap_servers, topic, group, str(signal_file), *flags],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never written")
+
+
+async def test_sigkill_in_the_middle_of_a_batch_leaves_no_partial_effect_and_no_duplicate(
+    infrastructure: DevstackSettings, tmp_path: Path
+) -> None:
+    topic = unique_topic(infrastructure, "batch-kill", partitions=1)
+    events = _events(200)
+    _produce(infrastructure, topic, events)
+    async with isolated_schema(infrastructure, "batch_kill") as schema:
+        group = f"batch-kill-{schema.name}"
+        hanging = _start(
+            infrastructure, schema, topic, group, tmp_path / "hung", "--hang-mid-batch"
+        )
+        in_hung_batch = (await asyncio.to_thread(_wait_for, tmp_path / "hung")).split(",")
+        os.kill(hanging.pid, signal.SIGKILL)
+        hanging.wait()
+        visible = await _effects(schema)
+        assert in_hung_batch
+        assert not set(in_hung_batch) & set(visible), "visible before its batch committed"
+
+        restarted = _start(infrastructure, schema, topic, group, tmp_path / "second")
+        try:
+            await _until_committed(infrastructure, group, topic)
+        finally:
+            restarted.kill()
+            restarted.wait()
+        assert await _effects(schema) == {event.id: 1 for event in events}
+
+
+async def test_per_key_order_holds_when_records_are_applied_in_batches(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "batch-order", partitions=3)
+    events = _events(600, keys=11)
+    _produce(infrastructure, topic, events)
+    applied: list[tuple[str, int]] = []
+    batches: list[int] = []
+    async with isolated_schema(infrastructure, "batch_order") as schema:
+
+        async def apply(_: Connection, event: Event) -> None:
+            applied.append((event.key or "", int(event.data["seq"])))
+
+        inbox = Inbox(schema.inbox, "order")
+        batch = idempotent_batch(schema.database, inbox, apply)
+
+        async def counted(records: list[tuple[Event, RecordContext]]) -> None:
+            batches.append(len(records))
+            await batch(records)
+
+        producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+        group = f"batch-order-{schema.name}"
+        runner = ConsumerRunner(
+            client_config={"bootstrap.servers": infrastructure.bootstrap_servers},
+            group_id=group, topics=[topic], producer=producer,
+            handler=idempotent(schema.database, inbox, apply), batch_handler=counted,
+        )  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        try:
+            await _until_committed(infrastructure, group, topic)
+        finally:
+            stop.set()
+            await task
+            producer.close()
+
+    assert max(batches) > 1, "the records were never applied as a batch"
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for key, seq in applied:
+        by_key[key].append(seq)
+    assert sum(len(seqs) for seqs in by_key.values()) == 600
+    for key, seqs in by_key.items():
+        assert seqs == sorted(seqs), f"{key} applied out of order"
