@@ -62,6 +62,8 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/search.py
 	$(RUN) careplan up --only kafka
 	$(RUN) python bench/insurance_processor.py
+	$(RUN) careplan up
+	$(RUN) python bench/booking.py
 
 clean: down ## Stop the platform (and any test platform) and remove local state
 	for dir in .careplan/test-*; do [ -d "$$dir" ] && CAREPLAN_STATE_DIR=$$dir \

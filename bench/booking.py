@@ -46,7 +46,6 @@ from eventing.settings import LOCAL_API_KEY, libpq_dsn
 
 HEADERS = {"X-API-KEY": LOCAL_API_KEY}
 SLOT_CLIENTS = 32
-PATIENTS = 200
 LATENCY_TARGET_P99_MS = 100.0
 SETTLE_TIMEOUT_SECONDS = 120.0
 
@@ -55,10 +54,12 @@ SETTLE_TIMEOUT_SECONDS = 120.0
 class PhaseResult:
     label: str
     offered: float
-    seconds: float
+    seconds: float  # first request to last confirmation (database times)
     answered: dict[int, int]
+    accepted: int
     confirmed: int
     expired: int
+    waiting: int
     latencies_ms: list[float]
     cpu_seconds: dict[str, float]
     accepted_per_second: float
@@ -212,8 +213,9 @@ class CarePlanDatabase:
         ids = [uuid.UUID(b) for b in booking_ids]
         deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
         query = (
-            "select status, extract(epoch from updated_at - created_at) * 1000 as ms "
-            "from care_plan.bookings where id = any($1::uuid[])"
+            "select status, extract(epoch from updated_at - created_at) * 1000 as ms,"
+            " extract(epoch from created_at) as requested, extract(epoch from updated_at) as done"
+            " from care_plan.bookings where id = any($1::uuid[])"
         )
         while True:
             rows = await self._connection.fetch(query, ids)
@@ -267,13 +269,17 @@ async def run_phase(
     window = time.monotonic() - began
     after = meter.sample()
     confirmed = [row for row in rows if row["status"] == "CONFIRMED"]
+    if confirmed:
+        window = float(max(r["done"] for r in confirmed) - min(r["requested"] for r in rows))
     return PhaseResult(
         label=f"{rate:g}/s" if rate else f"closed {connections}",
         offered=rate or len(responses) / sent_for,
         seconds=window,
         answered=answered,
+        accepted=len(accepted),
         confirmed=len(confirmed),
         expired=sum(1 for row in rows if row["status"] == "EXPIRED"),
+        waiting=sum(1 for row in rows if row["status"] == "WAITING_FOR_CONFIRMATION"),
         latencies_ms=[float(row["ms"]) for row in confirmed],
         cpu_seconds={name: after[name] - before[name] for name in before},
         accepted_per_second=len(accepted) / sent_for,
@@ -297,6 +303,11 @@ def report(results: Sequence[PhaseResult]) -> None:
             f"{result.confirmed_per_second:7.0f} {result.expired:7d} "
             f"{result.percentile(0.5):7.1f} {result.percentile(0.9):7.1f} "
             f"{result.percentile(0.99):7.1f} {max(result.latencies_ms, default=0):7.1f}   {cpu}"
+        )
+        print(
+            f"{'':>10} {sum(result.answered.values())} sent, {result.accepted} accepted,"
+            f" {result.confirmed} confirmed, {result.expired} expired,"
+            f" {result.waiting} still waiting"
         )
         others = {s: n for s, n in result.answered.items() if s not in (201, 429)}
         if others:
@@ -323,7 +334,7 @@ async def main(arguments: argparse.Namespace) -> None:
     platform = Platform(settings)
     connection = await asyncpg.connect(libpq_dsn(settings.sqlalchemy_url))
     database = CarePlanDatabase(connection)
-    patients = await platform.create_patients(PATIENTS)
+    patients = await platform.create_patients(arguments.patients)
     results = []
     try:
         if arguments.overload:
@@ -358,6 +369,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--overload", type=int, default=0, help="closed loop with this many connections instead"
     )
+    parser.add_argument("--patients", type=int, default=200, help="bookings spread over them")
     return parser.parse_args(argv)
 
 

@@ -107,9 +107,18 @@ class ConsumerRunner:
         self._config = {
             **client_config,
             "group.id": group_id,
+            # Offsets are committed by hand once a record's effects are committed.
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            # A rebalance moves only the partitions that change hands: the others keep flowing.
             "partition.assignment.strategy": "cooperative-sticky",
+            # Latency: the broker answers a fetch as soon as one byte is there (the default),
+            # and holds an empty one at most this long, so an idle consumer costs little.
+            "fetch.min.bytes": 1,
+            "fetch.wait.max.ms": 100,
+            # Throughput: librdkafka prefetches in the background while a batch is applied; the
+            # next poll then finds a full batch waiting (``batch_size`` records at most).
+            "queued.min.messages": 10_000,
             "logger": LIBRDKAFKA_LOGGER,
             **(extra_config or {}),
         }

@@ -25,8 +25,14 @@ RELIABLE_PRODUCER_CONFIG: Mapping[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
     "max.in.flight.requests.per.connection": 5,
+    # Latency and throughput together: a lone record waits at most 1 ms for company (the
+    # booking path sends one or two records per transaction), while under load the records
+    # that queue up during one round trip to the broker leave as one batch anyway.
     "linger.ms": 1,
+    "batch.size": 1_000_000,
+    # Cheap on CPU, and the JSON of our events compresses about 3:1.
     "compression.type": "lz4",
+    # Room for a relay batch of 10,000 and more without BufferError round trips.
     "queue.buffering.max.messages": 500_000,
 }
 

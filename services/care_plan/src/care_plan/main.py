@@ -86,5 +86,6 @@ def main() -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
+        access_log=False,  # RequestMetricsMiddleware counts requests; a line each costs CPU
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
     )
