@@ -15,6 +15,7 @@ from eventbridge_sink.settings import SinkSettings
 from eventbridge_sink.sink import KafkaToEventBridge
 from eventing.dead_letter import DeadLetterPublisher
 from eventing.health import health_router, kafka_check
+from eventing.membership import fast_resume_config
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
 from eventing.supervision import WorkerGroup
@@ -33,7 +34,12 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
 
     producer = AsyncProducer(kafka.client_config())
     sink = KafkaToEventBridge(
-        consumer_config={**kafka.client_config(), "group.id": settings.consumer_group},
+        consumer_config={
+            **kafka.client_config(),
+            "group.id": settings.consumer_group,
+            # A restarted replica resumes as the same static member, within seconds.
+            **fast_resume_config(settings.consumer_group),
+        },
         topics=settings.topics,
         forwarder=Forwarder(
             put_events,

@@ -34,6 +34,7 @@ from quixstreams.state import State
 from contract.sources import INSURANCE_PROCESSOR
 from eventing.consumer_types import RecordContext
 from eventing.dead_letter import DeadLetterReason, dead_letter_headers
+from eventing.membership import fast_resume_config
 from insurance_processor.serialization import (
     CloudEvent,
     CloudEventDeserializer,
@@ -252,6 +253,9 @@ def build_application(
         # Our JSON logging on the root logger formats the quixstreams logger too.
         loglevel=None,
         on_message_processed=on_message_processed,
+        # A restarted replica rejoins as the same static member and resumes at once instead
+        # of waiting for its dead predecessor's session to expire.
+        consumer_extra_config=fast_resume_config(settings.consumer_group),
     )
     bookings = app.topic(
         settings.input_topic,
