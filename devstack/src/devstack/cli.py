@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from devstack.catalog import platform_components
 from devstack.kafka import install_jars
@@ -22,12 +23,20 @@ from devstack.settings import DevstackSettings
 app = typer.Typer(help="Run the Managed Care Plan platform on this machine.", no_args_is_help=True)
 console = Console()
 
-_STATE_STYLE = {"ready": "green", "external": "cyan", "stopped": "dim", "crashed": "bold red"}
+_STATE_STYLE = {
+    "ready": "green",
+    "external": "cyan",
+    "stopped": "dim",
+    "crashed": "bold red",
+    "restarting": "bold yellow",
+}
+# What the supervisor process imports to know the parts (the same list as here).
+CATALOG = "devstack.catalog:platform_components"
 
 
 def _platform() -> tuple[DevstackSettings, Platform]:
     settings = DevstackSettings()
-    return settings, Platform(settings, platform_components())
+    return settings, Platform(settings, platform_components(), supervisor_catalog=CATALOG)
 
 
 class _ProgressReporter:
@@ -108,15 +117,24 @@ def status() -> None:
 
 
 def _print_status(platform: Platform) -> bool:
-    table = Table(title="Managed Care Plan platform")
-    for column in ("component", "state", "pid", "address"):
+    supervisor = platform.supervisor_process()
+    table = Table(
+        title="Managed Care Plan platform",
+        caption=f"supervisor: pid {supervisor}, restarts dead parts"
+        if supervisor
+        else "supervisor: not running, nothing restarts a dead part (`careplan up` starts it)",
+    )
+    for column in ("component", "state", "restarts", "pid", "address"):
         table.add_column(column)
     crashed = False
     for row in platform.status():
         style = _STATE_STYLE.get(row.state, "yellow")
-        crashed = crashed or row.state == "crashed"
-        state = f"[{style}]{row.state}[/]" + (f"\n[dim]{row.detail}[/]" if row.detail else "")
-        table.add_row(row.name, state, str(row.pid or ""), row.address)
+        crashed = crashed or row.state in ("crashed", "restarting")
+        # Markup off for the detail: a log line may hold [brackets].
+        state = Text.from_markup(f"[{style}]{row.state}[/]")
+        if row.detail:
+            state.append("\n" + row.detail, style="dim")
+        table.add_row(row.name, state, str(row.restarts or ""), str(row.pid or ""), row.address)
     console.print(table)
     return crashed
 

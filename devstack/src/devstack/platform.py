@@ -1,9 +1,17 @@
-"""Starts, checks and stops the components of the platform in dependency order."""
+"""Starts, checks and stops the components of the platform in dependency order.
+
+With a supervisor catalog (what `careplan up` uses), ``up`` leaves a supervisor process
+running that restarts a part that dies (``devstack.supervisor``); ``down`` stops it first, so
+that it does not restart what is being stopped.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +27,9 @@ from devstack.processes import (
     terminate,
 )
 from devstack.settings import DevstackSettings
+from devstack.supervision import PartState, SupervisorState, last_error_line, state_file
+
+SUPERVISOR = "supervisor"
 
 
 class ComponentFailedError(RuntimeError):
@@ -28,6 +39,8 @@ class ComponentFailedError(RuntimeError):
             f"{component}: {reason}\n{details}" if details else f"{component}: {reason}"
         )
         self.component = component
+        self.reason = reason
+        self.log_tail = list(log_tail)
 
 
 class Reporter(Protocol):
@@ -47,20 +60,35 @@ class SilentReporter:
 @dataclass(frozen=True, slots=True)
 class ComponentStatus:
     name: str
-    state: str  # running | ready | external | stopped | crashed | not ready
+    state: str  # ready | external | stopped | crashed | restarting | not ready: ...
     pid: int | None
     address: str
+    # One readable line: why it is not ready, or the last error that killed it.
     detail: str = ""
+    restarts: int = 0
 
 
 class Platform:
-    def __init__(self, settings: DevstackSettings, components: Sequence[Component]) -> None:
+    def __init__(
+        self,
+        settings: DevstackSettings,
+        components: Sequence[Component],
+        *,
+        supervisor_catalog: str | None = None,
+    ) -> None:
+        """:param supervisor_catalog: ``module:function`` returning ``components``; given, ``up``
+        leaves a supervisor running that restarts dead parts (it re-reads the catalog in its
+        own process). Without it nothing is supervised, as in the test session."""
         self._settings = settings
         self._components = {component.name: component for component in components}
+        self._supervisor_catalog = supervisor_catalog
 
     @property
     def components(self) -> list[Component]:
         return list(self._components.values())
+
+    def component(self, name: str) -> Component:
+        return self._components[name]
 
     def files(self, name: str) -> ProcessFiles:
         return ProcessFiles.under(self._settings.state_dir, name)
@@ -101,13 +129,26 @@ class Platform:
         """Start what is not running, wait until each part is usable, provision it. Idempotent."""
         reporter = reporter or SilentReporter()
         self._settings.state_dir.mkdir(parents=True, exist_ok=True)
-        for wave in self._waves(self.select(names)):
-            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
-                results = [pool.submit(self._bring_up, c, reporter) for c in wave]
-                for result in results:
-                    result.result()
+        # Paused while `up` starts parts itself: both would start a crashed part otherwise.
+        self.stop_supervisor()
+        try:
+            for wave in self._waves(self.select(names)):
+                with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                    results = [pool.submit(self._bring_up, c, reporter) for c in wave]
+                    for result in results:
+                        result.result()
+        finally:
+            # Also after a failure: what runs is supervised, and a part that failed to start
+            # is retried with backoff (its error shows in `careplan status`).
+            self.start_supervisor()
 
-    def _bring_up(self, component: Component, reporter: Reporter) -> None:
+    def start(self, component: Component, *, cancelled: Callable[[], bool] = bool) -> None:
+        """Start one part as `up` does (prepare, spawn, wait until usable, provision)."""
+        self._bring_up(component, SilentReporter(), cancelled)
+
+    def _bring_up(
+        self, component: Component, reporter: Reporter, cancelled: Callable[[], bool] = bool
+    ) -> None:
         began = time.monotonic()
         settings = self._settings
         files = self.files(component.name)
@@ -128,23 +169,28 @@ class Platform:
                 user=component.run_as(settings),
             )
         reporter.starting(component.name, "waiting until usable")
-        self._wait_ready(component, files)
+        self._wait_ready(component, files, cancelled)
         reporter.starting(component.name, "provisioning")
         component.provision(settings)
         reporter.ready(component.name, component.address(settings), time.monotonic() - began)
 
     def _environment(self, component: Component) -> dict[str, str]:
-        import os
-
         env = dict(os.environ)
         env.update(self._settings.service_environment())
+        # The replica's stable identity: its Kafka consumers rejoin their groups as the same
+        # static members after a restart (eventing.membership). One replica per part locally.
+        env["CONSUMER_INSTANCE_ID"] = f"{component.name}-0"
         env.update(component.environment(self._settings))
         return env
 
-    def _wait_ready(self, component: Component, files: ProcessFiles) -> None:
+    def _wait_ready(
+        self, component: Component, files: ProcessFiles, cancelled: Callable[[], bool] = bool
+    ) -> None:
         deadline = time.monotonic() + component.ready_timeout
         reason = "no answer yet"
         while time.monotonic() < deadline:
+            if cancelled():
+                raise ComponentFailedError(component.name, "start cancelled", [])
             if not component.external(self._settings) and running_process(files) is None:
                 raise ComponentFailedError(
                     component.name, "exited while starting", tail(files.log_file)
@@ -164,6 +210,16 @@ class Platform:
     def down(self, names: Iterable[str] | None = None) -> list[str]:
         """Stop the named components (all by default), dependants first; their dependencies
         keep running. Returns the names that were running."""
+        self.stop_supervisor()
+        try:
+            return self._down(names)
+        finally:
+            if names is None:
+                state_file(self._settings.state_dir).unlink(missing_ok=True)
+            elif any(self.files(c.name).pid_file.exists() for c in self.components):
+                self.start_supervisor()
+
+    def _down(self, names: Iterable[str] | None) -> list[str]:
         chosen = self.components
         if names is not None:
             wanted = set(names)
@@ -184,11 +240,47 @@ class Platform:
                 stopped.extend(name for name, was_running in outcomes if was_running)
         return stopped
 
-    def status(self) -> list[ComponentStatus]:
-        with ThreadPoolExecutor(max_workers=max(1, len(self._components))) as pool:
-            return list(pool.map(self._status_of, self._components.values()))
+    # --- the supervisor ---------------------------------------------------------------------
 
-    def _status_of(self, component: Component) -> ComponentStatus:
+    def _supervisor_files(self) -> ProcessFiles:
+        return self.files(SUPERVISOR)
+
+    def supervisor_process(self) -> int | None:
+        """The running supervisor's pid, if one runs."""
+        process = running_process(self._supervisor_files())
+        return process.pid if process else None
+
+    def start_supervisor(self) -> None:
+        """Start the supervisor if there is a catalog to supervise and something to watch."""
+        if self._supervisor_catalog is None or self.supervisor_process() is not None:
+            return
+        if not any(self.files(c.name).pid_file.exists() for c in self.components):
+            return
+        env = {**os.environ, **self._settings.as_environment()}
+        for name in self._settings.unset_environment():
+            env.pop(name, None)
+        spawn(
+            [sys.executable, "-m", "devstack.supervisor", "--catalog", self._supervisor_catalog],
+            self._supervisor_files(),
+            env=env,
+        )
+
+    def stop_supervisor(self) -> bool:
+        """Stop the supervisor (waiting for it, so that it starts nothing afterwards)."""
+        return terminate(
+            self._supervisor_files(), sig=signal.SIGTERM, timeout=35, own_group_only=True
+        )
+
+    # --- status --------------------------------------------------------------------------------
+
+    def status(self) -> list[ComponentStatus]:
+        supervised = SupervisorState.load(state_file(self._settings.state_dir))
+        with ThreadPoolExecutor(max_workers=max(1, len(self._components))) as pool:
+            return list(
+                pool.map(lambda c: self._status_of(c, supervised), self._components.values())
+            )
+
+    def _status_of(self, component: Component, supervised: SupervisorState) -> ComponentStatus:
         settings = self._settings
         address = component.address(settings)
         if component.external(settings):
@@ -199,17 +291,28 @@ class Platform:
         state = state_of(files)
         if state is ProcessState.STOPPED:
             return ComponentStatus(component.name, "stopped", None, address)
-        if state is ProcessState.CRASHED:
-            last = tail(files.log_file, 1)
-            return ComponentStatus(
-                component.name, "crashed", None, address, last[0] if last else ""
-            )
+        record = supervised.parts.get(component.name)
+        restarts = record.restarts if record else 0
+        last_error = record.last_error if record else ""
+        if state is ProcessState.CRASHED or (
+            record is not None and record.state is not PartState.RUNNING
+        ):
+            being_restarted = record is not None and record.state is not PartState.RUNNING
+            if being_restarted and self.supervisor_process() is not None:
+                return ComponentStatus(
+                    component.name, "restarting", None, address, last_error, restarts
+                )
+            if state is ProcessState.CRASHED:
+                detail = last_error_line(tail(files.log_file, 200))
+                return ComponentStatus(component.name, "crashed", None, address, detail, restarts)
         process = running_process(files)
         return ComponentStatus(
             component.name,
             self._probe(component) or "ready",
             process.pid if process else None,
             address,
+            last_error if restarts else "",
+            restarts,
         )
 
     def _probe(self, component: Component) -> str | None:

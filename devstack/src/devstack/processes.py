@@ -92,12 +92,20 @@ def spawn(
     return process
 
 
-def terminate(files: ProcessFiles, *, sig: signal.Signals, timeout: float) -> bool:
-    """Signal the process group, wait, then kill what is left. True if something was stopped."""
+def terminate(
+    files: ProcessFiles, *, sig: signal.Signals, timeout: float, own_group_only: bool = False
+) -> bool:
+    """Signal the process group, wait, then kill what is left. True if something was stopped.
+
+    :param own_group_only: leave alone children that run in sessions of their own (the parts
+        the supervisor restarted: stopping the supervisor must not stop them).
+    """
     process = running_process(files)
     stopped = False
     if process is not None:
         group = _group_members(process)
+        if own_group_only:
+            group = [member for member in group if _process_group(member) == process.pid]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         _, alive = psutil.wait_procs(group, timeout=timeout)
@@ -115,6 +123,13 @@ def _group_members(process: psutil.Process) -> list[psutil.Process]:
     with contextlib.suppress(psutil.NoSuchProcess):
         members.extend(process.children(recursive=True))
     return members
+
+
+def _process_group(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return None
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:

@@ -94,6 +94,38 @@ class DevstackSettings(BaseSettings):
     def kafka_home(self) -> Path:
         return self.cache_dir / f"kafka-{KAFKA_VERSION}"
 
+    def _environment_names(self) -> dict[str, str]:
+        names = {}
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            names[name] = (
+                str(alias.choices[0])
+                if isinstance(alias, AliasChoices)
+                else f"{self.model_config.get('env_prefix', '')}{name}".upper()
+            )
+        return names
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the variables they are read from, so that a child process (the
+        supervisor) builds the same settings; paths absolute, since its folder may differ."""
+        environment = {}
+        for name, variable in self._environment_names().items():
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                environment[variable] = str(value.resolve())
+            elif value is not None:
+                environment[variable] = str(value)
+        return environment
+
+    def unset_environment(self) -> list[str]:
+        """The variables of settings that are unset here: a child must not read them from the
+        inherited environment (a test session ignores an exported KAFKA_BOOTSTRAP_SERVERS)."""
+        return [
+            variable
+            for name, variable in self._environment_names().items()
+            if getattr(self, name) is None
+        ]
+
     def service_environment(self) -> dict[str, str]:
         """What every service process is given: the same names as in compose and Kubernetes."""
         return {
