@@ -44,7 +44,8 @@ def last_error_line(lines: Sequence[str]) -> str:
 
     JSON log lines (our services) give ``message`` plus the last line of ``exc_info`` or the
     ``error`` field; plain lines (Kafka, PostgreSQL, a Python traceback on stderr) give the last
-    line that names an error. Without an error, the last line, read the same way.
+    line that names an error. Without an error (a SIGKILL leaves none), the last line, read the
+    same way and said to be no error.
     """
     for line in reversed(lines):
         text = line.strip()
@@ -60,7 +61,8 @@ def last_error_line(lines: Sequence[str]) -> str:
         text = line.strip()
         if text:
             record = _json_record(text)
-            return _clip(_record_text(record) if record is not None else text)
+            last = _record_text(record) if record is not None else text
+            return _clip(f"no error logged; last line: {last}")
     return ""
 
 
@@ -76,7 +78,8 @@ def _json_record(text: str) -> dict[str, Any] | None:
 
 def _is_error_record(record: dict[str, Any]) -> bool:
     level = str(record.get("level") or record.get("levelname") or "").upper()
-    return level in _ERROR_LEVELS or "exc_info" in record or "error" in record
+    # A warning with an `error` field (a record parked) is business as usual, not a death.
+    return level in _ERROR_LEVELS or "exc_info" in record
 
 
 def _record_text(record: dict[str, Any]) -> str:

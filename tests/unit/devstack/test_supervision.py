@@ -46,9 +46,12 @@ def test_a_json_error_reads_as_message_and_last_line_of_its_traceback() -> None:
 
 
 def test_a_json_error_field_is_read_when_there_is_no_traceback() -> None:
-    lines = [_json_line(level="WARNING", message="record parked", error="Rejected: too big")]
+    lines = [
+        _json_line(level="ERROR", message="consumer failed", error="Broker: Unknown topic"),
+        _json_line(level="WARNING", message="record parked", error="Rejected: too big"),
+    ]
 
-    assert last_error_line(lines) == "record parked: Rejected: too big"
+    assert last_error_line(lines) == "consumer failed: Broker: Unknown topic"
 
 
 def test_a_plain_python_traceback_gives_its_exception_line() -> None:
@@ -77,7 +80,7 @@ def test_a_jvm_error_line_is_found_above_later_noise() -> None:
 def test_without_an_error_the_last_line_is_read_not_shown_raw() -> None:
     lines = [_json_line(level="INFO", message="stopping"), ""]
 
-    assert last_error_line(lines) == "stopping"
+    assert last_error_line(lines) == "no error logged; last line: stopping"
 
 
 def test_a_long_error_is_one_clipped_line() -> None:

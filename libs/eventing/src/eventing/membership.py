@@ -5,31 +5,39 @@ partitions until its session times out; with librdkafka's default of 45 s, a res
 Plan waited 45-48 s for ``partitions assigned``.
 
 The choice, measured on Kafka 4.1.1 with confluent-kafka 2.12.2 (librdkafka 2.12.1) by
-``bench/consumer_restart.py`` (SIGKILL a consumer of a 6-partition topic, start it again, time
-from the start to its first record; five runs each, median):
+``bench/consumer_restart.py`` on the loaded 2-core machine (a consumer of a 6-partition topic;
+``kill``: SIGKILL, start again, seconds from the new process's start to its first record;
+``rolling``: the same after SIGTERM and ``close()``; ``handover``: two members, SIGTERM one,
+seconds until the other holds all six partitions):
 
-============================================  =================  =========================
-membership                                    restart after KILL  SIGTERM, other member
-============================================  =================  =========================
-classic, dynamic, default session (45 s)      see the bench       immediate (LeaveGroup)
-classic, static, session 6 s (chosen)         see the bench       after the session: 6 s
-KIP-848 ``group.protocol=consumer``, dynamic  see the bench       immediate
-KIP-848, static                               see the bench       see the bench
-============================================  =================  =========================
+===============================================  =================  =======  ========
+membership                                       kill               rolling  handover
+===============================================  =================  =======  ========
+classic, dynamic, default 45 s session (before)  44.98              0.21     2.01
+classic, dynamic, 6 s session                    5.98               -        -
+classic, static, 6 s session (chosen)            0.84 (0.67-0.95)   0.91     7.02
+KIP-848 ``group.protocol=consumer``, dynamic     45.15              0.21     4.01
+KIP-848, static                                  never (fatal)      0.21     44.01
+===============================================  =================  =======  ========
 
 Static membership (KIP-345) is what makes a restart cheap: the replica comes back under the
 same ``group.instance.id``, the coordinator hands it the dead member's assignment at once,
 without waiting for the session to expire and without a rebalance of the other members. The
 KIP-848 protocol alone does not help a killed member: its session timeout is the broker's
 ``group.consumer.session.timeout.ms`` (45 s, and no group may go below the broker's 45 s
-minimum), so the replacement waits for the dead member's partitions just as long. The classic
-protocol lets the client choose ``session.timeout.ms`` down to the broker's
-``group.min.session.timeout.ms`` (6 s), which bounds the other case too: a replica that is
-gone for good (a scale-down, a node lost for longer) releases its partitions after 6 s.
+minimum), so the replacement waits for the dead member's partitions just as long; with an
+instance id as well, the replacement is refused with the fatal UNRELEASED_INSTANCE_ID ("the
+instance ID is still used by another member") until that session expires, and librdkafka's
+consumer does not recover from a fatal error. The classic protocol lets the client choose
+``session.timeout.ms`` down to the broker's ``group.min.session.timeout.ms`` (6 s), which
+bounds the other case too: a replica that is gone for good (a scale-down, a node lost for
+longer) releases its partitions after 6 s.
 
 The price of static membership: librdkafka's ``close()`` does not send LeaveGroup for a static
 member (that is the point: a rolling restart does not rebalance), so after SIGTERM without a
-return the partitions move to the other replicas when the 6 s session expires, not at once.
+return the partitions move to the other replicas when the 6 s session expires, not at once
+(``handover`` above). A rolling restart under the same identity (a pod restarted in place, a
+part restarted by the launcher) rejoins within a second, and the other members never rebalance.
 
 The identity of a replica, in order: ``CONSUMER_INSTANCE_ID`` (the launcher sets
 ``<component>-<replica index>``); on Kubernetes the pod name (``HOSTNAME``, stable for a
