@@ -26,6 +26,7 @@ from eventing.cloudevents import Event, MalformedEventError, from_record
 from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
 from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
+from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
@@ -120,6 +121,9 @@ class ConsumerRunner:
             # next poll then finds a full batch waiting (``batch_size`` records at most).
             "queued.min.messages": 10_000,
             "logger": LIBRDKAFKA_LOGGER,
+            # A restarted replica takes its partitions back in about a second (static
+            # membership) instead of waiting out the dead member's session.
+            **fast_resume_config(group_id),
             **(extra_config or {}),
         }
         self.assigned = asyncio.Event()

@@ -12,6 +12,7 @@ from datetime import timedelta
 from care_plan.messaging import projector, replies
 from care_plan.messaging.projector import AvailabilityProjector
 from care_plan.messaging.replies import BookingReplyHandler
+from care_plan.messaging.reply_progress import ReplyProgress
 from care_plan.messaging.sweeper import ExpirySweeper
 from care_plan.persistence import tables
 from care_plan.saga import BookingSaga
@@ -71,6 +72,7 @@ def workers(container: Container) -> dict[str, Worker]:
     client_config = settings.kafka.client_config()
     projector_inbox = Inbox(tables.inbox, projector.INBOX_CONSUMER)
     replies_inbox = Inbox(tables.inbox, replies.INBOX_CONSUMER)
+    replies_group = f"{settings.consumer_group}.booking-replies"
     project: EventHandler = AvailabilityProjector(saga)
     answer: EventHandler = BookingReplyHandler(saga)
 
@@ -88,19 +90,34 @@ def workers(container: Container) -> dict[str, Worker]:
     )
     booking_replies = ConsumerRunner(
         client_config=client_config,
-        group_id=f"{settings.consumer_group}.booking-replies",
+        group_id=replies_group,
         topics=[settings.booking_replies_topic],
         handler=idempotent(database, replies_inbox, answer),
         batch_handler=idempotent_batch(database, replies_inbox, answer),
         producer=container.producer,
         retry=TRANSIENT_RETRY,
     )
-    sweeper = ExpirySweeper(database, saga, interval_seconds=settings.effective_sweep_interval)
+
+    async def sweep(stop: asyncio.Event) -> None:
+        progress = ReplyProgress(
+            client_config, group_id=replies_group, topic=settings.booking_replies_topic
+        )
+        sweeper = ExpirySweeper(
+            database,
+            saga,
+            replies_read_until=progress.caught_up_as_of,
+            interval_seconds=settings.effective_sweep_interval,
+        )
+        try:
+            await sweeper.run(stop)
+        finally:
+            await asyncio.to_thread(progress.close)
+
     return {
         "outbox-relay": relay.run,
         "availability-projector": availability.run,
         "booking-replies": booking_replies.run,
-        "expiry-sweeper": sweeper.run,
+        "expiry-sweeper": sweep,
     }
 
 

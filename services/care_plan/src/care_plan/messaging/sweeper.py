@@ -1,7 +1,10 @@
 """The expiry sweeper: waiting bookings past their deadline become ``EXPIRED``.
 
-Safe with several replicas: each expiry locks the slot and the booking and re-checks the status,
-so a booking expires once, and a reply that won the race leaves it alone.
+Only bookings whose deadline lies before the last moment the reply consumer group was caught
+up (``reply_progress``): our own outage or rebalance never expires a booking whose reply is
+waiting in the topic. Safe with several replicas: each expiry locks the slot and the booking
+and re-checks the status, so a booking expires once, and a reply that won the race leaves it
+alone.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from care_plan.domain.model import Outcome
 from care_plan.persistence.repository import BookingRepository
@@ -24,19 +29,25 @@ class ExpirySweeper:
         database: Database,
         saga: BookingSaga,
         *,
+        replies_read_until: Callable[[], Awaitable[datetime | None]],
         interval_seconds: float,
         batch_size: int = 100,
     ) -> None:
+        """:param replies_read_until: a time before which every reply was applied, or None."""
         self._database = database
         self._saga = saga
+        self._replies_read_until = replies_read_until
         self._interval = interval_seconds
         self._batch_size = batch_size
 
     async def sweep_once(self) -> int:
-        """Expire what is overdue now; returns how many bookings this call expired."""
+        """Expire what is overdue and surely got no reply; how many bookings this call expired."""
+        read_until = await self._replies_read_until()
+        if read_until is None:
+            return 0  # replies may be waiting unread: judging deadlines now would be unfair
         async with self._database.connection() as connection:
             overdue = await BookingRepository(connection).overdue(
-                self._saga.clock(), limit=self._batch_size
+                min(self._saga.clock(), read_until), limit=self._batch_size
             )
         expired = 0
         for booking_id, _ in overdue:
