@@ -8,6 +8,7 @@ from devstack.component import Component, Tier
 from devstack.kafka import KAFKA
 from devstack.moto import MOTO, queue_ready
 from devstack.postgres import POSTGRES
+from devstack.replicas import replica_name
 from devstack.services import service
 
 ONSITE_QUEUE = "onsite-care-plan-events-queue"
@@ -40,27 +41,40 @@ INSURANCE_PROCESSOR = service(
     module="insurance_processor",
     port=lambda s: s.insurance_processor_port,
     depends_on=("kafka",),
-    extra_environment=lambda s: {
-        "STATE_DIR": str((s.state_dir / "insurance-processor-state").resolve()),
+    extra_environment=lambda s, replica: {
+        # RocksDB locks its folder: each replica keeps its own copy of the state it restores.
+        "STATE_DIR": str(
+            (s.state_dir / replica_name("insurance-processor-state", replica)).resolve()
+        ),
         # Exactly-once output is visible when its transaction commits: commit often locally,
         # so that a covered booking reaches the insured topic in a fraction of a second.
         "COMMIT_INTERVAL_SECONDS": "0.2",
     },
 )
-# Plays Lambda's SQS event source mapping for the Clinic Operations function.
-CLINIC_OPERATIONS = Component(
-    name="clinic-operations",
-    tier=Tier.SERVICE,
-    command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
-    ready=queue_ready(ONSITE_QUEUE),
-    address=lambda _: f"sqs://{ONSITE_QUEUE} -> {LAMBDA_HANDLER}",
-    environment=lambda _: {
-        "ONSITE_QUEUE_NAME": ONSITE_QUEUE,
-        "LAMBDA_HANDLER": LAMBDA_HANDLER,
-        "LAMBDA_RETRY_DELAY_SECONDS": "2",
-    },
-    depends_on=("moto",),
-)
+
+
+def clinic_operations(replica: int = 0) -> Component:
+    """Plays Lambda's SQS event source mapping for the Clinic Operations function; replicas
+    are competing consumers of the queue, as Lambda's concurrent pollers are."""
+    return Component(
+        name=replica_name("clinic-operations", replica),
+        tier=Tier.SERVICE,
+        command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
+        ready=queue_ready(ONSITE_QUEUE),
+        address=lambda _: f"sqs://{ONSITE_QUEUE} -> {LAMBDA_HANDLER}",
+        environment=lambda _: {
+            "ONSITE_QUEUE_NAME": ONSITE_QUEUE,
+            "LAMBDA_HANDLER": LAMBDA_HANDLER,
+            "LAMBDA_RETRY_DELAY_SECONDS": "2",
+        },
+        depends_on=("moto",),
+        replicate=clinic_operations,
+        replica_of="clinic-operations" if replica else None,
+        replica_index=replica,
+    )
+
+
+CLINIC_OPERATIONS = clinic_operations()
 
 SERVICES: tuple[Component, ...] = (
     PROVIDER_SCHEDULE,

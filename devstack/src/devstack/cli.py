@@ -18,6 +18,7 @@ from devstack.catalog import platform_components
 from devstack.kafka import install_jars
 from devstack.platform import ComponentFailedError, Platform
 from devstack.processes import ProcessFiles
+from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
 
 app = typer.Typer(help="Run the Managed Care Plan platform on this machine.", no_args_is_help=True)
@@ -34,9 +35,16 @@ _STATE_STYLE = {
 CATALOG = "devstack.catalog:platform_components"
 
 
-def _platform() -> tuple[DevstackSettings, Platform]:
+def _platform(replicas: list[str] | None = None) -> tuple[DevstackSettings, Platform]:
     settings = DevstackSettings()
-    return settings, Platform(settings, platform_components(), supervisor_catalog=CATALOG)
+    if replicas:
+        settings = settings.model_copy(update={"replicas": ",".join(replicas)})
+    try:
+        platform = Platform(settings, platform_components(), supervisor_catalog=CATALOG)
+    except ReplicaPlanError as error:
+        console.print(f"[red]--replicas: {error}[/]")
+        raise typer.Exit(2) from error
+    return settings, platform
 
 
 class _ProgressReporter:
@@ -74,9 +82,16 @@ def up(
     only: Annotated[
         list[str] | None, typer.Option(help="Start only these components (and what they need).")
     ] = None,
+    replicas: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Replicas of every service (N) or of one (<part>=N); repeatable. Kept until "
+            "`down`; a smaller plan stops the replicas beyond it."
+        ),
+    ] = None,
 ) -> None:
     """Start the platform (idempotent) and wait until every part is usable."""
-    settings, platform = _platform()
+    settings, platform = _platform(replicas)
     began = time.monotonic()
     with Progress(
         SpinnerColumn(finished_text=""),

@@ -57,3 +57,18 @@ class Component:
     depends_on: tuple[str, ...] = ()
     stop_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 90.0
+    # Declares replica ``i`` (i >= 1) of this part (devstack.replicas); None: it runs once.
+    replicate: Callable[[int], Component] | None = None
+    # Set on replicas i >= 1: the part they replicate, and i.
+    replica_of: str | None = None
+    replica_index: int = 0
+
+    @property
+    def part(self) -> str:
+        """The part this process is a replica of (its own name for replica 0)."""
+        return self.replica_of or self.name
+
+    @property
+    def instance_id(self) -> str:
+        """The replica's stable identity, ``<part>-<index>``: its consumers' static membership."""
+        return f"{self.part}-{self.replica_index}"

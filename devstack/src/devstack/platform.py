@@ -26,6 +26,7 @@ from devstack.processes import (
     tail,
     terminate,
 )
+from devstack.replicas import ReplicaPlan, expand, surplus
 from devstack.settings import DevstackSettings
 from devstack.supervision import PartState, SupervisorState, last_error_line, state_file
 
@@ -78,9 +79,19 @@ class Platform:
     ) -> None:
         """:param supervisor_catalog: ``module:function`` returning ``components``; given, ``up``
         leaves a supervisor running that restarts dead parts (it re-reads the catalog in its
-        own process). Without it nothing is supervised, as in the test session."""
+        own process). Without it nothing is supervised, as in the test session.
+
+        Each part runs as many replicas as ``settings.replicas`` says, or as the plan the last
+        ``up`` stored says (devstack.replicas); ``components`` lists the parts."""
         self._settings = settings
-        self._components = {component.name: component for component in components}
+        self._parts = list(components)
+        self._plan = (
+            ReplicaPlan.parse(settings.replicas)
+            if settings.replicas
+            else ReplicaPlan.load(settings.state_dir)
+        )
+        self._plan.check(self._parts)
+        self._components = {c.name: c for c in expand(self._parts, self._plan)}
         self._supervisor_catalog = supervisor_catalog
 
     @property
@@ -90,15 +101,24 @@ class Platform:
     def component(self, name: str) -> Component:
         return self._components[name]
 
+    def replicas(self, part: str) -> list[Component]:
+        """Every replica of ``part``, replica 0 first."""
+        return [c for c in self._components.values() if c.part == part]
+
+    def _named(self, names: Iterable[str]) -> set[str]:
+        """Process names for ``names``: a part's name stands for all its replicas."""
+        wanted = set(names)
+        unknown = wanted - {n for c in self._components.values() for n in (c.name, c.part)}
+        if unknown:
+            raise KeyError(f"unknown components: {', '.join(sorted(unknown))}")
+        return {c.name for c in self._components.values() if wanted & {c.name, c.part}}
+
     def files(self, name: str) -> ProcessFiles:
         return ProcessFiles.under(self._settings.state_dir, name)
 
     def select(self, names: Iterable[str] | None) -> list[Component]:
         """The named components and everything they depend on, in start order."""
-        wanted = set(names) if names is not None else set(self._components)
-        unknown = wanted - set(self._components)
-        if unknown:
-            raise KeyError(f"unknown components: {', '.join(sorted(unknown))}")
+        wanted = self._named(names) if names is not None else set(self._components)
         closure: set[str] = set()
         stack = list(wanted)
         while stack:
@@ -132,6 +152,9 @@ class Platform:
         # Paused while `up` starts parts itself: both would start a crashed part otherwise.
         self.stop_supervisor()
         try:
+            if self._settings.replicas:
+                self._plan.save(self._settings.state_dir)
+            self._stop_surplus()
             for wave in self._waves(self.select(names)):
                 with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                     results = [pool.submit(self._bring_up, c, reporter) for c in wave]
@@ -178,8 +201,8 @@ class Platform:
         env = dict(os.environ)
         env.update(self._settings.service_environment())
         # The replica's stable identity: its Kafka consumers rejoin their groups as the same
-        # static members after a restart (eventing.membership). One replica per part locally.
-        env["CONSUMER_INSTANCE_ID"] = f"{component.name}-0"
+        # static members after a restart (eventing.membership).
+        env["CONSUMER_INSTANCE_ID"] = component.instance_id
         env.update(component.environment(self._settings))
         return env
 
@@ -216,18 +239,18 @@ class Platform:
         finally:
             if names is None:
                 state_file(self._settings.state_dir).unlink(missing_ok=True)
+                ReplicaPlan.file(self._settings.state_dir).unlink(missing_ok=True)
             elif any(self.files(c.name).pid_file.exists() for c in self.components):
                 self.start_supervisor()
 
     def _down(self, names: Iterable[str] | None) -> list[str]:
         chosen = self.components
-        if names is not None:
-            wanted = set(names)
-            unknown = wanted - set(self._components)
-            if unknown:
-                raise KeyError(f"unknown components: {', '.join(sorted(unknown))}")
-            chosen = [c for c in chosen if c.name in wanted]
         stopped: list[str] = []
+        if names is not None:
+            wanted = self._named(names)
+            chosen = [c for c in chosen if c.name in wanted]
+        else:
+            stopped.extend(self._stop_surplus())
         for wave in reversed(self._waves(chosen)):
             with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                 outcomes = pool.map(
@@ -239,6 +262,13 @@ class Platform:
                 )
                 stopped.extend(name for name, was_running in outcomes if was_running)
         return stopped
+
+    def _stop_surplus(self) -> list[str]:
+        """Stop replicas beyond the plan (an earlier `up` ran more): scaling down."""
+        names = surplus(self._settings.state_dir, self._parts, self._plan)
+        for name in names:
+            terminate(self.files(name), sig=signal.SIGTERM, timeout=20)
+        return names
 
     # --- the supervisor ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import httpx
 
 from devstack.component import Component, NotReadyError, Tier
 from devstack.processes import ProcessFiles
+from devstack.replicas import PORT_STEP, replica_name
 from devstack.settings import DevstackSettings
 
 
@@ -59,19 +60,40 @@ def service(
     port: Callable[[DevstackSettings], int],
     migrations: str | None = None,
     depends_on: tuple[str, ...] = ("kafka", "postgres"),
-    extra_environment: Callable[[DevstackSettings], dict[str, str]] | None = None,
+    extra_environment: Callable[[DevstackSettings, int], dict[str, str]] | None = None,
+    replica: int = 0,
 ) -> Component:
-    """A Python service run as ``python -m <module>`` that serves ``/health/ready`` on ``port``."""
+    """A Python service run as ``python -m <module>`` that serves ``/health/ready`` on ``port``
+    (replica ``i`` on ``port + i * PORT_STEP``); ``extra_environment`` gets the replica index."""
+
+    def replica_port(settings: DevstackSettings) -> int:
+        return port(settings) + replica * PORT_STEP
+
+    process = replica_name(name, replica)
     return Component(
-        name=name,
+        name=process,
         tier=Tier.SERVICE,
         command=lambda _: [sys.executable, "-m", module],
-        ready=_http_ready(port),
-        address=lambda s: f"http://127.0.0.1:{port(s)}",
-        prepare=_migrations(name, migrations),
+        ready=_http_ready(replica_port),
+        address=lambda s: f"http://127.0.0.1:{replica_port(s)}",
+        # Every replica migrates before it starts (a no-op when the schema is current; the
+        # migrate modules serialise concurrent runs): one restarted alone never serves an
+        # older schema than the others.
+        prepare=_migrations(process, migrations),
         environment=lambda s: {
-            "HTTP_PORT": str(port(s)),
-            **(extra_environment(s) if extra_environment else {}),
+            "HTTP_PORT": str(replica_port(s)),
+            **(extra_environment(s, replica) if extra_environment else {}),
         },
         depends_on=depends_on,
+        replicate=lambda index: service(
+            name=name,
+            module=module,
+            port=port,
+            migrations=migrations,
+            depends_on=depends_on,
+            extra_environment=extra_environment,
+            replica=index,
+        ),
+        replica_of=name if replica else None,
+        replica_index=replica,
     )

@@ -30,6 +30,9 @@ class DevstackSettings(BaseSettings):
     api_key: str = "LOCAL_DEV"
     booking_timeout_seconds: float = 30.0
     kafka_heap: str = "768m"
+    # Replicas per part (devstack.replicas): "2" or "care-plan=3,insurance-processor=2". Unset,
+    # the plan the last `up` stored in the state folder (one of each without one).
+    replicas: str | None = None
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
