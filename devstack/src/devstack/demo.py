@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from devstack.topic_watch import TopicWatch
 T = TypeVar("T")
 CONFIRMED_QUEUE = "confirmed-care-plan-events-queue"
 VISITS_TABLE = "clinic-visits"
+# A booking refused with 429 (the platform is behind) is sent again this many times at most.
+BOOKING_ATTEMPTS = 10
 
 
 class DemoFailedError(RuntimeError):
@@ -88,6 +91,21 @@ class Demo:
                 f"{response.status_code}: {response.text[:300]}"
             )
         return response.json() if response.content else {}
+
+    def _book(self, patient_id: str, slot_id: str, payment_mode: str) -> Any:
+        """Book as a well-behaved client does: one Idempotency-Key for the booking, and after
+        a 429 the same request again once Retry-After has passed (the key makes that safe)."""
+        key = f"demo-{uuid.uuid4()}"
+        for _ in range(BOOKING_ATTEMPTS):
+            response = self.care_plan_api.post(
+                f"/patients/{patient_id}/bookings",
+                headers={"Idempotency-Key": key},
+                json={"providerAvailabilityId": slot_id, "paymentMode": payment_mode},
+            )
+            if response.status_code != 429:
+                return self._ok(response)
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        return self._ok(response)
 
     def run(self) -> None:
         watched = [
@@ -193,12 +211,7 @@ class Demo:
             )
         )
         tl.hop(f"search: {len(results)} on-site Dentist slot(s)")
-        booking = self._ok(
-            self.care_plan_api.post(
-                f"/patients/{patient['id']}/bookings",
-                json={"providerAvailabilityId": slot["id"], "paymentMode": "INSURANCE_PAY"},
-            )
-        )
+        booking = self._book(patient["id"], slot["id"], "INSURANCE_PAY")
         tl.hop(f"booking requested: {booking['status']}", booking["id"])
         tl.wait_for(
             "BOOKING_CREATION_REQUEST on …booking.requests",
@@ -281,12 +294,7 @@ class Demo:
             f"{encounter.lower()} slot seen by Care Plan",
             lambda: self._searchable(provider["id"], slot["id"]),
         )
-        booking = self._ok(
-            self.care_plan_api.post(
-                f"/patients/{patient['id']}/bookings",
-                json={"providerAvailabilityId": slot["id"], "paymentMode": "SELF_PAY"},
-            )
-        )
+        booking = self._book(patient["id"], slot["id"], "SELF_PAY")
         tl.wait_for(
             "booking CONFIRMED", lambda: self._status_is(patient["id"], booking["id"], "CONFIRMED")
         )

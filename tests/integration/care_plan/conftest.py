@@ -45,18 +45,18 @@ class Service:
 def service_settings(
     infrastructure: DevstackSettings, database_url: str, topics: PrivateTopics, **overrides: object
 ) -> Settings:
-    return Settings(
-        environment="test",
-        api_key=SecretStr(API_KEY),
-        booking_timeout_seconds=BOOKING_TIMEOUT_SECONDS,
-        sweep_interval_seconds=0.1,
-        consumer_group=f"care-plan-it-{uuid.uuid4().hex[:8]}",
-        kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
-        database=DatabaseSettings(database_url=database_url),
-        availability_topic=topics.availability,
-        booking_replies_topic=topics.replies,
-        **overrides,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {
+        "environment": "test",
+        "api_key": SecretStr(API_KEY),
+        "booking_timeout_seconds": BOOKING_TIMEOUT_SECONDS,
+        "sweep_interval_seconds": 0.1,
+        "consumer_group": f"care-plan-it-{uuid.uuid4().hex[:8]}",
+        "kafka": KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
+        "database": DatabaseSettings(database_url=database_url),
+        "availability_topic": topics.availability,
+        "booking_replies_topic": topics.replies,
+    }
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,14 @@ def kafka_check(client_config: Mapping[str, Any]) -> ReadinessCheck:
     return check
 
 
-def health_router(checks: Mapping[str, ReadinessCheck], *, timeout: float = 3.0) -> APIRouter:
+def health_router(
+    checks: Mapping[str, ReadinessCheck],
+    *,
+    timeout: float = 3.0,
+    degraded: Callable[[], bool] = lambda: False,
+) -> APIRouter:
+    """:param degraded: True while the service sheds writes (admission control): it stays
+    ready, since reads work and writes get a clear 429, and says so in the body."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live", summary="The process is alive")
@@ -47,7 +54,7 @@ def health_router(checks: Mapping[str, ReadinessCheck], *, timeout: float = 3.0)
                 results[name] = f"DOWN: {type(error).__name__}: {error}"[:200]
         healthy = all(value == "UP" for value in results.values())
         return JSONResponse(
-            {"status": "UP" if healthy else "DOWN", "checks": results},
+            {"status": "UP" if healthy else "DOWN", "degraded": degraded(), "checks": results},
             status_code=200 if healthy else 503,
         )
 

@@ -14,9 +14,10 @@ from care_plan.messaging.projector import AvailabilityProjector
 from care_plan.messaging.replies import BookingReplyHandler
 from care_plan.messaging.reply_progress import ReplyProgress
 from care_plan.messaging.sweeper import ExpirySweeper
-from care_plan.persistence import tables
+from care_plan.persistence import backlog, tables
 from care_plan.saga import BookingSaga
 from care_plan.settings import Settings
+from eventing.admission import AdmissionMonitor
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.health import ReadinessCheck, database_check, kafka_check
@@ -39,6 +40,7 @@ class Container:
     producer: AsyncProducer
     saga: BookingSaga
     readiness: dict[str, ReadinessCheck]
+    admission: AdmissionMonitor
 
 
 def create_database(settings: Settings) -> Database:
@@ -57,12 +59,18 @@ def build_saga(settings: Settings) -> BookingSaga:
 def build(settings: Settings) -> Container:
     database = create_database(settings)
     client_config = settings.kafka.client_config()
+    outbox, timeout = Outbox(tables.outbox), timedelta(seconds=settings.booking_timeout_seconds)
     return Container(
         settings=settings,
         database=database,
         producer=AsyncProducer(client_config),
         saga=build_saga(settings),
         readiness={"database": database_check(database), "kafka": kafka_check(client_config)},
+        admission=AdmissionMonitor(
+            lambda: backlog.measure(database, outbox, timeout),
+            service="care-plan",
+            budget_seconds=settings.effective_admission_budget,
+        ),
     )
 
 
@@ -118,6 +126,7 @@ def workers(container: Container) -> dict[str, Worker]:
         "availability-projector": availability.run,
         "booking-replies": booking_replies.run,
         "expiry-sweeper": sweep,
+        "admission-monitor": container.admission.run,
     }
 
 

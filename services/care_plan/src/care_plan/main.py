@@ -15,10 +15,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from care_plan import bootstrap
+from care_plan.api.admission import guarded_write
 from care_plan.api.errors import install_error_handlers, unauthorized_body
 from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
+from eventing.admission import AdmissionMiddleware
 from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
@@ -66,10 +68,17 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = workers.readiness_check
-    app.include_router(health_router(readiness))
+    app.include_router(health_router(readiness, degraded=lambda: container.admission.degraded))
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
+    # Inside the key check (added earlier = inner): an anonymous caller gets 401, never 429.
+    app.add_middleware(
+        AdmissionMiddleware,
+        monitor=container.admission,
+        guarded=guarded_write,
+        service="care-plan",
+    )
     app.add_middleware(
         ApiKeyMiddleware, api_key=container.settings.api_key, error_body=unauthorized_body
     )

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the expiry sweeper looks for overdue bookings"
     )
+    admission_budget_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Bookings are refused with 429 while the oldest waiting booking (or "
+        "unpublished event) is older than this; default a tenth of the booking timeout, at "
+        "least one second",
+    )
     # Consumer group prefix: two deployments that must each see every record use two prefixes.
     consumer_group: str = "care-plan"
     # The consumed topics; the contract's unless a test points them elsewhere.
@@ -49,6 +56,13 @@ class Settings(BaseSettings):
     def _no_default_key_outside_development(self) -> Self:
         check_api_key(self.api_key, self.environment)
         return self
+
+    @property
+    def effective_admission_budget(self) -> float:
+        """Well inside the booking timeout, so that what is accepted is confirmed in time."""
+        if self.admission_budget_seconds is not None:
+            return self.admission_budget_seconds
+        return max(1.0, self.booking_timeout_seconds / 10)
 
     @property
     def effective_sweep_interval(self) -> float:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
 
+from eventing.admission import AdmissionMonitor, Backlog
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.health import ReadinessCheck, database_check, kafka_check
@@ -39,11 +40,16 @@ class Container:
     relay: OutboxRelay
     consumer: ConsumerRunner
     readiness: dict[str, ReadinessCheck]
+    admission: AdmissionMonitor
     workers: WorkerGroup = field(init=False)
 
     def __post_init__(self) -> None:
         self.workers = WorkerGroup(
-            {"outbox-relay": self.relay.run, "booking-responder": self.consumer.run}
+            {
+                "outbox-relay": self.relay.run,
+                "booking-responder": self.consumer.run,
+                "admission-monitor": self.admission.run,
+            }
         )
 
     async def open(self) -> None:
@@ -88,7 +94,19 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
         retry=BOOKING_RETRY,
         poll_timeout=settings.consumer_poll_seconds,
     )
+    outbox = Outbox(tables.outbox)
+
+    async def outbox_backlog() -> Backlog:
+        async with database.connection() as connection:
+            age, waiting = await outbox.backlog(connection)
+        return Backlog(oldest_unpublished_event=age, unpublished_events=waiting)
+
     return Container(
+        admission=AdmissionMonitor(
+            outbox_backlog,
+            service="provider-schedule",
+            budget_seconds=settings.admission_budget_seconds,
+        ),
         settings=settings,
         database=database,
         units=units,

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import Depends, FastAPI
 
+from eventing.admission import AdmissionMiddleware
 from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
+from provider_schedule.api.admission import guarded_write
 from provider_schedule.api.errors import register_error_handlers, unauthorized_body
 from provider_schedule.api.routes import availability, providers
 from provider_schedule.api.security import require_api_key
@@ -64,7 +66,14 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = container.workers.readiness_check
-    app.include_router(health_router(readiness))
+    app.include_router(health_router(readiness, degraded=lambda: container.admission.degraded))
+    # Inside the key check: an anonymous caller gets 401, never 429.
+    app.add_middleware(
+        AdmissionMiddleware,
+        monitor=container.admission,
+        guarded=guarded_write,
+        service="provider-schedule",
+    )
     # Added last = outermost: metrics count the 401s of the key check too.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, error_body=unauthorized_body)
     app.add_middleware(RequestMetricsMiddleware)

@@ -44,6 +44,8 @@ class ProviderScheduleSettings(BaseSettings):
     # How long one poll of the booking requests waits for a batch to fill; it bounds the
     # latency a request can pick up in the consumer.
     consumer_poll_seconds: float = Field(default=0.1, gt=0)
+    # Writes that publish are refused with 429 while the oldest unpublished event is older.
+    admission_budget_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_key_outside_development(self) -> ProviderScheduleSettings:

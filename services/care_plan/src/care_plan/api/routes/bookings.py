@@ -18,6 +18,7 @@ from care_plan.domain.errors import (
 from care_plan.persistence.repository import BookingRepository, PatientRepository
 from care_plan.saga import RequestedBooking
 from eventing.database import constraint_of
+from eventing.problems import too_many_requests_response
 
 router = APIRouter(
     prefix="/patients/{patientId}/bookings",
@@ -57,7 +58,10 @@ _LIVE_CONSTRAINT = "bookings_one_live_per_slot"
         "deleted, held by a live booking of this service, or reported by the provider as "
         "booked by another booking (made elsewhere)."
     ),
-    responses={409: {"model": ErrorOut, "description": "The slot cannot be booked"}},
+    responses={
+        409: {"model": ErrorOut, "description": "The slot cannot be booked"},
+        **too_many_requests_response("the booking"),
+    },
 )
 async def request_booking(
     container: ContainerDep,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from eventing.problems import too_many_requests_response
 from provider_schedule.api.deps import AvailabilityId, ProviderId, Units
 from provider_schedule.api.errors import error_responses
 from provider_schedule.api.schemas import AvailabilityIn, AvailabilityOut
@@ -30,7 +31,7 @@ async def list_availability(provider_id: ProviderId, units: Units) -> list[Avail
     summary="Add an availability",
     description="Publishes `AVAILABILITY_CREATED`. A slot overlapping another live slot of the "
     "provider is refused with 409.",
-    responses=error_responses(401, 404, 409, 422),
+    responses=error_responses(401, 404, 409, 422) | too_many_requests_response("the change"),
 )
 async def create_availability(
     provider_id: ProviderId, body: AvailabilityIn, units: Units, response: Response
@@ -65,7 +66,7 @@ async def get_availability(
     summary="Change an availability's time or encounter type",
     description="Publishes `AVAILABILITY_UPDATED` when something changed. A booked slot cannot "
     "change (409): delete it instead, which cancels its booking.",
-    responses=error_responses(401, 404, 409, 422),
+    responses=error_responses(401, 404, 409, 422) | too_many_requests_response("the change"),
 )
 async def update_availability(
     provider_id: ProviderId, availability_id: AvailabilityId, body: AvailabilityIn, units: Units
@@ -86,7 +87,7 @@ async def update_availability(
     summary="Delete an availability",
     description="Publishes `AVAILABILITY_DELETED` (with the booking that held it, if any). The "
     "slot is kept as deleted: no longer listed or bookable, and its time is free again.",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422) | too_many_requests_response("the change"),
 )
 async def delete_availability(
     provider_id: ProviderId, availability_id: AvailabilityId, units: Units

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Response, status
 
+from eventing.problems import too_many_requests_response
 from provider_schedule.api.deps import PageNumber, PageSize, ProviderId, Units
 from provider_schedule.api.errors import error_responses
 from provider_schedule.api.schemas import ProviderIn, ProviderOut, ProviderPatch
@@ -55,7 +56,7 @@ async def get_provider(provider_id: ProviderId, units: Units) -> ProviderOut:
     summary="Replace a provider's profile",
     description="Every live availability of the provider is republished (`AVAILABILITY_UPDATED`) "
     "so that consumers' copies carry the new profile.",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422) | too_many_requests_response("the change"),
 )
 async def replace_provider(provider_id: ProviderId, body: ProviderIn, units: Units) -> ProviderOut:
     async with units.begin() as uow:
@@ -69,7 +70,7 @@ async def replace_provider(provider_id: ProviderId, body: ProviderIn, units: Uni
     "/{providerId}",
     summary="Change some fields of a provider's profile",
     description="As PUT, for the fields given; an empty body changes nothing.",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422) | too_many_requests_response("the change"),
 )
 async def patch_provider(
     provider_id: ProviderId,
@@ -90,7 +91,7 @@ async def patch_provider(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a provider and its availabilities",
     description="Each live availability is deleted too and `AVAILABILITY_DELETED` published.",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422) | too_many_requests_response("the change"),
 )
 async def delete_provider(provider_id: ProviderId, units: Units) -> Response:
     async with units.begin() as uow:

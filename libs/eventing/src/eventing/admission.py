@@ -1,0 +1,181 @@
+"""Admission control: refuse a write with 429 before the platform falls behind its promises.
+
+A request path that outruns the path behind it (relay, responder, replies) fills a backlog that
+only grows; an API that still says 201 then expires what it accepted. So each service watches
+how far behind it is, and past a budget answers ``429 Too Many Requests`` with ``Retry-After``
+and an RFC 9457 problem body, before anything is written. Reads are never shed.
+
+- ``Backlog`` is what a service measures (sampled a few times a second by ``AdmissionMonitor``,
+  never per request): the age of the oldest work it promised and has not finished.
+- ``decide`` is the pure rule: over budget, shed.
+- ``AdmissionMiddleware`` answers 429 for the guarded routes at the ASGI edge, before routing
+  and body parsing, so that shedding costs little of the CPU the backlog needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from eventing.problems import PROBLEM_JSON, Problem
+
+logger = logging.getLogger(__name__)
+
+BACKLOG_AGE = Gauge(
+    "admission_backlog_age_seconds",
+    "Age of the oldest unfinished promise, by kind (waiting booking, unpublished event)",
+    ["service", "kind"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "admission_outbox_backlog_events", "Outbox rows not yet published", ["service"]
+)
+BUDGET = Gauge("admission_budget_seconds", "Backlog age past which writes are shed", ["service"])
+SHED = Counter("admission_shed_requests_total", "Writes answered 429", ["service", "route"])
+SHEDDING = Gauge("admission_shedding", "1 while writes are shed", ["service"])
+
+PROBLEM_TYPE = "https://careplan.example/problems/overloaded"
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Ages in seconds (0 when there is nothing pending)."""
+
+    oldest_waiting_booking: float = 0.0
+    oldest_unpublished_event: float = 0.0
+    unpublished_events: int = 0
+
+    @property
+    def age(self) -> float:
+        return max(self.oldest_waiting_booking, self.oldest_unpublished_event)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    admit: bool
+    retry_after_seconds: int = 0
+    reason: str = ""
+
+
+def decide(backlog: Backlog, *, budget_seconds: float) -> Verdict:
+    """Admit while the oldest unfinished promise is younger than the budget."""
+    if backlog.age <= budget_seconds:
+        return Verdict(admit=True)
+    # The backlog drains at least as fast as it grew past the budget: ask the client to come
+    # back once it may have, at least a second from now.
+    retry_after = max(1, math.ceil(backlog.age - budget_seconds))
+    if backlog.oldest_waiting_booking >= backlog.oldest_unpublished_event:
+        reason = f"bookings wait {backlog.oldest_waiting_booking:.1f} s for their confirmation"
+    else:
+        reason = f"events wait {backlog.oldest_unpublished_event:.1f} s to be published"
+    return Verdict(admit=False, retry_after_seconds=retry_after, reason=reason)
+
+
+BacklogProbe = Callable[[], Awaitable[Backlog]]
+
+
+class AdmissionMonitor:
+    """Samples the backlog in the background; the latest verdict is what requests consult."""
+
+    def __init__(
+        self,
+        probe: BacklogProbe,
+        *,
+        service: str,
+        budget_seconds: float,
+        interval_seconds: float = 0.2,
+    ) -> None:
+        self._probe = probe
+        self._service = service
+        self.budget_seconds = budget_seconds
+        self._interval = interval_seconds
+        self.verdict = Verdict(admit=True)
+        self.backlog = Backlog()
+        BUDGET.labels(service).set(budget_seconds)
+
+    @property
+    def degraded(self) -> bool:
+        return not self.verdict.admit
+
+    async def sample(self) -> Verdict:
+        self.backlog = await self._probe()
+        verdict = decide(self.backlog, budget_seconds=self.budget_seconds)
+        if verdict.admit != self.verdict.admit:
+            logger.warning(
+                "shedding writes" if not verdict.admit else "admitting writes again",
+                extra={"reason": verdict.reason, "backlog_age": round(self.backlog.age, 3)},
+            )
+        self.verdict = verdict
+        BACKLOG_AGE.labels(self._service, "waiting-booking").set(
+            self.backlog.oldest_waiting_booking
+        )
+        BACKLOG_AGE.labels(self._service, "unpublished-event").set(
+            self.backlog.oldest_unpublished_event
+        )
+        OUTBOX_BACKLOG.labels(self._service).set(self.backlog.unpublished_events)
+        SHEDDING.labels(self._service).set(0 if verdict.admit else 1)
+        return verdict
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sample()
+            except Exception as error:  # a database outage: keep the last verdict
+                logger.warning("backlog not measured", extra={"error": repr(error)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
+
+
+# (method, path) -> the route's name, when it is a write that admission guards.
+GuardedRoute = Callable[[str, str], str | None]
+
+
+class AdmissionMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, monitor: AdmissionMonitor, guarded: GuardedRoute, service: str
+    ) -> None:
+        self._app = app
+        self._monitor = monitor
+        self._guarded = guarded
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        verdict = self._monitor.verdict
+        if scope["type"] != "http" or verdict.admit:
+            await self._app(scope, receive, send)
+            return
+        route = self._guarded(scope["method"], scope["path"])
+        if route is None:
+            await self._app(scope, receive, send)
+            return
+        SHED.labels(self._service, route).inc()
+        body = (
+            Problem(
+                type=PROBLEM_TYPE,
+                title="Too Many Requests",
+                status=429,
+                detail=f"The platform is behind ({verdict.reason}); nothing was written. "
+                "Retry after the time given; with the same Idempotency-Key a retry is safe.",
+                instance=scope["path"],
+            )
+            .model_dump_json()
+            .encode()
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(verdict.retry_after_seconds).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

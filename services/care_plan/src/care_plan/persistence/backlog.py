@@ -1,0 +1,28 @@
+"""What Care Plan has promised and not finished: the signals of admission control."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from care_plan.persistence import tables
+from eventing.admission import Backlog
+from eventing.database import Database
+from eventing.outbox import Outbox
+
+
+async def measure(database: Database, outbox: Outbox, timeout: timedelta) -> Backlog:
+    """The oldest waiting booking's age (from the index of waiting bookings by deadline: its
+    deadline minus the timeout is when it was requested) and the outbox's backlog."""
+    async with database.connection() as connection:
+        waiting = await connection.fetchval(
+            "select extract(epoch from now() - min(expires_at))::float8"
+            f" from {tables.SCHEMA}.bookings where status = 'WAITING_FOR_CONFIRMATION'"
+        )
+        age, unpublished = await outbox.backlog(connection)
+    # None: nothing waits.
+    oldest_waiting = 0.0 if waiting is None else max(0.0, waiting + timeout.total_seconds())
+    return Backlog(
+        oldest_waiting_booking=oldest_waiting,
+        oldest_unpublished_event=age,
+        unpublished_events=unpublished,
+    )
