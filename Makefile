@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools demo test test-unit test-integration up down status lint format bench clean
+.PHONY: help install deploy-tools demo test test-unit test-integration up down status lint format bench chaos clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -64,6 +64,9 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/insurance_processor.py
 	$(RUN) careplan up
 	$(RUN) python bench/booking.py
+
+chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
+	$(RUN) python bench/chaos.py --replicas 1 2
 
 clean: down ## Stop the platform (and any test platform) and remove local state
 	for dir in .careplan/test-*; do [ -d "$$dir" ] && CAREPLAN_STATE_DIR=$$dir \

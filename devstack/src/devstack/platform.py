@@ -95,6 +95,10 @@ class Platform:
         self._supervisor_catalog = supervisor_catalog
 
     @property
+    def settings(self) -> DevstackSettings:
+        return self._settings
+
+    @property
     def components(self) -> list[Component]:
         return list(self._components.values())
 
