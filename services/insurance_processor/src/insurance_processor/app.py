@@ -34,7 +34,7 @@ from quixstreams.state import State
 from contract.sources import INSURANCE_PROCESSOR
 from eventing.consumer_types import RecordContext
 from eventing.dead_letter import DeadLetterReason, dead_letter_headers
-from eventing.membership import fast_resume_config
+from eventing.membership import fast_resume_config, transactional_config
 from insurance_processor.serialization import (
     CloudEvent,
     CloudEventDeserializer,
@@ -256,6 +256,9 @@ def build_application(
         # A restarted replica rejoins as the same static member and resumes at once instead
         # of waiting for its dead predecessor's session to expire.
         consumer_extra_config=fast_resume_config(settings.consumer_group),
+        # ... and its producer takes over the dead one's transactional id, which aborts the
+        # transaction it left open instead of blocking the group's offsets until it times out.
+        producer_extra_config=transactional_config(settings.consumer_group),
     )
     bookings = app.topic(
         settings.input_topic,
