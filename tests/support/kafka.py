@@ -56,6 +56,44 @@ def read_all(settings: DevstackSettings, topic: str, *, expect: int, timeout: fl
         consumer.close()
 
 
+def read_to_end(settings: DevstackSettings, topic: str, *, timeout: float = 30.0) -> list:
+    """Every record of ``topic`` up to the end offsets it has now: a duplicate written before
+    this call is seen, however late it arrived (no draining for a fixed time)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = _partitions(consumer, topic, deadline)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions if ends[p] > 0])
+        records: list = []
+        # Positions, not record counts: transaction markers take offsets too.
+        position = dict.fromkeys(partitions, 0)
+        while any(position[p] < end for p, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic} not read to its end in {timeout} s")
+            for message in consumer.consume(500, 0.5):
+                if message.error():
+                    continue
+                records.append(message)
+                position[message.partition()] = message.offset() + 1
+            for tp in consumer.position([TopicPartition(topic, p) for p in partitions]):
+                if tp.offset >= 0:
+                    position[tp.partition] = max(position[tp.partition], tp.offset)
+        return records
+    finally:
+        consumer.close()
+
+
 def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
     # A topic created a moment ago may not show its partitions in metadata yet; assigning
     # an empty list would then read nothing at all.

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
+from collections.abc import Sequence
 
 import pytest
+from confluent_kafka import KafkaError
 
 from devstack.settings import DevstackSettings
-from eventing.cloudevents import Event
+from eventing.cloudevents import Event, KafkaRecord
 from eventing.outbox import Outbox
-from eventing.producer import AsyncProducer
+from eventing.producer import AsyncProducer, DeliveryError
 from eventing.relay import OutboxRelay, RelayOptions
 from eventing.settings import DatabaseSettings
 from tests.support.database import IsolatedSchema, isolated_schema
-from tests.support.kafka import read_all, unique_topic
+from tests.support.kafka import read_all, read_to_end, unique_topic
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +120,17 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
     assert len(set(ids)) == 40, "two active relays would have published duplicates"
 
 
+async def _until_published(schema: IsolatedSchema, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            async with schema.database.connection() as connection:
+                if not await connection.fetchval(
+                    f'select count(*) from "{schema.name}".outbox where published_at is null'
+                ):
+                    return
+            await asyncio.sleep(0.05)
+
+
 async def _until(condition: object, timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while not (callable(condition) and condition()):
@@ -145,3 +159,70 @@ async def test_relay_connects_with_the_database_url_form_the_eks_overlay_uses(
             await running
             producer.close()
     assert len(records) == 1
+
+
+class RefusesOnce:
+    """The real producer, except that one record, the first time it is offered, is refused as
+    the broker would refuse it (nothing sent): a delivery failure in the middle of a batch."""
+
+    def __init__(self, producer: AsyncProducer, refused_ce_id: str) -> None:
+        self._producer = producer
+        self._refused = refused_ce_id.encode()
+        self.refusals = 0
+
+    async def send_many(
+        self, records: Sequence[tuple[str, KafkaRecord]]
+    ) -> list[DeliveryError | None]:
+        index = next(
+            (i for i, (_, r) in enumerate(records) if dict(r.headers)["ce_id"] == self._refused),
+            None,
+        )
+        if index is None or self.refusals:
+            return await self._producer.send_many(records)
+        self.refusals += 1
+        before = await self._producer.send_many(records[:index])
+        after = await self._producer.send_many(records[index + 1 :])
+        refused = DeliveryError(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        return [*before, refused, *after]
+
+
+async def test_a_delivery_failure_mid_batch_keeps_each_keys_order(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "relay-refused", partitions=1)
+    events = [
+        Event.new(source="/test", type="STEP", data={"seq": n}, key=f"k{n % 3}") for n in range(30)
+    ]
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    refusing = RefusesOnce(producer, refused_ce_id=events[10].id)
+    async with isolated_schema(infrastructure, "relay_refused") as schema:
+        await _write(schema, topic, events)  # one batch: the refusal lands in its middle
+        relay = OutboxRelay(
+            dsn=schema.dsn,
+            table=schema.outbox,
+            producer=refusing,  # type: ignore[arg-type]
+            options=RelayOptions(
+                batch_size=100, idle_poll_seconds=600, failure_backoff_seconds=0.1
+            ),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        try:
+            await _until_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
+        finally:
+            stop.set()
+            await running
+            producer.close()
+
+    assert refusing.refusals == 1
+    sequences: dict[bytes, list[int]] = defaultdict(list)
+    for record in sorted(records, key=lambda m: m.offset()):
+        sequences[record.key()].append(json.loads(record.value())["seq"])
+    # What followed the refused record was sent again after it, so each key's last copy of
+    # every event comes in order; without the stop at the first failure, k1's events after the
+    # refused one would be marked and never follow it again.
+    for key, seen in sequences.items():
+        last_seen = list(dict.fromkeys(reversed(seen)))[::-1]
+        assert last_seen == sorted(last_seen), f"{key!r} out of order: {seen}"
+        assert set(seen) == {n for n in range(30) if f"k{n % 3}".encode() == key}

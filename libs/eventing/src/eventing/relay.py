@@ -7,7 +7,12 @@ Guarantees:
   the sending of the next; the next batch is only sent once the one before was acknowledged
   in full, so the overlap never reorders a key.
 - Per-key order: rows go out in position order, and after a failed delivery nothing beyond
-  the first failure is marked, so the failed row and everything after it go out again.
+  the first failure is marked, so the failed row and everything after it go out again, at
+  once. The broker's retries keep order by themselves (idempotent producer); only a record
+  the broker refuses for good lets the rows after it in the batch arrive before it, and then
+  their second copies follow it: the last copy of each key's events is in order, which is
+  what a consumer keeping per-key state by version converges on (tested by refusing one
+  record in the middle of a batch).
 - One active relay per outbox: a session-level advisory lock; a standby relay takes over
   when the holder's connection ends.
 """
@@ -84,9 +89,9 @@ class OutboxRelay:
             logger.info("outbox relay active", extra={"outbox": self._qualified})
             while not stop.is_set():
                 wake.clear()
-                relayed = await self._relay_batch(connection, marker)
-                if relayed >= self._options.batch_size:
-                    continue
+                relayed, failed = await self._relay_batch(connection, marker)
+                if relayed >= self._options.batch_size or failed:
+                    continue  # more is waiting, or what failed is to be sent again now
                 await self._marked()
                 await self._purge_published(connection)
                 await _wait_any(wake, stop, timeout=self._options.idle_poll_seconds)
@@ -109,7 +114,10 @@ class OutboxRelay:
             await _wait_any(asyncio.Event(), stop, timeout=self._options.standby_poll_seconds)
         return False
 
-    async def _relay_batch(self, connection: asyncpg.Connection, marker: asyncpg.Connection) -> int:
+    async def _relay_batch(
+        self, connection: asyncpg.Connection, marker: asyncpg.Connection
+    ) -> tuple[int, bool]:
+        """One batch: (rows acknowledged, whether a delivery failed)."""
         # Rows whose marking is still running are left out (a hashed NOT IN): they were sent.
         rows = await connection.fetch(
             f"select position, event_id, topic, message_key, event_type, source, subject,"
@@ -120,7 +128,7 @@ class OutboxRelay:
             self._marking_positions,
         )
         if not rows:
-            return 0
+            return 0, False
         outcomes = await self._producer.send_many(
             [(row["topic"], record_from_row(row)) for row in rows]
         )
@@ -142,7 +150,8 @@ class OutboxRelay:
         if len(acknowledged) < len(rows):
             await self._marked()
             await asyncio.sleep(self._options.failure_backoff_seconds)
-        return len(acknowledged)
+            return len(acknowledged), True
+        return len(acknowledged), False
 
     async def _mark(self, marker: asyncpg.Connection, positions: list[int]) -> None:
         await marker.execute(
