@@ -1,11 +1,12 @@
 """Validates rendered Kubernetes objects offline; runs in .careplan/tools/venv.
 
-    validate_k8s.py --k8s-version 1.33.0 --crds DIR --extra-schemas FILE < rendered.yaml
+    validate_k8s.py --k8s-version 1.33.0 --crds DIR --extra-schemas FILE [--extra-schemas FILE]
 
 Built-in kinds are checked by kubernetes-validate (strict: unknown fields fail) against the
 bundled schemas of that Kubernetes version; Strimzi kinds against the openAPIV3Schema of their
 CRD (from install-tools.sh), made strict the way `kubectl apply --validate=strict` treats a CRD;
-External Secrets kinds against deploy/k8s/crds/external-secrets.schema.yaml. A kind none of
+External Secrets and KEDA kinds against the schema subsets in deploy/k8s/crds/ (one file per
+API, ``--extra-schemas`` for each). A kind none of
 these knows is an error, never a silent pass. Prints one JSON line per object.
 """
 
@@ -21,6 +22,9 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+
+# API groups checked against a hand-written schema subset instead of a full CRD.
+SUBSET_GROUPS = {"external-secrets.io", "keda.sh"}
 
 
 def strict(schema: Any) -> Any:
@@ -58,11 +62,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--k8s-version", required=True)
     parser.add_argument("--crds", type=Path, required=True)
-    parser.add_argument("--extra-schemas", type=Path, required=True)
+    parser.add_argument("--extra-schemas", type=Path, action="append", required=True)
     args = parser.parse_args()
 
     custom = crd_schemas(args.crds)
-    extra = yaml.safe_load(args.extra_schemas.read_text(encoding="utf-8"))
+    extra: dict[str, Any] = {}
+    for path in args.extra_schemas:
+        extra |= yaml.safe_load(path.read_text(encoding="utf-8"))
     failures = 0
     for document in yaml.safe_load_all(sys.stdin):
         if not document:
@@ -78,8 +84,8 @@ def main() -> int:
                 f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
                 for e in jsonschema.Draft7Validator(schema).iter_errors(document)
             ]
-        elif api_version.startswith("external-secrets.io/"):
-            validator = "external-secrets-subset"
+        elif api_version.split("/")[0] in SUBSET_GROUPS:
+            validator = f"{api_version.split('/')[0].split('.')[0]}-subset"
             if kind not in extra:
                 errors = [f"no schema for {api_version} {kind}"]
             else:

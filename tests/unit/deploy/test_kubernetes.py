@@ -11,6 +11,20 @@ from tests.unit.deploy.tools import DEPLOY, KUBERNETES_VERSION, run, strimzi_crd
 
 VALIDATOR = DEPLOY / "checks" / "validate_k8s.py"
 ESO_SCHEMAS = DEPLOY / "k8s" / "crds" / "external-secrets.schema.yaml"
+KEDA_SCHEMAS = DEPLOY / "k8s" / "crds" / "keda.schema.yaml"
+# Each consumer group of a deployable and the topic it reads (as the services name them).
+CONSUMER_GROUPS = {
+    "provider-schedule": {("provider-schedule", "provider.availability.booking.requests")},
+    "care-plan": {
+        ("care-plan.booking-replies", "provider.availability.booking.replies"),
+        ("care-plan.availability-projector", "provider.availability"),
+    },
+    "insurance-processor": {("insurance-processor", "careplan.bookings")},
+    "eventbridge-sink": {
+        ("eventbridge-sink", "careplan.bookings"),
+        ("eventbridge-sink", "careplan.bookings.insured"),
+    },
+}
 
 
 def validate(text: str) -> tuple[int, list[dict[str, Any]]]:
@@ -24,6 +38,8 @@ def validate(text: str) -> tuple[int, list[dict[str, Any]]]:
             strimzi_crds(),
             "--extra-schemas",
             ESO_SCHEMAS,
+            "--extra-schemas",
+            KEDA_SCHEMAS,
         ],
         stdin=text,
     )
@@ -103,11 +119,44 @@ def test_every_deployment_has_a_disruption_budget_and_an_autoscaler(rendered: Re
         p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
         for p in rendered.of_kind("PodDisruptionBudget")
     }
-    hpas = {
-        h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")
-    }
+    scaled = {s["spec"]["scaleTargetRef"]["name"] for s in rendered.of_kind("ScaledObject")}
     assert deployments <= pdbs
-    assert deployments == hpas
+    assert deployments == scaled
+    # KEDA owns the HorizontalPodAutoscaler of a ScaledObject: a second one would fight it.
+    assert not rendered.of_kind("HorizontalPodAutoscaler")
+
+
+def test_consumers_scale_on_the_lag_of_each_of_their_groups(rendered: Rendered) -> None:
+    for name, groups in CONSUMER_GROUPS.items():
+        spec = rendered.one("ScaledObject", name)["spec"]
+        lag = {
+            (t["metadata"]["consumerGroup"], t["metadata"]["topic"])
+            for t in spec["triggers"]
+            if t["type"] == "kafka"
+        }
+        assert lag == groups, name
+        deployment = rendered.one("Deployment", name)["spec"]
+        [config] = [
+            c
+            for c in rendered.of_kind("ConfigMap")
+            if c["metadata"]["name"].startswith("careplan-config")
+        ]
+        partitions = int(config["data"]["TOPIC_PARTITIONS"])
+        # At least two, so that the disruption budget leaves one; no more than partitions.
+        assert 2 <= spec["minReplicaCount"] <= deployment["replicas"] <= spec["maxReplicaCount"]
+        assert spec["maxReplicaCount"] <= partitions, name
+
+
+def test_keda_objects_are_checked_against_the_keda_subset(base: Rendered) -> None:
+    code, reports = validate(base.text)
+    assert code == 0
+    assert {r["validator"] for r in reports if r["kind"] == "ScaledObject"} == {"keda-subset"}
+    broken = base.text.replace(" lagThreshold:", " lagTreshold:", 1)
+    code, reports = validate(broken)
+    assert code == 1
+    [failure] = [r for r in reports if r["errors"]]
+    assert failure["kind"] == "ScaledObject"
+    assert "lagTreshold" in str(failure["errors"])
 
 
 def test_apis_that_own_a_schema_migrate_it_before_they_start(rendered: Rendered) -> None:
