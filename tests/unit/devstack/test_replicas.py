@@ -49,7 +49,9 @@ def test_each_replica_has_its_own_name_port_state_and_consumer_identity(tmp_path
     assert second.address(settings) == "http://127.0.0.1:8180"
     assert second.environment(settings)["HTTP_PORT"] == "8180"
     assert platform._environment(second)["CONSUMER_INSTANCE_ID"] == "care-plan-1"
-    states = {c.environment(settings)["STATE_DIR"] for c in platform.replicas("insurance-processor")}
+    states = {
+        c.environment(settings)["STATE_DIR"] for c in platform.replicas("insurance-processor")
+    }
     assert len(states) == 2, "RocksDB folders are not shared between replicas"
     assert [c.name for c in platform.replicas("provider-schedule")] == ["provider-schedule"]
 
