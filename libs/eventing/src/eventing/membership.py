@@ -107,16 +107,19 @@ TRANSACTION_TIMEOUT_MS = 10_000
 
 def transactional_config(group_id: str) -> dict[str, str]:
     """librdkafka settings for the transactional producer of an exactly-once consumer of
-    ``group_id``, so that a restarted replica consumes again within seconds.
+    ``group_id``: what a restarted replica does with the transaction its dead predecessor left.
 
     A producer killed inside a transaction leaves it open, and with it the offsets it was
-    committing for the group: the broker answers the group's offset fetch with
-    UNSTABLE_OFFSET_COMMIT, and read_committed readers stop at it, until that transaction ends.
-    Quix Streams gives each process a random ``transactional.id``, so nothing ended it but
-    ``transaction.timeout.ms``: the Insurance Processor took 6.8-14.9 s from restart to its
-    first record. Under the replica's stable identity the new producer's ``init_transactions``
-    fences the dead one and aborts its transaction at once. Without an identity (or when a
-    new pod replaces a dead one), the shorter timeout bounds the wait.
+    committing for the group: until it ends, the broker answers the group's offset fetch with
+    UNSTABLE_OFFSET_COMMIT and read_committed readers stop at it. Quix Streams gives each
+    process a random ``transactional.id``, so only ``transaction.timeout.ms`` (librdkafka's
+    default: 60 s) ends it. Under the replica's stable identity the new producer's
+    ``init_transactions`` fences the dead one and aborts its transaction; without an identity
+    (a new pod replacing a dead one) the shorter timeout bounds the wait.
+
+    Measured (bench/service_restart.py, 2 loaded cores): the Insurance Processor's restart to
+    first record stayed at ~12 s with this, so that wait was not where its time went; see the
+    report of issue 11 (imports, and a 5 s gap after Quix reports it started).
     """
     config = {"transaction.timeout.ms": str(TRANSACTION_TIMEOUT_MS)}
     instance = MembershipSettings().instance_id()
