@@ -1,10 +1,13 @@
 """A batched consumer run as its own process, so that a test can SIGKILL it mid-batch.
 
-argv: database_url schema bootstrap_servers topic group signal_file [--hang-mid-batch]
+argv: database_url schema bootstrap_servers topic group signal_file
+      [--hang-mid-batch | --hang-after-commit]
 Each event inserts one row into ``<schema>.effects``. With --hang-mid-batch the batch handler,
 once it has applied half of a batch of two or more records inside its transaction, writes
 their event ids to signal_file and waits forever: the transaction is open, nothing of it is
-committed.
+committed. With --hang-after-commit it lets the first batch of two or more records commit its
+transaction, then writes their event ids to signal_file and waits forever before the runner
+commits the offsets: the window between the database commit and the offset commit.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from eventing.producer import AsyncProducer
 async def main(argv: list[str]) -> None:
     database_url, schema, bootstrap, topic, group, signal_file = argv[:6]
     hang = "--hang-mid-batch" in argv
+    hang_after_commit = "--hang-after-commit" in argv
     database = Database(database_url)
     await database.open()
     inbox = Inbox(inbox_table(MetaData(schema=schema)), "effects")
@@ -40,6 +44,10 @@ async def main(argv: list[str]) -> None:
     batch = idempotent_batch(database, inbox, apply)
 
     async def batch_then_maybe_hang(records: Sequence[tuple[Event, RecordContext]]) -> None:
+        if hang_after_commit and len(records) >= 2:
+            await batch(records)  # committed
+            Path(signal_file).write_text(",".join(event.id for event, _ in records))
+            await asyncio.Event().wait()
         if not hang or len(records) < 2:
             await batch(records)
             return
@@ -63,7 +71,7 @@ async def main(argv: list[str]) -> None:
         batch_handler=batch_then_maybe_hang,
         producer=producer,
     )
-    if not hang:
+    if not (hang or hang_after_commit):
         Path(signal_file).write_text("running")
     await runner.run(asyncio.Event())
 

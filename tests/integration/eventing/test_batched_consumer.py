@@ -169,6 +169,33 @@ async def test_sigkill_in_the_middle_of_a_batch_leaves_no_partial_effect_and_no_
         assert await _effects(schema) == {event.id: 1 for event in events}
 
 
+async def test_sigkill_between_the_database_commit_and_the_offset_commit_applies_once(
+    infrastructure: DevstackSettings, tmp_path: Path
+) -> None:
+    topic = unique_topic(infrastructure, "batch-kill-committed", partitions=1)
+    events = _events(200)
+    _produce(infrastructure, topic, events)
+    async with isolated_schema(infrastructure, "batch_committed") as schema:
+        group = f"batch-committed-{schema.name}"
+        hanging = _start(
+            infrastructure, schema, topic, group, tmp_path / "hung", "--hang-after-commit"
+        )
+        committed = (await asyncio.to_thread(_wait_for, tmp_path / "hung")).split(",")
+        os.kill(hanging.pid, signal.SIGKILL)
+        hanging.wait()
+        visible = await _effects(schema)
+        assert set(committed) <= set(visible), "the kill must land after the database commit"
+
+        restarted = _start(infrastructure, schema, topic, group, tmp_path / "second")
+        try:
+            await _until_committed(infrastructure, group, topic)
+        finally:
+            restarted.kill()
+            restarted.wait()
+        # The redelivered batch found its events in the inbox: no effect twice.
+        assert await _effects(schema) == {event.id: 1 for event in events}
+
+
 async def test_per_key_order_holds_when_records_are_applied_in_batches(
     infrastructure: DevstackSettings,
 ) -> None:
