@@ -94,6 +94,29 @@ def read_to_end(settings: DevstackSettings, topic: str, *, timeout: float = 30.0
         consumer.close()
 
 
+def wait_until_committed_to_end(
+    settings: DevstackSettings, group: str, topic: str, *, timeout: float = 60.0
+) -> None:
+    """Until ``group`` has committed every partition of ``topic`` up to its end as of this call:
+    proof that every record there was processed, before a test looks for what did not happen."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap_servers, "group.id": group, "log_level": 0}
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        wanted = [TopicPartition(topic, p) for p in _partitions(consumer, topic, deadline)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in wanted}
+        while True:
+            committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=10)}
+            if all(committed[p] >= end for p, end in ends.items() if end > 0):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{group} did not commit {topic} to {ends}: {committed}")
+            time.sleep(0.1)
+    finally:
+        consumer.close()
+
+
 def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
     # A topic created a moment ago may not show its partitions in metadata yet; assigning
     # an empty list would then read nothing at all.

@@ -26,7 +26,12 @@ from confluent_kafka import Message, Producer
 from contract.topics import dead_letter_topic
 from devstack.settings import DevstackSettings
 from insurance_processor.transforms import insured_event_id
-from tests.support.kafka import read_all, unique_topic
+from tests.support.kafka import (
+    read_all,
+    read_to_end,
+    unique_topic,
+    wait_until_committed_to_end,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -245,8 +250,11 @@ def test_covered_bookings_are_forwarded_once_and_malformed_records_parked(
     setup.input.event(self_pay, "BOOKING_CANCELLED")
     setup.input.flush()
 
-    forwarded = read_all(infrastructure, setup.output_topic, expect=3)
-    parked = read_all(infrastructure, dead_letter_topic(setup.input.topic), expect=1)
+    # Every input processed (its offsets committed with the outputs, exactly-once): then the
+    # outputs are all there, and a duplicate would be too.
+    wait_until_committed_to_end(infrastructure, _group(setup), setup.input.topic)
+    forwarded = read_to_end(infrastructure, setup.output_topic)
+    parked = read_to_end(infrastructure, dead_letter_topic(setup.input.topic))
 
     assert processor.process.poll() is None, "the processor stopped"
     assert sorted(
@@ -314,11 +322,16 @@ def test_restart_with_lost_local_state_neither_repeats_nor_re_emits(
     after_id = setup.input.event(after)
     setup.input.flush()
 
-    forwarded = read_all(infrastructure, setup.output_topic, expect=2)
+    wait_until_committed_to_end(infrastructure, _group(setup), setup.input.topic)
+    forwarded = read_to_end(infrastructure, setup.output_topic)
 
     assert sorted(headers_of(m)["ce_id"].decode() for m in forwarded) == sorted(
         [insured_event_id(before_id), insured_event_id(after_id)]
     )
+
+
+def _group(setup: Setup) -> str:
+    return setup.environment["CONSUMER_GROUP"]
 
 
 def _free_port() -> int:
