@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Message, Producer
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from contract.topics import dead_letter_topic
 from devstack.settings import DevstackSettings
@@ -338,3 +338,44 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _visible(settings: DevstackSettings, topic: str, isolation: str) -> int:
+    """How many records of ``topic`` a consumer with this isolation level sees now."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0,
+                         "group.id": f"peek-{uuid.uuid4().hex}", "isolation.level": isolation,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        seen, quiet_until = 0, time.monotonic() + 2.0
+        while time.monotonic() < quiet_until:
+            batch = [m for m in consumer.consume(100, 0.2) if not m.error()]
+            seen += len(batch)
+        return seen
+    finally:
+        consumer.close()
+
+
+def test_sigkill_inside_its_transaction_neither_loses_nor_repeats_an_insured_event(
+    infrastructure: DevstackSettings, setup: Setup, start: Callable[[], Processor]
+) -> None:
+    # A long commit interval keeps the first transaction open long enough to kill inside it.
+    setup.environment["COMMIT_INTERVAL_SECONDS"] = "60"
+    inside = start()
+    ids = [setup.input.event(new_booking(insurance=VALID)) for _ in range(5)]
+    setup.input.flush()
+    deadline = time.monotonic() + 60
+    while _visible(infrastructure, setup.output_topic, "read_uncommitted") < len(ids):
+        assert time.monotonic() < deadline, "the insured events were never written"
+    # Written, not committed: the process is inside its transaction.
+    assert _visible(infrastructure, setup.output_topic, "read_committed") == 0
+    inside.kill()
+
+    setup.environment["COMMIT_INTERVAL_SECONDS"] = "0.3"
+    start()
+    wait_until_committed_to_end(infrastructure, _group(setup), setup.input.topic)
+    forwarded = read_to_end(infrastructure, setup.output_topic)
+    assert sorted(headers_of(m)["ce_id"].decode() for m in forwarded) == sorted(
+        insured_event_id(i) for i in ids
+    ), "each insured event exactly once for read_committed consumers"
