@@ -179,9 +179,10 @@ def test_onsite_booking_creates_a_clinic_visit_and_cancelling_marks_it(story: St
     patient = story.patient(insured=False)
     booking = story.book(patient, story.slot("ONSITE"), "SELF_PAY")
 
+    # A bound against hanging, not a latency claim (bench/ measures the tail's speed).
     visit = _eventually(
         lambda: story.visit(booking["id"], "CONFIRMED"),
-        within=2.0,
+        within=30,
         what="clinic visit after confirmation",
     )
     assert visit["patientId"]["S"] == patient["id"]
