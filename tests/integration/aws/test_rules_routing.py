@@ -37,6 +37,7 @@ from devstack.lambda_runner import (
     load_handler,
 )
 from eventbridge_sink.mapping import KafkaRecord, to_put_events_entry
+from tests.integration.aws.conftest import AWS_REGION
 
 pytestmark = pytest.mark.integration
 
@@ -279,7 +280,7 @@ def test_lambda_runner_records_the_visit_and_then_its_cancellation(
     ]
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"] == applied_aws_resources.queue_arns[ONSITE_QUEUE]
-    assert record["awsRegion"] == "us-east-1"
+    assert record["awsRegion"] == AWS_REGION
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
     assert record["messageAttributes"] == {}
