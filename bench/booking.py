@@ -41,6 +41,7 @@ from http_load import Client, Request, Response, closed_loop, open_loop
 
 from devstack.catalog import INFRASTRUCTURE, SERVICES
 from devstack.processes import ProcessFiles, running_process
+from devstack.replicas import PORT_STEP, replica_name
 from devstack.settings import DevstackSettings
 from eventing.settings import LOCAL_API_KEY, libpq_dsn
 
@@ -76,17 +77,23 @@ class PhaseResult:
 
 
 class CpuMeter:
-    """CPU seconds of each platform process (with its children) and of this generator."""
+    """CPU seconds of each platform part (all its replicas, with their children) and of this
+    generator."""
 
-    def __init__(self, settings: DevstackSettings) -> None:
-        self._processes: dict[str, psutil.Process] = {}
+    def __init__(self, settings: DevstackSettings, replicas: int) -> None:
+        self._processes: dict[str, list[psutil.Process]] = {}
         for component in (*INFRASTRUCTURE, *SERVICES):
-            process = running_process(ProcessFiles.under(settings.state_dir, component.name))
-            if process is not None:
-                self._processes[component.name] = process
+            for index in range(replicas if component in SERVICES else 1):
+                files = ProcessFiles.under(settings.state_dir, replica_name(component.name, index))
+                process = running_process(files)
+                if process is not None:
+                    self._processes.setdefault(component.name, []).append(process)
 
     def sample(self) -> dict[str, float]:
-        sample = {name: _tree_cpu(process) for name, process in self._processes.items()}
+        sample = {
+            name: sum(_tree_cpu(process) for process in processes)
+            for name, processes in self._processes.items()
+        }
         usage = resource.getrusage(resource.RUSAGE_SELF)
         sample["load generator"] = usage.ru_utime + usage.ru_stime
         return sample
@@ -111,10 +118,24 @@ def _children(process: psutil.Process) -> list[psutil.Process]:
 
 
 class Platform:
-    def __init__(self, settings: DevstackSettings) -> None:
+    def __init__(self, settings: DevstackSettings, replicas: int = 1) -> None:
         self.settings = settings
-        self.provider_api = ("127.0.0.1", settings.provider_schedule_port)
-        self.care_plan_api = ("127.0.0.1", settings.care_plan_port)
+        self.replicas = replicas
+        # Replica i of a service listens PORT_STEP * i above the first (devstack.replicas).
+        self.provider_apis = [
+            ("127.0.0.1", settings.provider_schedule_port + PORT_STEP * i) for i in range(replicas)
+        ]
+        self.care_plan_apis = [
+            ("127.0.0.1", settings.care_plan_port + PORT_STEP * i) for i in range(replicas)
+        ]
+        self.provider_api, self.care_plan_api = self.provider_apis[0], self.care_plan_apis[0]
+        self._spread = itertools.count()
+
+    def provider_client(self) -> Client:
+        return Client(*self.provider_apis[next(self._spread) % self.replicas])
+
+    def care_plan_client(self) -> Client:
+        return Client(*self.care_plan_apis[next(self._spread) % self.replicas])
 
     async def create_slots(self, count: int) -> tuple[list[str], float]:
         """``count`` free slots (one provider per 2,000), returns their ids and slots/s."""
@@ -136,10 +157,7 @@ class Platform:
         )
         began = time.monotonic()
         responses = await closed_loop(
-            lambda: Client(*self.provider_api),
-            iter(requests),
-            connections=SLOT_CLIENTS,
-            seconds=3600,
+            self.provider_client, iter(requests), connections=SLOT_CLIENTS, seconds=3600
         )
         elapsed = time.monotonic() - began
         client.close()
@@ -245,20 +263,18 @@ async def run_phase(
     slots, slot_rate = await platform.create_slots(count)
     print(f"  {count} slots created at {slot_rate:,.0f}/s ({SLOT_CLIENTS} clients)", flush=True)
     await database.wait_listed(slots)
-    meter = CpuMeter(platform.settings)
+    meter = CpuMeter(platform.settings, platform.replicas)
     before = meter.sample()
     began = time.monotonic()
     requests = _booking_requests(patients, slots)
     if rate:
-        client = Client(*platform.care_plan_api)
-        responses = await open_loop(client, requests, rate=rate, seconds=seconds)
-        client.close()
+        clients = [Client(*api) for api in platform.care_plan_apis]
+        responses = await open_loop(clients, requests, rate=rate, seconds=seconds)
+        for client in clients:
+            client.close()
     else:
         responses = await closed_loop(
-            lambda: Client(*platform.care_plan_api),
-            requests,
-            connections=connections,
-            seconds=seconds,
+            platform.care_plan_client, requests, connections=connections, seconds=seconds
         )
     sent_for = time.monotonic() - began
     answered: dict[int, int] = {}
@@ -331,7 +347,7 @@ def report(results: Sequence[PhaseResult]) -> None:
 
 async def main(arguments: argparse.Namespace) -> None:
     settings = DevstackSettings()
-    platform = Platform(settings)
+    platform = Platform(settings, arguments.replicas)
     connection = await asyncpg.connect(libpq_dsn(settings.sqlalchemy_url))
     database = CarePlanDatabase(connection)
     patients = await platform.create_patients(arguments.patients)
@@ -370,6 +386,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--overload", type=int, default=0, help="closed loop with this many connections instead"
     )
     parser.add_argument("--patients", type=int, default=200, help="bookings spread over them")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="replicas of each service to spread the load over (as `careplan up --replicas`)",
+    )
     return parser.parse_args(argv)
 
 

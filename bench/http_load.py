@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -121,9 +121,10 @@ class Client:
 
 
 async def open_loop(
-    client: Client, requests: Iterator[Request], *, rate: float, seconds: float
+    clients: Sequence[Client], requests: Iterator[Request], *, rate: float, seconds: float
 ) -> list[Response]:
-    """Start ``rate`` requests a second for ``seconds``, each on time whatever came back."""
+    """Start ``rate`` requests a second for ``seconds``, each on time whatever came back,
+    spread round-robin over ``clients`` (one per replica)."""
     total = int(rate * seconds)
     start = time.monotonic()
     pending: list[asyncio.Task[Response]] = []
@@ -132,6 +133,7 @@ async def open_loop(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        client = clients[index % len(clients)]
         pending.append(asyncio.ensure_future(client.request(next(requests))))
     return list(await asyncio.gather(*pending))
 
