@@ -62,6 +62,59 @@ resource "aws_iam_role_policy_attachment" "clinic_operations_xray" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }
 
+# --- Patient Notifications (Lambda) ----------------------------------------------------------
+
+resource "aws_iam_role" "patient_notifications" {
+  name               = "${var.name}-patient-notifications"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "patient_notifications" {
+  # The event source mapping's calls, as for Clinic Operations; the function never calls SQS.
+  statement {
+    sid       = "ReadItsQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.this[local.notifications_queue].arn]
+  }
+  # Claims and sent marks are conditional updates: no read, no put, no delete.
+  statement {
+    sid       = "RecordNotifications"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.this[local.notifications_table].arn]
+  }
+  statement {
+    sid       = "SendFromItsIdentity"
+    actions   = ["ses:SendEmail"]
+    resources = [aws_sesv2_email_identity.notifications.arn]
+  }
+  statement {
+    sid       = "DecryptQueueAndTable"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.platform.arn]
+  }
+  statement {
+    sid       = "WriteItsLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.patient_notifications.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "patient_notifications" {
+  name   = "patient-notifications"
+  role   = aws_iam_role.patient_notifications.id
+  policy = data.aws_iam_policy_document.patient_notifications.json
+}
+
+resource "aws_iam_role_policy_attachment" "patient_notifications_vpc" {
+  role       = aws_iam_role.patient_notifications.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_iam_role_policy_attachment" "patient_notifications_xray" {
+  role       = aws_iam_role.patient_notifications.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
 # --- EventBridge sink (IRSA) -----------------------------------------------------------------
 
 data "aws_iam_policy_document" "eventbridge_sink" {

@@ -3,9 +3,9 @@
 # build step); the function is invoked by the SQS event source mapping of queues.json.
 
 locals {
-  clinic_operations_queue   = one([for name, mapping in local.event_source_mappings : name])
+  clinic_operations_queue   = one([for name, mapping in local.event_source_mappings : name if mapping.FunctionName == "clinic-operations"])
   clinic_operations_mapping = local.event_source_mappings[local.clinic_operations_queue]
-  clinic_visits_table       = one(keys(local.tables))
+  clinic_visits_table       = local.tables["clinic-visits"].TableName
 }
 
 data "archive_file" "clinic_operations" {

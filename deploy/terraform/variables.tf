@@ -187,3 +187,18 @@ variable "kubernetes_namespace" {
   type        = string
   default     = "careplan"
 }
+
+variable "notification_sender_domain" {
+  # SES sends only from a verified identity: Terraform creates it, and its DKIM records must be
+  # published in the domain's DNS (aws sesv2 get-email-identity lists them) before SES sends.
+  description = "Domain the Patient Notifications function sends from (bookings@<domain>); verified as an SES identity."
+  type        = string
+}
+
+variable "notification_recipient_template" {
+  # The contract carries no e-mail address: the address is derived from the patient id. Point it
+  # at the mailbox scheme (or relay) that reaches patients; an SES account still in the sandbox
+  # only delivers to verified recipients.
+  description = "Recipient address of a patient, with {patient_id} replaced by the patient's id."
+  type        = string
+}

@@ -431,9 +431,26 @@ def apply_to_endpoint(
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # noqa: S106 (moto accepts any credentials)
         )
-    return apply_aws_resources(
+    applied = apply_aws_resources(
         AwsClients.from_session(session, endpoint_url=endpoint_url), resources_dir
     )
+    _verify_local_sender(session.client("sesv2", endpoint_url=endpoint_url))
+    return applied
+
+
+# The Patient Notifications function sends from this domain locally (its NOTIFICATION_SENDER
+# default). moto, like SES, refuses a sender whose identity is not verified; in the cloud the
+# identity is Terraform's (var.notification_sender_domain) and needs DNS records, so it is not
+# data in deploy/eventbridge.
+LOCAL_SENDER_DOMAIN = "careplan.example"
+
+
+def _verify_local_sender(sesv2: Any) -> None:
+    try:
+        sesv2.create_email_identity(EmailIdentity=LOCAL_SENDER_DOMAIN)
+    except ClientError as error:
+        if _error_code(error) != "AlreadyExistsException":
+            raise
 
 
 def _error_code(error: ClientError) -> str:

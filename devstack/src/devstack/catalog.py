@@ -76,12 +76,42 @@ def clinic_operations(replica: int = 0) -> Component:
 
 CLINIC_OPERATIONS = clinic_operations()
 
+NOTIFICATIONS_QUEUE = "confirmed-care-plan-events-queue"
+# The Patient Notifications function: a Lambda in the cloud, run locally like Clinic Operations.
+NOTIFICATIONS_HANDLER = "patient_notifications.handler.handler"
+
+
+def patient_notifications(replica: int = 0) -> Component:
+    """Plays the SQS event source mapping of the Patient Notifications function, which tells
+    patients (through SES, moto locally) that a booking was confirmed or cancelled."""
+    return Component(
+        name=replica_name("patient-notifications", replica),
+        tier=Tier.SERVICE,
+        command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
+        ready=queue_ready(NOTIFICATIONS_QUEUE),
+        address=lambda _: f"sqs://{NOTIFICATIONS_QUEUE} -> {NOTIFICATIONS_HANDLER}",
+        environment=lambda _: {
+            "LAMBDA_QUEUE_NAME": NOTIFICATIONS_QUEUE,
+            "LAMBDA_HANDLER": NOTIFICATIONS_HANDLER,
+            "LAMBDA_FUNCTION_NAME": "patient-notifications",
+            "LAMBDA_RETRY_DELAY_SECONDS": "2",
+        },
+        depends_on=("moto",),
+        replicate=patient_notifications,
+        replica_of="patient-notifications" if replica else None,
+        replica_index=replica,
+    )
+
+
+PATIENT_NOTIFICATIONS = patient_notifications()
+
 SERVICES: tuple[Component, ...] = (
     PROVIDER_SCHEDULE,
     CARE_PLAN,
     INSURANCE_PROCESSOR,
     EVENTBRIDGE_SINK,
     CLINIC_OPERATIONS,
+    PATIENT_NOTIFICATIONS,
 )
 
 

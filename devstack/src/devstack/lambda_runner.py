@@ -1,12 +1,15 @@
-"""A local stand-in for Lambda's SQS event source mapping, running the Clinic Operations function.
+"""A local stand-in for Lambda's SQS event source mapping, running one function (Clinic Operations,
+Patient Notifications).
 
 It does what the mapping does with ``FunctionResponseTypes: [ReportBatchItemFailures]``: long
 polls the queue, hands the handler a batch in Lambda's exact SQS event shape, deletes the
 messages that succeeded and leaves the failed ones on the queue, so that SQS redelivers them
 and, after ``maxReceiveCount`` receives, its redrive policy moves them to the dead-letter queue.
 
-Environment: ``ONSITE_QUEUE_NAME`` (default ``onsite-care-plan-events-queue``),
-``LAMBDA_HANDLER`` (default ``clinic_operations.handler.handler``), ``LAMBDA_BATCH_SIZE``
+Environment: ``LAMBDA_QUEUE_NAME`` or ``ONSITE_QUEUE_NAME`` (default
+``onsite-care-plan-events-queue``), ``LAMBDA_HANDLER`` (default
+``clinic_operations.handler.handler``), ``LAMBDA_FUNCTION_NAME`` (default
+``clinic-operations``, for the context's ARN), ``LAMBDA_BATCH_SIZE``
 (1-10, default 10), ``LAMBDA_RETRY_DELAY_SECONDS`` (unset: a failed message waits out the
 queue's visibility timeout, as on Lambda; set: it becomes visible again after that many
 seconds, for a faster local loop), ``SQS_WAIT_SECONDS`` (long poll, default 5, also the longest
@@ -304,7 +307,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, request_stop)
 
     retry_delay = os.environ.get("LAMBDA_RETRY_DELAY_SECONDS")
-    queue_name = os.environ.get("ONSITE_QUEUE_NAME", DEFAULT_QUEUE_NAME)
+    # LAMBDA_QUEUE_NAME names any function's queue; ONSITE_QUEUE_NAME is the older name, kept
+    # for the compose file and Clinic Operations.
+    queue_name = os.environ.get(
+        "LAMBDA_QUEUE_NAME", os.environ.get("ONSITE_QUEUE_NAME", DEFAULT_QUEUE_NAME)
+    )
     handler = load_handler(os.environ.get("LAMBDA_HANDLER", DEFAULT_HANDLER))
     mapping = _wait_for_queue(
         boto3.client("sqs"),
@@ -314,6 +321,7 @@ def main() -> None:
         batch_size=int(os.environ.get("LAMBDA_BATCH_SIZE", "10")),
         wait_seconds=int(os.environ.get("SQS_WAIT_SECONDS", "5")),
         retry_delay_seconds=None if retry_delay is None else int(retry_delay),
+        function_name=os.environ.get("LAMBDA_FUNCTION_NAME", DEFAULT_FUNCTION_NAME),
     )
     if mapping is not None:
         logger.info("polling", extra={"queue": queue_name})

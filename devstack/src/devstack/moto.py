@@ -14,7 +14,15 @@ from devstack.settings import DevstackSettings
 
 
 def command(settings: DevstackSettings) -> list[str]:
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.moto_port)]
+    return [
+        sys.executable,
+        "-m",
+        "devstack.moto_server",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        str(settings.moto_port),
+    ]
 
 
 def aws_client(settings: DevstackSettings, service: str) -> object:

@@ -27,6 +27,7 @@ DEPLOYABLES = {
     "insurance_processor": "insurance-processor",
     "eventbridge_sink": "eventbridge-sink",
     "clinic_operations": "clinic-operations",
+    "patient_notifications": "patient-notifications",
 }
 
 _LOG = os.environ.get("CAREPLAN_AWS_CALL_LOG")
@@ -61,6 +62,9 @@ def _resources(service: str, operation: str, params: dict[str, Any]) -> list[str
         return [f"events:event-bus/{bus}" for bus in sorted(buses)]
     if service == "dynamodb" and "TableName" in params:
         return [f"dynamodb:table/{params['TableName']}"]
+    if service == "ses" and "FromEmailAddress" in params:
+        # SES authorises a send against the sender's identity: its domain here.
+        return [f"ses:identity/{str(params['FromEmailAddress']).rsplit('@', 1)[-1]}"]
     if service == "sqs" and ("QueueUrl" in params or "QueueName" in params):
         name = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1] or params["QueueName"]
         return [f"sqs:{name}"]

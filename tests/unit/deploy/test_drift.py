@@ -24,9 +24,12 @@ from tests.unit.deploy.tools import DEPLOY, ROOT
 LONG_RUNNING = {
     component.name: list(component.command(DevstackSettings()))[-1]
     for component in catalog.SERVICES
-    if component is not catalog.CLINIC_OPERATIONS
+    if component not in (catalog.CLINIC_OPERATIONS, catalog.PATIENT_NOTIFICATIONS)
 }
-LAMBDA = {catalog.CLINIC_OPERATIONS.name: catalog.LAMBDA_HANDLER.split(".")[0]}
+LAMBDA = {
+    catalog.CLINIC_OPERATIONS.name: catalog.LAMBDA_HANDLER.split(".")[0],
+    catalog.PATIENT_NOTIFICATIONS.name: catalog.NOTIFICATIONS_HANDLER.split(".")[0],
+}
 
 
 def load_generator() -> ModuleType:
@@ -125,7 +128,7 @@ def test_every_service_of_the_launcher_is_deployed(rendered: Rendered) -> None:
     assert launcher_services, "the launcher declares no service"
     for component in launcher_services:
         if component.name in LAMBDA:
-            (function,) = resources("aws_lambda_function").values()
+            function = resources("aws_lambda_function")[LAMBDA[component.name]]
             assert function["handler"].startswith(f"{LAMBDA[component.name]}.")
             continue
         assert component.name in deployments, f"{component.name} runs locally but has no Deployment"

@@ -107,8 +107,8 @@ def test_the_controller_is_ready_before_anything_creates_a_service() -> None:
 
 
 def test_the_lambda_reserves_no_concurrency_by_default() -> None:
-    (function,) = resources("aws_lambda_function").values()
-    assert function["reserved_concurrent_executions"] == "${var.lambda_reserved_concurrency}"
+    for function in resources("aws_lambda_function").values():
+        assert function["reserved_concurrent_executions"] == "${var.lambda_reserved_concurrency}"
     default = blocks("variable")["lambda_reserved_concurrency"]["default"]
     assert default is None, (
         f"the Lambda reserves {default} executions by default: AWS rejects that on accounts "
@@ -223,11 +223,16 @@ def test_no_helm_install_goes_unpinned() -> None:
 
 
 def test_the_lambda_timeout_is_the_one_documented() -> None:
-    (function,) = resources("aws_lambda_function").values()
-    assert function["timeout"] == (
+    functions = resources("aws_lambda_function")
+    assert functions["clinic_operations"]["timeout"] == (
         "${floor(local.queues[local.clinic_operations_queue].VisibilityTimeout / 6)}"
     )
-    (queue,) = [q for q in load_aws_resources().queues if q.event_source_mapping is not None]
+    assert functions["patient_notifications"]["timeout"] == (
+        "${floor(local.queues[local.notifications_queue].VisibilityTimeout / 6)}"
+    )
+    queues = [q for q in load_aws_resources().queues if q.event_source_mapping is not None]
+    assert len({q.visibility_timeout for q in queues}) == 1, "the README states one timeout"
+    queue = queues[0]
     stated = re.search(
         r"visibility timeout \((\d+) s\) is\s+six times the function timeout \((\d+) s\)",
         EVENTBRIDGE_README.read_text(encoding="utf-8"),

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from moto.events.models import EventPattern
+from moto.events.utils import EventTemplateParser
 
 from contract import topics
 from contract.events import (
@@ -33,6 +34,7 @@ from devstack.aws_bootstrap import load_aws_resources
 from eventbridge_sink.mapping import KafkaRecord, to_put_events_entry
 from eventbridge_sink.settings import SinkSettings
 from insurance_processor.transforms import insure
+from patient_notifications.logic import Kind, decide
 
 RULES = {rule.name: rule for rule in load_aws_resources().rules}
 
@@ -133,6 +135,62 @@ def test_a_cancelled_insured_onsite_booking_reaches_the_clinic_queue_once() -> N
     copies = both_copies(BookingStatus.CANCELLED_BY_PATIENT, EncounterType.ONSITE)
     assert routed("onsite-confirmed-care-plan-events", copies) == [topics.CAREPLAN_BOOKINGS]
     assert routed("all-confirmed-care-plan-events", copies) == []
+    assert routed("all-cancelled-care-plan-events", copies) == [topics.CAREPLAN_BOOKINGS]
+
+
+NOTIFICATION_RULES = ("all-confirmed-care-plan-events", "all-cancelled-care-plan-events")
+
+
+@pytest.mark.parametrize("encounter", [EncounterType.ONSITE, EncounterType.VIRTUAL])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (BookingStatus.CONFIRMED, Kind.CONFIRMATION),
+        (BookingStatus.CANCELLED_BY_PATIENT, Kind.CANCELLATION),
+        (BookingStatus.CANCELLED_BY_PROVIDER, Kind.CANCELLATION),
+    ],
+)
+def test_each_booking_event_makes_one_notification_the_function_understands(
+    status: BookingStatus, kind: Kind, encounter: EncounterType
+) -> None:
+    """Over both notification rules, one message per booking event, rendered by moto's input
+    transformer: the function reads it as the right kind, and it carries no insurance data and
+    no date of birth."""
+    copies = both_copies(status, encounter)
+    messages = []
+    for name in NOTIFICATION_RULES:
+        pattern = EventPattern.load(json.dumps(RULES[name].event_pattern))
+        (target,) = RULES[name].targets
+        assert target.queue == "confirmed-care-plan-events-queue"
+        assert target.input_transformer is not None
+        for event in copies:
+            if pattern.matches_event(event):
+                messages.append(
+                    EventTemplateParser.parse(
+                        input_template=target.input_transformer.input_template,
+                        input_paths_map=dict(target.input_transformer.input_paths_map),
+                        event={**event, "ingestion-time": 0},
+                    )
+                )
+    (message,) = messages
+    booking = copies[0]["detail"]["value"]
+    notification = decide(json.dumps(message)).notification
+    assert notification is not None
+    assert notification.kind is kind
+    assert notification.booking_id == booking["booking"]["id"]
+    assert notification.slot_from == booking["slot"]["fromDate"]
+    text = json.dumps(message)
+    assert "Acme Health" not in text
+    assert booking["patient"]["dateOfBirth"] not in text
+    assert set(message) == {"source", "event-type", "id", "data"}
+
+
+@pytest.mark.parametrize("status", [BookingStatus.REJECTED, BookingStatus.EXPIRED])
+def test_a_booking_that_never_held_a_slot_notifies_nobody(status: BookingStatus) -> None:
+    event = booking_event(status, EncounterType.VIRTUAL)
+    copy = bus_event(topics.CAREPLAN_BOOKINGS, json.dumps(event.to_json_dict()).encode(), 1)
+    for name in NOTIFICATION_RULES:
+        assert routed(name, [copy]) == []
 
 
 def test_a_virtual_booking_never_reaches_the_clinic_queue() -> None:
@@ -141,4 +199,8 @@ def test_a_virtual_booking_never_reaches_the_clinic_queue() -> None:
 
 
 def test_every_rule_is_covered_here() -> None:
-    assert set(RULES) == {"all-confirmed-care-plan-events", "onsite-confirmed-care-plan-events"}
+    assert set(RULES) == {
+        "all-confirmed-care-plan-events",
+        "all-cancelled-care-plan-events",
+        "onsite-confirmed-care-plan-events",
+    }

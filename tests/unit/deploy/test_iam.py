@@ -15,15 +15,20 @@ from typing import Any
 
 import pytest
 
-from devstack.aws_bootstrap import load_aws_resources
+from devstack.aws_bootstrap import LOCAL_SENDER_DOMAIN, load_aws_resources
 from tests.support import aws_calls
 from tests.unit.deploy.test_terraform import blocks, resources
 
 AWS = load_aws_resources()
-(MAPPED_QUEUE,) = [q.name for q in AWS.queues if q.event_source_mapping is not None]
-(VISITS_TABLE,) = [t.table_name for t in AWS.tables]
+MAPPED_QUEUE = {
+    q.event_source_mapping.function_name: q.name for q in AWS.queues if q.event_source_mapping
+}
+VISITS_TABLE = "clinic-visits"
+NOTIFICATIONS_TABLE = "patient-notifications"
+# Locally the sender's domain is devstack's; in the cloud it is var.notification_sender_domain.
+SENDER_IDENTITY = f"ses:identity/{LOCAL_SENDER_DOMAIN}"
 KEY = "kms:key/platform"
-LOG_GROUP = "logs:log-group/clinic-operations"
+LOG_GROUP = {name: f"logs:log-group/{name}" for name in MAPPED_QUEUE}
 
 # The Terraform expressions the policies name resources with -> the resources they mean, in the
 # recording's names. A policy naming anything else fails the test until it is added here.
@@ -31,10 +36,20 @@ TERRAFORM_RESOURCES = {
     "${[for bus in aws_cloudwatch_event_bus.this : bus.arn]}": {
         f"events:event-bus/{bus.name}" for bus in AWS.event_buses
     },
-    "${aws_sqs_queue.this[local.clinic_operations_queue].arn}": {f"sqs:{MAPPED_QUEUE}"},
+    "${aws_sqs_queue.this[local.clinic_operations_queue].arn}": {
+        f"sqs:{MAPPED_QUEUE['clinic-operations']}"
+    },
     "${aws_dynamodb_table.this[local.clinic_visits_table].arn}": {f"dynamodb:table/{VISITS_TABLE}"},
     "${aws_kms_key.platform.arn}": {KEY},
-    "${aws_cloudwatch_log_group.clinic_operations.arn}:*": {LOG_GROUP},
+    "${aws_cloudwatch_log_group.clinic_operations.arn}:*": {LOG_GROUP["clinic-operations"]},
+    "${aws_sqs_queue.this[local.notifications_queue].arn}": {
+        f"sqs:{MAPPED_QUEUE['patient-notifications']}"
+    },
+    "${aws_dynamodb_table.this[local.notifications_table].arn}": {
+        f"dynamodb:table/{NOTIFICATIONS_TABLE}"
+    },
+    "${aws_sesv2_email_identity.notifications.arn}": {SENDER_IDENTITY},
+    "${aws_cloudwatch_log_group.patient_notifications.arn}:*": {LOG_GROUP["patient-notifications"]},
 }
 
 # API operations whose IAM action has another name.
@@ -54,20 +69,25 @@ KMS_FOR = {
     "dynamodb:UpdateItem": {"kms:Decrypt", "kms:GenerateDataKey"},
 }
 
-# Lambda's SQS event source mapping polls with the execution role; these three are what the
-# Lambda documentation requires of it (devstack.lambda_runner plays it locally, and its calls
-# are deliberately not recorded: GetQueueUrl and the visibility change are local conveniences).
-EVENT_SOURCE_MAPPING = {
-    ("sqs:ReceiveMessage", f"sqs:{MAPPED_QUEUE}"),
-    ("sqs:DeleteMessage", f"sqs:{MAPPED_QUEUE}"),
-    ("sqs:GetQueueAttributes", f"sqs:{MAPPED_QUEUE}"),
-}
 
-# The Lambda runtime writes the function's logs with the execution role.
-LAMBDA_RUNTIME = {
-    ("logs:CreateLogStream", LOG_GROUP),
-    ("logs:PutLogEvents", LOG_GROUP),
-}
+def event_source_mapping(function: str) -> set[tuple[str, str]]:
+    """Lambda's SQS event source mapping polls with the execution role; these three are what the
+    Lambda documentation requires of it (devstack.lambda_runner plays it locally, and its calls
+    are deliberately not recorded: GetQueueUrl and the visibility change are local conveniences)."""
+    queue = f"sqs:{MAPPED_QUEUE[function]}"
+    return {
+        ("sqs:ReceiveMessage", queue),
+        ("sqs:DeleteMessage", queue),
+        ("sqs:GetQueueAttributes", queue),
+    }
+
+
+def lambda_runtime(function: str) -> set[tuple[str, str]]:
+    """The Lambda runtime writes the function's logs with the execution role."""
+    return {
+        ("logs:CreateLogStream", LOG_GROUP[function]),
+        ("logs:PutLogEvents", LOG_GROUP[function]),
+    }
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,7 @@ class Role:
 ROLES = [
     Role("eventbridge-sink", "eventbridge_sink"),
     Role("clinic-operations", "clinic_operations", runs_on_lambda=True),
+    Role("patient-notifications", "patient_notifications", runs_on_lambda=True),
 ]
 # Deployables with no AWS role at all: any AWS call they start making needs one.
 WITHOUT_ROLE = {"provider-schedule", "care-plan", "insurance-processor"}
@@ -108,7 +129,7 @@ def needed(role: Role, calls: aws_calls.Calls) -> set[Permission]:
         action = IAM_ACTION.get(operation, operation)
         permissions.add((action, resource))
     if role.runs_on_lambda:
-        permissions |= EVENT_SOURCE_MAPPING | LAMBDA_RUNTIME
+        permissions |= event_source_mapping(role.deployable) | lambda_runtime(role.deployable)
     permissions |= {
         (kms_action, KEY) for action, _ in permissions for kms_action in KMS_FOR.get(action, ())
     }
@@ -152,17 +173,22 @@ def test_the_roles_carry_no_other_policy() -> None:
         resources("aws_iam_policy")["eventbridge_sink"]["policy"]
         == "${data.aws_iam_policy_document.eventbridge_sink.json}"
     )
-    (inline,) = resources("aws_iam_role_policy").values()
-    assert inline["policy"] == "${data.aws_iam_policy_document.clinic_operations.json}"
-    attached = {
-        a["policy_arn"].rsplit("/", 1)[-1]
-        for a in resources("aws_iam_role_policy_attachment").values()
-        if a["role"] == "${aws_iam_role.clinic_operations.name}"
+    inline = resources("aws_iam_role_policy")
+    assert {name: policy["policy"] for name, policy in inline.items()} == {
+        name: f"${{data.aws_iam_policy_document.{name}.json}}"
+        for name in ("clinic_operations", "patient_notifications")
     }
-    assert attached == {"AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"}
-    (function,) = resources("aws_lambda_function").values()
-    assert function["vpc_config"]
-    assert function["tracing_config"] == [{"mode": "Active"}]
+    functions = resources("aws_lambda_function")
+    assert set(functions) == set(inline)
+    for name, function in functions.items():
+        attached = {
+            a["policy_arn"].rsplit("/", 1)[-1]
+            for a in resources("aws_iam_role_policy_attachment").values()
+            if a["role"] == f"${{aws_iam_role.{name}.name}}"
+        }
+        assert attached == {"AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"}
+        assert function["vpc_config"]
+        assert function["tracing_config"] == [{"mode": "Active"}]
 
 
 def test_an_unrecorded_call_fails_the_check() -> None:

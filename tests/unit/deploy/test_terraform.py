@@ -209,21 +209,35 @@ def test_rules_and_targets_equal_what_the_local_bootstrap_applies() -> None:
     assert {"all-confirmed-care-plan-events", "onsite-confirmed-care-plan-events"} <= names
 
 
-def test_clinic_operations_lambda_is_packaged_from_its_folder_behind_sqs() -> None:
-    (archive,) = resources("archive_file").values()
+@pytest.mark.parametrize("package", ["clinic_operations", "patient_notifications"])
+def test_each_lambda_is_packaged_from_its_folder_behind_its_queue(package: str) -> None:
+    archive = resources("archive_file")[package]
     assert (
-        resolve(archive["source_dir"])
-        == (DEPLOY.parent / "services" / "clinic_operations" / "src").resolve()
+        resolve(archive["source_dir"]) == (DEPLOY.parent / "services" / package / "src").resolve()
     )
-    (function,) = resources("aws_lambda_function").values()
-    assert function["handler"] == "clinic_operations.handler.handler"
+    function = resources("aws_lambda_function")[package]
+    assert function["handler"] == f"{package}.handler.handler"
     assert function["runtime"] == "python3.11"
-    (mapping,) = resources("aws_lambda_event_source_mapping").values()
+    mapping = resources("aws_lambda_event_source_mapping")[package]
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    resources_ = load_aws_resources()
-    (queue,) = [q for q in resources_.queues if q.event_source_mapping is not None]
+    assert mapping["function_name"] == f"${{aws_lambda_function.{package}.arn}}"
+    (queue,) = [
+        q
+        for q in load_aws_resources().queues
+        if q.event_source_mapping is not None
+        and q.event_source_mapping.function_name == package.replace("_", "-")
+    ]
     assert queue.event_source_mapping is not None
     assert list(queue.event_source_mapping.function_response_types) == ["ReportBatchItemFailures"]
+
+
+def test_notifications_send_from_the_ses_identity_terraform_verifies() -> None:
+    function = resources("aws_lambda_function")["patient_notifications"]
+    (environment,) = function["environment"]
+    sender = environment["variables"]["NOTIFICATION_SENDER"]
+    assert sender == "bookings@${aws_sesv2_email_identity.notifications.email_identity}"
+    identity = resources("aws_sesv2_email_identity")["notifications"]
+    assert identity["email_identity"] == "${var.notification_sender_domain}"
 
 
 def test_every_queue_has_a_dead_letter_queue() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
@@ -99,3 +101,23 @@ async def test_a_failed_call_is_retried_without_giving_up_on_the_records() -> No
 
     assert [r.offset for r in verdict.accepted] == [0]
     assert verdict.rejected == []
+
+
+async def test_the_batches_of_a_poll_are_put_in_parallel_up_to_the_bound() -> None:
+    """Seven batches with room for three calls at a time: three overlap, never more."""
+    in_flight = 0
+    most = 0
+
+    async def slow_bus(entries: list[Any]) -> dict[str, Any]:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "x"} for _ in entries]}
+
+    options = dataclasses.replace(OPTIONS, parallel_requests=3)
+    verdict = await Forwarder(slow_bus, options).forward([_record(n) for n in range(70)])
+
+    assert most == 3
+    assert [r.offset for r in verdict.accepted] == list(range(70))

@@ -49,6 +49,7 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
                 entry_attempts=settings.entry_attempts,
                 initial_backoff_seconds=settings.initial_backoff_seconds,
                 max_backoff_seconds=settings.max_backoff_seconds,
+                parallel_requests=settings.parallel_requests,
             ),
         ),
         dead_letters=DeadLetterPublisher(producer, settings.consumer_group),

@@ -21,5 +21,7 @@ class SinkSettings(BaseSettings):
     entry_attempts: int = 4
     initial_backoff_seconds: float = 0.2
     max_backoff_seconds: float = 10.0
+    # PutEvents requests in flight at once (eventbridge_sink.forwarder.ForwarderOptions).
+    parallel_requests: int = Field(default=4, ge=1, le=32)
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"

@@ -1,0 +1,1 @@
+"""AWS Lambda handler telling patients that a booking was confirmed or cancelled (Amazon SES)."""
