@@ -59,9 +59,7 @@ class Aws:
     def __init__(self) -> None:
         self.dynamodb: Any = boto3.client("dynamodb", region_name=REGION)
         self.ses: Any = boto3.client("sesv2", region_name=REGION)
-        (definition,) = [
-            t.definition for t in load_aws_resources().tables if t.table_name == TABLE
-        ]
+        (definition,) = [t.definition for t in load_aws_resources().tables if t.table_name == TABLE]
         self.dynamodb.create_table(**definition)
 
     def verify_sender(self) -> None:

@@ -27,7 +27,12 @@ def body(**data: str) -> str:
     """What the notification rules' input transformer delivers."""
     fields = {"patientId": "p-1", "bookingId": "b-1"} | data
     return json.dumps(
-        {"source": "com.providerschedule", "event-type": "Notification", "id": "e-1", "data": fields}
+        {
+            "source": "com.providerschedule",
+            "event-type": "Notification",
+            "id": "e-1",
+            "data": fields,
+        }
     )
 
 
@@ -55,7 +60,8 @@ def test_other_statuses_notify_nobody(status: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["not json", json.dumps({"data": "x"}), body(bookingId=""), body(patientId="<patientId>")]
+    "text",
+    ["not json", json.dumps({"data": "x"}), body(bookingId=""), body(patientId="<patientId>")],
 )
 def test_a_message_without_booking_or_patient_is_invalid(text: str) -> None:
     with pytest.raises(InvalidNotificationError):
@@ -76,8 +82,9 @@ def test_a_confirmation_tells_the_kind_and_time_of_the_appointment() -> None:
     assert email.recipient == "patient-p-1@patients.careplan.example"
     assert email.sender == "bookings@careplan.example"
     assert email.subject == "Your appointment is confirmed"
-    assert "Your on-site appointment on Tuesday 01 December 2026, 09:00-09:30 (UTC) is confirmed." in (
-        email.text
+    assert (
+        "Your on-site appointment on Tuesday 01 December 2026, 09:00-09:30 (UTC) is confirmed."
+        in (email.text)
     )
     assert "Booking reference: b-1" in email.text
 
