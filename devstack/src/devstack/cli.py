@@ -125,8 +125,11 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """Show each part of the platform, its state and where it listens."""
-    _, platform = _platform()
+    settings, platform = _platform()
     crashed = _print_status(platform)
+    from devstack.backlog_view import backlog_table
+
+    console.print(backlog_table(settings))
     if crashed:
         raise typer.Exit(1)
 
@@ -224,6 +227,30 @@ def clinic_visits() -> None:
         style = "green" if visit.status.value == "CONFIRMED" else "red"
         table.add_row(
             visit.booking_id, patient or visit.patient_id, slot, f"[{style}]{visit.status.value}[/]"
+        )
+    console.print(table)
+
+
+@app.command()
+def notifications() -> None:
+    """List the notifications Patient Notifications sent (its DynamoDB ledger) as a table."""
+    from devstack.moto import aws_client
+    from patient_notifications.ledger import list_notifications
+
+    settings, _ = _platform()
+    rows = list_notifications(aws_client(settings, "dynamodb"), "patient-notifications")  # type: ignore[arg-type]
+    table = Table(title=f"patient-notifications ({len(rows)})")
+    for column in ("sent at", "booking id", "kind", "to", "subject", "state"):
+        table.add_column(column)
+    for row in rows:
+        style = "green" if row.state == "SENT" else "yellow"
+        table.add_row(
+            (row.sent_at or "")[:19].replace("T", " "),
+            row.booking_id,
+            row.kind.value.lower(),
+            row.recipient or row.patient_id,
+            row.subject or "",
+            f"[{style}]{row.state}[/]",
         )
     console.print(table)
 
