@@ -1,6 +1,7 @@
-"""Issue 5 end to end, with the whole platform that `careplan up` runs: bookings travel through
-the Insurance Processor, the EventBridge sink, the shipped rules, SQS and the Clinic Operations
-function into DynamoDB."""
+"""Issues 5 and 18 end to end, with the whole platform that `careplan up` runs: bookings travel
+through the Insurance Processor, the EventBridge sink, the shipped rules, SQS and the Clinic
+Operations function into DynamoDB, and through the Patient Notifications function to the patient
+(SES, which moto plays and which keeps what it sent)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from devstack.topic_watch import TopicWatch
 from tests.support import aws_calls
 
 pytestmark = pytest.mark.e2e
+NOTIFICATIONS_QUEUE = "confirmed-care-plan-events-queue"
 T = TypeVar("T")
 
 
@@ -148,16 +150,23 @@ class Story:
         ).get("Item")
         return item if item and item["status"]["S"] == status else None
 
-    def notification(self, booking_id: str) -> dict[str, Any] | None:
-        url = self.sqs.get_queue_url(QueueName="confirmed-care-plan-events-queue")["QueueUrl"]
-        for message in self.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", []):
-            body = json.loads(message["Body"])
-            if body.get("data", {}).get("bookingId") == booking_id:
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                return dict(body)
-        return None
+    def emails(self, booking_id: str) -> list[dict[str, Any]]:
+        """The e-mails about one booking that SES (moto, which keeps them) accepted."""
+        url = f"{self.settings.aws_endpoint}/moto-api/data.json"
+        sent = httpx.get(url, timeout=10).raise_for_status().json()["ses"]["Message"]
+        return [dict(message) for message in sent if booking_id in message["body"]]
+
+    def emails_about(self, booking_id: str, count: int) -> list[dict[str, Any]] | None:
+        found = self.emails(booking_id)
+        return found if len(found) >= count else None
+
+    def confirmed_queue_idle(self) -> bool | None:
+        url = self.sqs.get_queue_url(QueueName=NOTIFICATIONS_QUEUE)["QueueUrl"]
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return True if not any(int(value) for value in attributes.values()) else None
 
 
 @pytest.fixture(scope="module")
@@ -194,24 +203,71 @@ def test_onsite_booking_creates_a_clinic_visit_and_cancelling_marks_it(story: St
     )
 
 
-def test_virtual_booking_makes_no_visit_but_a_notification(story: Story) -> None:
-    patient = story.patient(insured=False)
+def test_a_confirmed_booking_sends_the_patient_exactly_one_confirmation(story: Story) -> None:
+    patient = story.patient(insured=True)
     booking = story.book(patient, story.slot("VIRTUAL"), "SELF_PAY")
 
-    notification = _eventually(
-        lambda: story.notification(booking["id"]),
-        within=10,
-        what="notification on the confirmed queue",
+    (email,) = _eventually(
+        lambda: story.emails_about(booking["id"], 1), within=10, what="confirmation e-mail"
     )
-
-    assert notification == {
-        "source": "com.providerschedule",
-        "event-type": "Notification",
-        "id": notification["id"],
-        "data": {"patientId": patient["id"], "bookingId": booking["id"]},
-    }
-    assert uuid.UUID(notification["id"])
+    assert email["destinations"]["ToAddresses"] == [
+        f"patient-{patient['id']}@patients.careplan.example"
+    ]
+    assert email["source"] == "bookings@careplan.example"
+    assert email["subject"] == "Your appointment is confirmed"
+    assert "virtual appointment" in email["body"]
+    # Only what the patient needs: nothing of the insurance, no date of birth.
+    for private in ("Acme Health", "M-1", "GOLD", "1990-12-10"):
+        assert private not in email["body"]
     assert story.visit(booking["id"], "CONFIRMED") is None
+    _eventually(story.confirmed_queue_idle, within=10, what="confirmed queue drained")
+    assert len(story.emails(booking["id"])) == 1
+
+
+def test_a_cancelled_booking_sends_a_cancellation_notice(story: Story) -> None:
+    patient = story.patient(insured=False)
+    booking = story.book(patient, story.slot("ONSITE"), "SELF_PAY")
+    _eventually(lambda: story.emails_about(booking["id"], 1), within=10, what="confirmation")
+
+    story.care_plan.delete(f"/patients/{patient['id']}/bookings/{booking['id']}").raise_for_status()
+
+    confirmation, cancellation = _eventually(
+        lambda: story.emails_about(booking["id"], 2), within=10, what="cancellation notice"
+    )
+    assert confirmation["subject"] == "Your appointment is confirmed"
+    assert cancellation["subject"] == "Your appointment is cancelled"
+    assert "on-site appointment" in cancellation["body"]
+    assert "is cancelled, as you asked" in cancellation["body"]
+
+
+def test_a_redelivered_message_sends_nothing_twice(story: Story) -> None:
+    """SQS delivers at least once: the same notification message, put on the queue again (twice,
+    as a duplicate delivery would), is handled and deleted without a second e-mail."""
+    patient = story.patient(insured=False)
+    booking = story.book(patient, story.slot("VIRTUAL"), "SELF_PAY")
+    _eventually(lambda: story.emails_about(booking["id"], 1), within=10, what="confirmation")
+    _eventually(story.confirmed_queue_idle, within=10, what="confirmed queue drained")
+
+    # The body the all-confirmed rule's input transformer makes of this booking's event.
+    body = json.dumps(
+        {
+            "source": "com.providerschedule",
+            "event-type": "Notification",
+            "id": str(uuid.uuid4()),
+            "data": {
+                "patientId": patient["id"],
+                "bookingId": booking["id"],
+                "status": "CONFIRMED",
+                "encounterType": "VIRTUAL",
+            },
+        }
+    )
+    url = story.sqs.get_queue_url(QueueName=NOTIFICATIONS_QUEUE)["QueueUrl"]
+    for _ in range(2):
+        story.sqs.send_message(QueueUrl=url, MessageBody=body)
+    _eventually(story.confirmed_queue_idle, within=10, what="redelivered messages handled")
+
+    assert len(story.emails(booking["id"])) == 1
 
 
 def test_insured_booking_is_routed_to_the_insured_topic_and_self_pay_is_not(
@@ -247,7 +303,7 @@ def test_insured_booking_is_routed_to_the_insured_topic_and_self_pay_is_not(
 def test_the_deployables_make_exactly_the_committed_aws_calls(
     story: Story, devstack_settings: DevstackSettings
 ) -> None:
-    """What the sink and the Clinic Operations function call on AWS, recorded while the platform
+    """What the sink and the two functions call on AWS, recorded while the platform
     runs, is deploy/terraform/aws-api-calls.json: the file the IAM roles are checked against
     (tests/unit/deploy/test_iam.py). Every AWS path is driven here, so the comparison holds
     whichever tests ran before."""
@@ -256,8 +312,7 @@ def test_the_deployables_make_exactly_the_committed_aws_calls(
     _eventually(lambda: story.visit(onsite["id"], "CONFIRMED"), within=10, what="visit")
     story.care_plan.delete(f"/patients/{patient['id']}/bookings/{onsite['id']}").raise_for_status()
     _eventually(lambda: story.visit(onsite["id"], "CANCELLED"), within=10, what="visit cancelled")
-    virtual = story.book(patient, story.slot("VIRTUAL"), "SELF_PAY")
-    _eventually(lambda: story.notification(virtual["id"]), within=10, what="notification")
+    _eventually(lambda: story.emails_about(onsite["id"], 2), within=10, what="both e-mails")
 
     calls = aws_calls.recorded(aws_calls.session_log(devstack_settings.state_dir))
     if os.environ.get("CAREPLAN_UPDATE_AWS_CALLS") == "1":

@@ -185,12 +185,17 @@ def test_onsite_confirmed_booking_reaches_both_queues(
         applied_aws_resources.queue_urls[CONFIRMED_QUEUE],
         lambda bodies: any(_booking_id_of(b) == str(booking.id) for b in bodies),
     )
-    assert {
+    (notification,) = [b for b in confirmed if _booking_id_of(b) == str(booking.id)]
+    # The contract's notification, with our additive data fields (status, encounter, slot).
+    assert {key: notification[key] for key in ("source", "event-type", "id")} == {
         "source": "com.providerschedule",
         "event-type": "Notification",
         "id": event_id,
-        "data": {"patientId": str(booking.patient_id), "bookingId": str(booking.id)},
-    } in confirmed
+    }
+    assert notification["data"]["patientId"] == str(booking.patient_id)
+    assert notification["data"]["bookingId"] == str(booking.id)
+    assert notification["data"]["status"] == "CONFIRMED"
+    assert notification["data"]["encounterType"] == "ONSITE"
     onsite = _drain_until(
         aws_clients,
         applied_aws_resources.queue_urls[ONSITE_QUEUE],

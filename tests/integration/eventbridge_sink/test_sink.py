@@ -99,7 +99,7 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
-        queue_url = sqs.get_queue_url(QueueName="confirmed-care-plan-events-queue")["QueueUrl"]
+        queue_url = sqs.get_queue_url(QueueName=_queue_name(topic))["QueueUrl"]
         notification = await asyncio.to_thread(_await_notification, sqs, queue_url, virtual_id)
         parked = await asyncio.to_thread(
             read_all, infrastructure, dead_letter_topic(topic), expect=1
@@ -110,13 +110,21 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
         dlt_producer.close()
         events.remove_targets(Rule=rule, EventBusName="care-plan-events", Ids=["notify"])
         events.delete_rule(Name=rule, EventBusName="care-plan-events")
+        sqs.delete_queue(QueueUrl=queue_url)
 
     assert notification["source"] == "com.providerschedule"
     assert notification["event-type"] == "Notification"
-    assert notification["data"] == {"patientId": "p-1", "bookingId": virtual_id}
+    assert notification["data"]["patientId"] == "p-1"
+    assert notification["data"]["bookingId"] == virtual_id
+    assert notification["data"]["status"] == "CONFIRMED"
     assert [m.value() for m in parked] == [poison_offset_marker]
     assert dict(parked[0].headers())["dlt-reason"] == b"malformed"
     assert _committed_everything(infrastructure, group, topic)
+
+
+def _queue_name(topic: str) -> str:
+    """SQS names allow letters, digits, ``-`` and ``_``: the topic's dots become ``-``."""
+    return f"notifications-{topic.replace('.', '-')}"[:80]
 
 
 def _notification_rule_for(events: Any, sqs: Any, topic: str) -> str:
@@ -127,7 +135,9 @@ def _notification_rule_for(events: Any, sqs: Any, topic: str) -> str:
     pattern["detail"] = {**pattern["detail"], "topic": [topic]}
     [target] = deployed.targets
     assert target.input_transformer is not None
-    queue_url = sqs.get_queue_url(QueueName=target.queue)["QueueUrl"]
+    # A queue of this test's own: the platform's confirmed queue has a consumer (the Patient
+    # Notifications runner, when the end-to-end tests started it) that would take the message.
+    queue_url = sqs.create_queue(QueueName=_queue_name(topic))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
