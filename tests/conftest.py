@@ -44,6 +44,10 @@ def _test_settings() -> DevstackSettings:
         database_url=None,
         aws_endpoint_url=None,
         booking_timeout_seconds=float(os.environ.get("CAREPLAN_TEST_BOOKING_TIMEOUT", "5")),
+        # Functional tests leave bookings waiting on purpose (the provider side stopped, a reply
+        # that never comes): the platform they share must not start shedding the next test's
+        # bookings. Shedding has tests of its own (test_admission.py) and the overload benchmark.
+        admission_budget_seconds=3600.0,
     )
 
 

@@ -29,6 +29,8 @@ class DevstackSettings(BaseSettings):
     topic_partitions: int = 6
     api_key: str = "LOCAL_DEV"
     booking_timeout_seconds: float = 30.0
+    # The services' admission budget (ADMISSION_BUDGET_SECONDS); unset, each service's default.
+    admission_budget_seconds: float | None = None
     kafka_heap: str = "768m"
     # Replicas per part (devstack.replicas): "2" or "care-plan=3,insurance-processor=2". Unset,
     # the plan the last `up` stored in the state folder (one of each without one).
@@ -131,7 +133,12 @@ class DevstackSettings(BaseSettings):
 
     def service_environment(self) -> dict[str, str]:
         """What every service process is given: the same names as in compose and Kubernetes."""
-        return {
+        admission = (
+            {"ADMISSION_BUDGET_SECONDS": str(self.admission_budget_seconds)}
+            if self.admission_budget_seconds is not None
+            else {}
+        )
+        return admission | {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "DATABASE_URL": self.sqlalchemy_url,
             "AWS_ENDPOINT_URL": self.aws_endpoint,

@@ -55,6 +55,8 @@ def service_settings(
         "database": DatabaseSettings(database_url=database_url),
         "availability_topic": topics.availability,
         "booking_replies_topic": topics.replies,
+        # Tests leave bookings waiting on purpose: shedding is tested apart (test_admission.py).
+        "admission_budget_seconds": 3600.0,
     }
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 

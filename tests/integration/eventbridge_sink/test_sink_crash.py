@@ -26,7 +26,11 @@ from eventbridge_sink.sink import KafkaToEventBridge
 from eventing.cloudevents import to_record
 from eventing.dead_letter import DeadLetterPublisher
 from eventing.producer import AsyncProducer
-from tests.integration.eventbridge_sink.test_sink import _booking_event, _notification_rule_for
+from tests.integration.eventbridge_sink.test_sink import (
+    _booking_event,
+    _notification_rule_for,
+    _queue_name,
+)
 from tests.support.kafka import unique_topic, wait_until_committed_to_end
 
 pytestmark = pytest.mark.integration
@@ -97,7 +101,7 @@ async def _scenario(
     events = session.client("events", endpoint_url=infrastructure.aws_endpoint)
     sqs = session.client("sqs", endpoint_url=infrastructure.aws_endpoint)
     rule = _notification_rule_for(events, sqs, topic)
-    queue_url = sqs.get_queue_url(QueueName="confirmed-care-plan-events-queue")["QueueUrl"]
+    queue_url = sqs.get_queue_url(QueueName=_queue_name(topic))["QueueUrl"]
 
     async def put_events(entries: list[Any]) -> dict[str, Any]:
         return dict(await asyncio.to_thread(events.put_events, Entries=entries))
@@ -116,6 +120,7 @@ async def _scenario(
     finally:
         events.remove_targets(Rule=rule, EventBusName="care-plan-events", Ids=["notify"])
         events.delete_rule(Name=rule, EventBusName="care-plan-events")
+        sqs.delete_queue(QueueUrl=queue_url)
 
 
 async def test_a_sink_that_dies_before_put_events_loses_nothing(

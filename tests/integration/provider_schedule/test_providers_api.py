@@ -314,6 +314,7 @@ async def test_health_metrics_and_docs_need_no_key(anonymous: httpx.AsyncClient)
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "UP",
+        "degraded": False,
         "checks": {"database": "UP", "kafka": "UP", "workers": "UP"},
     }
     await anonymous.get("/providers")  # a 401, counted by the metrics
