@@ -113,7 +113,7 @@ def _visit(booking_id: str, status: VisitStatus, booking_status: str, event_id: 
 
 
 def _create_table(dynamodb: DynamoDBClient, name: str) -> None:
-    (table,) = load_aws_resources().tables
+    (table,) = [t for t in load_aws_resources().tables if t.table_name == TABLE]
     dynamodb.create_table(**{**table.definition, "TableName": name})
 
 

@@ -21,8 +21,18 @@ from devstack.aws_bootstrap import (
 
 CONFIRMED_TEMPLATE = (
     '{"source": "com.providerschedule", "event-type": "Notification", "id": "<id>", '
-    '"data": {"patientId": "<patientId>", "bookingId": "<bookingId>"}}'
+    '"data": {"patientId": "<patientId>", "bookingId": "<bookingId>", "status": "<status>", '
+    '"encounterType": "<encounterType>", "slotFrom": "<slotFrom>", "slotTo": "<slotTo>"}}'
 )
+NOTIFICATION_PATHS = {
+    "id": "$.id",
+    "patientId": "$.detail.value.patient.id",
+    "bookingId": "$.detail.value.booking.id",
+    "status": "$.detail.value.booking.status",
+    "encounterType": "$.detail.value.encounterType",
+    "slotFrom": "$.detail.value.slot.fromDate",
+    "slotTo": "$.detail.value.slot.toDate",
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +67,7 @@ def test_resources_are_read_from_deploy_eventbridge_of_the_checkout() -> None:
 def test_both_contract_rules_live_on_the_care_plan_events_bus(resources: AwsResources) -> None:
     assert [bus.name for bus in resources.event_buses] == ["care-plan-events"]
     assert sorted((rule.name, rule.event_bus_name, rule.state) for rule in resources.rules) == [
+        ("all-cancelled-care-plan-events", "care-plan-events", "ENABLED"),
         ("all-confirmed-care-plan-events", "care-plan-events", "ENABLED"),
         ("onsite-confirmed-care-plan-events", "care-plan-events", "ENABLED"),
     ]
@@ -93,7 +104,13 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
         queue_arn=lambda name: queue_arn_for(name, region="eu-west-1", account_id="111122223333"),
     )
 
-    assert [(r.put_rule, r.put_targets) for r in requests] == [
+    # The cancellation rule renders the same way: test_cancelled_rule_... below.
+    rendered = [
+        (r.put_rule, r.put_targets)
+        for r in requests
+        if r.put_rule["Name"] != "all-cancelled-care-plan-events"
+    ]
+    assert rendered == [
         (
             {
                 "Name": "all-confirmed-care-plan-events",
@@ -104,8 +121,8 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
                 ),
                 "State": "ENABLED",
                 "Description": (
-                    "Every confirmed booking, as a notification for the patient; "
-                    "careplan.bookings only, because its insured copy on "
+                    "Every confirmed booking, as a notification for the patient (the Patient "
+                    "Notifications function reads the queue); careplan.bookings only, because its insured copy on "
                     "careplan.bookings.insured carries the same booking and would be routed "
                     "a second time"
                 ),
@@ -118,11 +135,7 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
                         "Id": "confirmed-care-plan-events-queue",
                         "Arn": "arn:aws:sqs:eu-west-1:111122223333:confirmed-care-plan-events-queue",
                         "InputTransformer": {
-                            "InputPathsMap": {
-                                "id": "$.id",
-                                "patientId": "$.detail.value.patient.id",
-                                "bookingId": "$.detail.value.booking.id",
-                            },
+                            "InputPathsMap": NOTIFICATION_PATHS,
                             "InputTemplate": CONFIRMED_TEMPLATE,
                         },
                     }
@@ -166,12 +179,29 @@ def test_input_template_yields_the_contract_notification_shape() -> None:
         .replace("<bookingId>", "b-1")
     )
 
-    assert json.loads(filled) == {
+    notification = json.loads(filled)
+    # The contract's shape; our additive data fields ride along (README: Decisions).
+    assert {key: notification[key] for key in ("source", "event-type", "id")} == {
         "source": "com.providerschedule",
         "event-type": "Notification",
         "id": "evt-1",
-        "data": {"patientId": "p-1", "bookingId": "b-1"},
     }
+    assert {"patientId": "p-1", "bookingId": "b-1"}.items() <= notification["data"].items()
+
+
+def test_cancelled_rule_notifies_through_the_same_queue_and_template(
+    resources: AwsResources,
+) -> None:
+    cancelled = _rule(resources, "all-cancelled-care-plan-events")
+    confirmed = _rule(resources, "all-confirmed-care-plan-events")
+
+    assert cancelled.event_pattern == {
+        "detail": {
+            **ROUTED_TOPIC,
+            "value": {"booking": {"status": ["CANCELLED_BY_PATIENT", "CANCELLED_BY_PROVIDER"]}},
+        }
+    }
+    assert cancelled.targets == confirmed.targets
 
 
 def test_every_queue_has_a_dead_letter_queue_after_three_receives(
@@ -186,7 +216,7 @@ def test_every_queue_has_a_dead_letter_queue_after_three_receives(
         )
         for q in resources.queues
     ] == [
-        ("confirmed-care-plan-events-queue", 30, "confirmed-care-plan-events-dlq", 3),
+        ("confirmed-care-plan-events-queue", 60, "confirmed-care-plan-events-dlq", 3),
         ("onsite-care-plan-events-queue", 60, "onsite-care-plan-events-dlq", 3),
     ]
 
@@ -204,15 +234,29 @@ def test_onsite_queue_feeds_clinic_operations_with_partial_batch_responses(
     )
 
 
-def test_clinic_visits_table_is_keyed_by_booking_id_on_demand(resources: AwsResources) -> None:
+def test_both_tables_are_keyed_by_booking_id_on_demand(resources: AwsResources) -> None:
     assert [dict(table.definition) for table in resources.tables] == [
         {
-            "TableName": "clinic-visits",
+            "TableName": name,
             "AttributeDefinitions": [{"AttributeName": "bookingId", "AttributeType": "S"}],
             "KeySchema": [{"AttributeName": "bookingId", "KeyType": "HASH"}],
             "BillingMode": "PAY_PER_REQUEST",
         }
+        for name in ("clinic-visits", "patient-notifications")
     ]
+
+
+def test_confirmed_queue_feeds_patient_notifications_with_partial_batch_responses(
+    resources: AwsResources,
+) -> None:
+    mapping = resources.queue("confirmed-care-plan-events-queue").event_source_mapping
+
+    assert mapping is not None
+    assert (mapping.function_name, mapping.batch_size, mapping.function_response_types) == (
+        "patient-notifications",
+        10,
+        ("ReportBatchItemFailures",),
+    )
 
 
 def test_queue_policy_lets_only_the_given_rules_send() -> None:
