@@ -105,12 +105,13 @@ async def run(arguments: argparse.Namespace, replicas: int) -> bool:
     care_plan = Endpoints(_ports(platform, "care-plan"), settings.api_key)
     providers = Endpoints(_ports(platform, "provider-schedule"), settings.api_key)
     try:
-        # More slots than the planned load needs: it goes on until the last kill is over.
-        slot_count = int(arguments.rate * arguments.seconds)
+        targets = schedule(platform, small=arguments.small)
+        # The load goes on until the last kill is over, and a kill is only timed while records
+        # flow: enough slots for the planned time plus up to a minute per kill.
+        slot_count = int(arguments.rate / 2 * (arguments.seconds + 60 * len(targets)))
         slots = await create_slots(providers, slot_count)
         patients, insured = await create_patients(care_plan, PATIENTS)
         await _wait_listed(settings, slots)
-        targets = schedule(platform, small=arguments.small)
         lead = 5.0
         gap = max(0.0, (arguments.seconds - 2 * lead) / len(targets) - 6.0)
         print(f"  bookings at {arguments.rate:g}/s for {arguments.seconds:.0f} s or until the "

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 from devstack.component import Component, NotReadyError, Tier
 from devstack.settings import DevstackSettings
@@ -53,6 +54,8 @@ def prepare(settings: DevstackSettings) -> None:
     if user is not None:
         _grant_to_system_user(data_dir, socket_dir)
     if (data_dir / "PG_VERSION").exists():
+        for lock in [data_dir / "postmaster.pid", *socket_dir.glob(".s.PGSQL.*.lock")]:
+            _remove_stale_lock(lock, data_dir)
         return
     subprocess.run(
         [_bin("initdb"), "-D", str(data_dir), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
@@ -60,6 +63,26 @@ def prepare(settings: DevstackSettings) -> None:
         capture_output=True,
         user=user,
     )
+
+
+def _remove_stale_lock(lock: Path, data_dir: Path) -> None:
+    """A SIGKILLed postmaster leaves ``postmaster.pid`` and its socket's lock file behind
+    (both name its pid), and PostgreSQL refuses to start
+    while any process of its user has that pid: on a machine where other clusters run as the
+    same system user (test sessions side by side), one of their backends soon has it, and the
+    supervisor's restarts failed with 'lock file "postmaster.pid" already exists' for good.
+    ``prepare`` runs only when our postmaster is not running, so a lock whose pid is not a
+    postgres serving this data folder is stale."""
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        if str(data_dir) in " ".join(psutil.Process(pid).cmdline()):
+            return
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+    lock.unlink(missing_ok=True)
 
 
 def _grant_to_system_user(data_dir: Path, socket_dir: Path) -> None:
