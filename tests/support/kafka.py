@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from contract.topics import TopicSpec, dead_letter_topic
 from devstack.kafka import create_topics
@@ -57,39 +57,59 @@ def read_all(settings: DevstackSettings, topic: str, *, expect: int, timeout: fl
 
 
 def read_to_end(settings: DevstackSettings, topic: str, *, timeout: float = 30.0) -> list:
-    """Every record of ``topic`` up to the end offsets it has now: a duplicate written before
-    this call is seen, however late it arrived (no draining for a fixed time)."""
+    """Every committed record of ``topic`` up to its end offsets as of this call: a duplicate
+    written before the call is seen, however late it arrived (no draining for a fixed time).
+    A transaction still open then is waited for (the reader's end stops at it until it is
+    committed or aborted); records of aborted transactions are not returned."""
     consumer = Consumer(
         {
             "bootstrap.servers": settings.bootstrap_servers,
             "group.id": f"reader-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
             "log_level": 0,
         }
     )
     try:
         deadline = time.monotonic() + timeout
         partitions = _partitions(consumer, topic, deadline)
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
+        ends = _high_watermarks(settings, topic, partitions)
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        records: list = []
+        at_end: set[int] = {p for p, end in ends.items() if end == 0}
+        while len(at_end) < len(partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic} not read to {ends} in {timeout} s")
+            for message in consumer.consume(500, 0.5):
+                error = message.error()
+                if error is None:
+                    records.append(message)
+                # The end a read_committed reader sees stops at an open transaction: done
+                # only once it reached the end offset taken above.
+                elif (
+                    error.code() == KafkaError._PARTITION_EOF
+                    and message.offset() >= ends[message.partition()]
+                ):
+                    at_end.add(message.partition())
+        return records
+    finally:
+        consumer.close()
+
+
+def _high_watermarks(
+    settings: DevstackSettings, topic: str, partitions: list[int]
+) -> dict[int, int]:
+    """The partitions' log ends. Asked by a read_uncommitted client: a read_committed one is
+    told the last stable offset, which an open transaction holds back."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0,
+                         "group.id": f"ends-{uuid.uuid4().hex}",
+                         "isolation.level": "read_uncommitted"})  # fmt: skip
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
             for p in partitions
         }
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions if ends[p] > 0])
-        records: list = []
-        # Positions, not record counts: transaction markers take offsets too.
-        position = dict.fromkeys(partitions, 0)
-        while any(position[p] < end for p, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic} not read to its end in {timeout} s")
-            for message in consumer.consume(500, 0.5):
-                if message.error():
-                    continue
-                records.append(message)
-                position[message.partition()] = message.offset() + 1
-            for tp in consumer.position([TopicPartition(topic, p) for p in partitions]):
-                if tp.offset >= 0:
-                    position[tp.partition] = max(position[tp.partition], tp.offset)
-        return records
     finally:
         consumer.close()
 
