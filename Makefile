@@ -62,7 +62,7 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/search.py
 	$(RUN) careplan up --only kafka
 	$(RUN) python bench/insurance_processor.py
-	$(RUN) careplan up
+	$(RUN) careplan up --only care-plan --only provider-schedule
 	$(RUN) python bench/booking.py
 
 chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
