@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from contract.topics import dead_letter_topic
 from devstack.settings import DevstackSettings
@@ -25,7 +26,7 @@ from eventing.database import Connection
 from eventing.inbox import Inbox, idempotent, idempotent_batch
 from eventing.producer import AsyncProducer
 from tests.support.database import IsolatedSchema, isolated_schema
-from tests.support.kafka import read_all, unique_topic
+from tests.support.kafka import read_all, unique_topic, wait_until_committed_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -41,24 +42,42 @@ def _produce(settings: DevstackSettings, topic: str, events: list[Event]) -> Non
     producer.flush(10)
 
 
-def _committed_to_end(settings: DevstackSettings, group: str, topic: str) -> bool:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group,
-                         "log_level": 0})  # fmt: skip
-    try:
-        partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
-        wanted = [TopicPartition(topic, p) for p in partitions]
-        committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=5)}
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in wanted}
-    finally:
-        consumer.close()
-    return all(committed[p] >= end for p, end in ends.items() if end > 0)
-
-
 async def _until_committed(settings: DevstackSettings, group: str, topic: str) -> None:
-    deadline = time.monotonic() + 60
-    while not await asyncio.to_thread(_committed_to_end, settings, group, topic):
-        assert time.monotonic() < deadline, "the group never committed to the end of the topic"
-        await asyncio.sleep(0.2)
+    await asyncio.to_thread(wait_until_committed_to_end, settings, group, topic)
+
+
+async def _consume_in_batches(
+    settings: DevstackSettings,
+    schema: IsolatedSchema,
+    topic: str,
+    apply: Callable[[Connection, Event], Awaitable[None]],
+) -> list[int]:
+    """A batched ConsumerRunner over ``topic`` until its group committed to the end; the sizes
+    of the batches it applied."""
+    batches: list[int] = []
+    inbox = Inbox(schema.inbox, "effects")
+    batch = idempotent_batch(schema.database, inbox, apply)
+
+    async def counted(records: Sequence[tuple[Event, RecordContext]]) -> None:
+        batches.append(len(records))
+        await batch(records)
+
+    producer = AsyncProducer({"bootstrap.servers": settings.bootstrap_servers})
+    group = f"batched-{schema.name}"
+    runner = ConsumerRunner(
+        client_config={"bootstrap.servers": settings.bootstrap_servers},
+        group_id=group, topics=[topic], producer=producer,
+        handler=idempotent(schema.database, inbox, apply), batch_handler=counted,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await _until_committed(settings, group, topic)
+    finally:
+        stop.set()
+        await task
+        producer.close()
+    return batches
 
 
 async def _effects(schema: IsolatedSchema) -> dict[str, int]:
@@ -83,7 +102,6 @@ async def test_a_poison_record_in_a_batch_is_parked_alone_and_the_rest_applied_o
     events = _events(40)
     poison = events[17]
     _produce(infrastructure, topic, events)
-    batches: list[int] = []
     async with isolated_schema(infrastructure, "batch_poison") as schema:
 
         async def apply(connection: Connection, event: Event) -> None:
@@ -94,28 +112,7 @@ async def test_a_poison_record_in_a_batch_is_parked_alone_and_the_rest_applied_o
                 event.id,
             )
 
-        inbox = Inbox(schema.inbox, "effects")
-        batch = idempotent_batch(schema.database, inbox, apply)
-
-        async def counted(records: list[tuple[Event, RecordContext]]) -> None:
-            batches.append(len(records))
-            await batch(records)
-
-        producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
-        group = f"batch-poison-{schema.name}"
-        runner = ConsumerRunner(
-            client_config={"bootstrap.servers": infrastructure.bootstrap_servers},
-            group_id=group, topics=[topic], producer=producer,
-            handler=idempotent(schema.database, inbox, apply), batch_handler=counted,
-        )  # fmt: skip
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
-        try:
-            await _until_committed(infrastructure, group, topic)
-        finally:
-            stop.set()
-            await task
-            producer.close()
+        batches = await _consume_in_batches(infrastructure, schema, topic, apply)
         effects = await _effects(schema)
 
     assert max(batches) > 1, "the records were never applied as a batch"
@@ -203,34 +200,12 @@ async def test_per_key_order_holds_when_records_are_applied_in_batches(
     events = _events(600, keys=11)
     _produce(infrastructure, topic, events)
     applied: list[tuple[str, int]] = []
-    batches: list[int] = []
     async with isolated_schema(infrastructure, "batch_order") as schema:
 
         async def apply(_: Connection, event: Event) -> None:
             applied.append((event.key or "", int(event.data["seq"])))
 
-        inbox = Inbox(schema.inbox, "order")
-        batch = idempotent_batch(schema.database, inbox, apply)
-
-        async def counted(records: list[tuple[Event, RecordContext]]) -> None:
-            batches.append(len(records))
-            await batch(records)
-
-        producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
-        group = f"batch-order-{schema.name}"
-        runner = ConsumerRunner(
-            client_config={"bootstrap.servers": infrastructure.bootstrap_servers},
-            group_id=group, topics=[topic], producer=producer,
-            handler=idempotent(schema.database, inbox, apply), batch_handler=counted,
-        )  # fmt: skip
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
-        try:
-            await _until_committed(infrastructure, group, topic)
-        finally:
-            stop.set()
-            await task
-            producer.close()
+        batches = await _consume_in_batches(infrastructure, schema, topic, apply)
 
     assert max(batches) > 1, "the records were never applied as a batch"
     by_key: dict[str, list[int]] = defaultdict(list)
