@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 
 class KafkaSettings(BaseSettings):
@@ -56,11 +56,13 @@ def libpq_dsn(sqlalchemy_url: str) -> str:
     as a setting: ``ssl=require`` then fails every connection with 'parameter "ssl" cannot be
     changed now'. One URL serves both, so the relay's DSN renames it.
     """
-    url = make_url(sqlalchemy_url).set(drivername="postgresql")
-    query = dict(url.query)
-    if "ssl" in query:
-        query["sslmode"] = query.pop("ssl")
-    return url.set(query=query).render_as_string(hide_password=False)
+    # Plain URL parsing, not SQLAlchemy's: the Quix app and the sink import these settings and
+    # must not pay for (or ship) SQLAlchemy.
+    parts = urlsplit(sqlalchemy_url)
+    query = [
+        ("sslmode" if name == "ssl" else name, value) for name, value in parse_qsl(parts.query)
+    ]
+    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
 
 
 LOCAL_API_KEY = "LOCAL_DEV"  # the contract's published local key
