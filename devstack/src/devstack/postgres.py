@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import stat
@@ -77,11 +78,9 @@ def _remove_stale_lock(lock: Path, data_dir: Path) -> None:
         pid = int(lock.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
         if str(data_dir) in " ".join(psutil.Process(pid).cmdline()):
             return
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
     lock.unlink(missing_ok=True)
 
 
