@@ -168,6 +168,8 @@ class ConsumerRunner:
             for event, record in pending:
                 await self._apply(event, record)
                 processed[where] = record.offset
+            # Malformed records were parked while the batch was read: all of them are done.
+            processed[where] = records[-1].offset
             return
         for record in records:
             if (readable := await self._read(record)) is not None:
