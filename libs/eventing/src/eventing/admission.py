@@ -138,12 +138,24 @@ GuardedRoute = Callable[[str, str], str | None]
 
 class AdmissionMiddleware:
     def __init__(
-        self, app: ASGIApp, *, monitor: AdmissionMonitor, guarded: GuardedRoute, service: str
+        self,
+        app: ASGIApp,
+        *,
+        monitor: AdmissionMonitor,
+        guarded: GuardedRoute,
+        service: str,
+        answer_after_seconds: float = 0.5,
     ) -> None:
+        """:param answer_after_seconds: how long a refused request waits for its 429. A client
+        that ignores ``Retry-After`` and asks again at once would otherwise turn the service's
+        CPU into 429s (measured: 5,600 a second from 64 connections, the confirming path
+        starved); waiting costs a sleeping coroutine and bounds such a client to one try per
+        this time and connection."""
         self._app = app
         self._monitor = monitor
         self._guarded = guarded
         self._service = service
+        self._answer_after = answer_after_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         verdict = self._monitor.verdict
@@ -155,6 +167,7 @@ class AdmissionMiddleware:
             await self._app(scope, receive, send)
             return
         SHED.labels(self._service, route).inc()
+        await asyncio.sleep(self._answer_after)
         body = (
             Problem(
                 type=PROBLEM_TYPE,
