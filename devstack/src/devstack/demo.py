@@ -24,7 +24,7 @@ from devstack.settings import DevstackSettings
 from devstack.topic_watch import TopicWatch
 
 T = TypeVar("T")
-CONFIRMED_QUEUE = "confirmed-care-plan-events-queue"
+NOTIFICATIONS_TABLE = "patient-notifications"
 VISITS_TABLE = "clinic-visits"
 # A booking refused with 429 (the platform is behind) is sent again this many times at most.
 BOOKING_ATTEMPTS = 10
@@ -238,7 +238,7 @@ class Demo:
         coverage = insured.data.get("coverage", {})
         self.console.print(f"      [dim]coverage: {json.dumps(coverage)}[/]")
         tl.wait_for(
-            "EventBridge rule -> confirmed-care-plan-events-queue",
+            "EventBridge rule -> queue -> Patient Notifications: confirmation sent (SES)",
             lambda: self._notification(booking["id"]),
         )
         tl.wait_for(
@@ -248,15 +248,13 @@ class Demo:
         return booking, patient, slot["fromDate"]
 
     def _notification(self, booking_id: str) -> dict[str, Any] | None:
-        url = self.sqs.get_queue_url(QueueName=CONFIRMED_QUEUE)["QueueUrl"]
-        response = self.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
-        )
-        for message in response.get("Messages", []):
-            body = json.loads(message["Body"])
-            if body.get("data", {}).get("bookingId") == booking_id:
-                return dict(body)
-        return None
+        """The confirmation Patient Notifications sent, from its ledger (it consumes the
+        confirmed queue, so the queue itself is empty by the time one looks)."""
+        item = self.dynamodb.get_item(
+            TableName=NOTIFICATIONS_TABLE, Key={"bookingId": {"S": booking_id}}, ConsistentRead=True
+        ).get("Item")
+        sent = item and item.get("confirmationState", {}).get("S") == "SENT"
+        return dict(item) if item and sent else None
 
     def _visit_status(self, booking_id: str, status: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(
