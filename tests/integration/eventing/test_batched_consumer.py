@@ -139,6 +139,32 @@ def _wait_for(path: Path, timeout: float = 60.0) -> str:
     raise AssertionError(f"{path} never written")
 
 
+async def _kill_at(
+    settings: DevstackSettings, schema: IsolatedSchema, topic: str, tmp_path: Path, flag: str
+) -> tuple[list[str], dict[str, int]]:
+    """Run the consumer process until it hangs at ``flag``'s point, SIGKILL it there; the event
+    ids of the batch in hand and the effects visible right after the kill."""
+    hanging = _start(settings, schema, topic, f"batch-{schema.name}", tmp_path / "hung", flag)
+    in_hand = (await asyncio.to_thread(_wait_for, tmp_path / "hung")).split(",")
+    os.kill(hanging.pid, signal.SIGKILL)
+    hanging.wait()
+    return in_hand, await _effects(schema)
+
+
+async def _resume(
+    settings: DevstackSettings, schema: IsolatedSchema, topic: str, tmp_path: Path
+) -> dict[str, int]:
+    """A new consumer process of the same group, until it committed the topic; the effects."""
+    group = f"batch-{schema.name}"
+    restarted = _start(settings, schema, topic, group, tmp_path / "second")
+    try:
+        await _until_committed(settings, group, topic)
+    finally:
+        restarted.kill()
+        restarted.wait()
+    return await _effects(schema)
+
+
 async def test_sigkill_in_the_middle_of_a_batch_leaves_no_partial_effect_and_no_duplicate(
     infrastructure: DevstackSettings, tmp_path: Path
 ) -> None:
@@ -146,24 +172,14 @@ async def test_sigkill_in_the_middle_of_a_batch_leaves_no_partial_effect_and_no_
     events = _events(200)
     _produce(infrastructure, topic, events)
     async with isolated_schema(infrastructure, "batch_kill") as schema:
-        group = f"batch-kill-{schema.name}"
-        hanging = _start(
-            infrastructure, schema, topic, group, tmp_path / "hung", "--hang-mid-batch"
+        in_hung_batch, visible = await _kill_at(
+            infrastructure, schema, topic, tmp_path, "--hang-mid-batch"
         )
-        in_hung_batch = (await asyncio.to_thread(_wait_for, tmp_path / "hung")).split(",")
-        os.kill(hanging.pid, signal.SIGKILL)
-        hanging.wait()
-        visible = await _effects(schema)
         assert in_hung_batch
         assert not set(in_hung_batch) & set(visible), "visible before its batch committed"
-
-        restarted = _start(infrastructure, schema, topic, group, tmp_path / "second")
-        try:
-            await _until_committed(infrastructure, group, topic)
-        finally:
-            restarted.kill()
-            restarted.wait()
-        assert await _effects(schema) == {event.id: 1 for event in events}
+        assert await _resume(infrastructure, schema, topic, tmp_path) == {
+            event.id: 1 for event in events
+        }
 
 
 async def test_sigkill_between_the_database_commit_and_the_offset_commit_applies_once(
@@ -173,24 +189,14 @@ async def test_sigkill_between_the_database_commit_and_the_offset_commit_applies
     events = _events(200)
     _produce(infrastructure, topic, events)
     async with isolated_schema(infrastructure, "batch_committed") as schema:
-        group = f"batch-committed-{schema.name}"
-        hanging = _start(
-            infrastructure, schema, topic, group, tmp_path / "hung", "--hang-after-commit"
+        committed, visible = await _kill_at(
+            infrastructure, schema, topic, tmp_path, "--hang-after-commit"
         )
-        committed = (await asyncio.to_thread(_wait_for, tmp_path / "hung")).split(",")
-        os.kill(hanging.pid, signal.SIGKILL)
-        hanging.wait()
-        visible = await _effects(schema)
         assert set(committed) <= set(visible), "the kill must land after the database commit"
-
-        restarted = _start(infrastructure, schema, topic, group, tmp_path / "second")
-        try:
-            await _until_committed(infrastructure, group, topic)
-        finally:
-            restarted.kill()
-            restarted.wait()
         # The redelivered batch found its events in the inbox: no effect twice.
-        assert await _effects(schema) == {event.id: 1 for event in events}
+        assert await _resume(infrastructure, schema, topic, tmp_path) == {
+            event.id: 1 for event in events
+        }
 
 
 async def test_per_key_order_holds_when_records_are_applied_in_batches(
