@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devstack.catalog import platform_components
+from devstack.dlt_cli import dlt
 from devstack.kafka import install_jars
 from devstack.platform import ComponentFailedError, Platform
 from devstack.processes import ProcessFiles
@@ -205,6 +206,8 @@ def care_plan_rebuild() -> None:
         raise typer.Exit(code)
     console.print("[green]Read model rebuilt[/]")
 
+
+app.add_typer(dlt, name="dlt")
 
 clinic = typer.Typer(help="Clinic Operations: the visits created from on-site bookings.")
 app.add_typer(clinic, name="clinic")

@@ -20,6 +20,7 @@ from care_plan.settings import Settings
 from eventing.admission import AdmissionMonitor
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
+from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import EventHandler, Inbox, idempotent, idempotent_batch
 from eventing.outbox import Outbox
@@ -127,6 +128,9 @@ def workers(container: Container) -> dict[str, Worker]:
         "booking-replies": booking_replies.run,
         "expiry-sweeper": sweep,
         "admission-monitor": container.admission.run,
+        "dead-letter-depth": DeadLetterDepthMonitor(
+            client_config, [settings.availability_topic, settings.booking_replies_topic]
+        ).run,
     }
 
 

@@ -12,6 +12,7 @@ from confluent_kafka import KafkaException
 from eventing.admission import AdmissionMonitor, Backlog
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
+from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import Inbox, idempotent, idempotent_batch
 from eventing.outbox import Outbox
@@ -41,6 +42,7 @@ class Container:
     consumer: ConsumerRunner
     readiness: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
+    dead_letter_depth: DeadLetterDepthMonitor
     workers: WorkerGroup = field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +51,7 @@ class Container:
                 "outbox-relay": self.relay.run,
                 "booking-responder": self.consumer.run,
                 "admission-monitor": self.admission.run,
+                "dead-letter-depth": self.dead_letter_depth.run,
             }
         )
 
@@ -107,6 +110,7 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
             service="provider-schedule",
             budget_seconds=settings.admission_budget_seconds,
         ),
+        dead_letter_depth=DeadLetterDepthMonitor(kafka_config, [settings.topics.booking_requests]),
         settings=settings,
         database=database,
         units=units,
