@@ -23,9 +23,10 @@ from eventing.database import Database, PoolOptions
 from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import EventHandler, Inbox, idempotent, idempotent_batch
-from eventing.outbox import Outbox
+from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
+from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import Worker
 
 # A record that cannot be handled because the database is away is retried for about two
@@ -128,6 +129,11 @@ def workers(container: Container) -> dict[str, Worker]:
         "booking-replies": booking_replies.run,
         "expiry-sweeper": sweep,
         "admission-monitor": container.admission.run,
+        "retention": RetentionPurger(
+            database,
+            [RetentionRule(qualified_name(tables.inbox), "processed_at", settings.inbox_retention)],
+            interval_seconds=settings.retention_interval_seconds,
+        ).run,
         "dead-letter-depth": DeadLetterDepthMonitor(
             client_config, [settings.availability_topic, settings.booking_replies_topic]
         ).run,

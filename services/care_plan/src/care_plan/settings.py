@@ -6,12 +6,14 @@ same in `careplan up`, compose and Kubernetes.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import topics
+from eventing.retention import DEFAULT_INBOX_RETENTION
 from eventing.settings import (
     LOCAL_API_KEY,
     DatabaseSettings,
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
         "unpublished event) is older than this; default a tenth of the booking timeout, at "
         "least one second",
     )
+    inbox_retention: timedelta = Field(
+        default=DEFAULT_INBOX_RETENTION,
+        gt=timedelta(0),
+        description="How long processed event ids are kept: longer than any redelivery (a "
+        "rewound consumer group, a DLT replay) can come late. ISO 8601 or seconds",
+    )
+    retention_interval_seconds: float = Field(default=600.0, gt=0)
     # Consumer group prefix: two deployments that must each see every record use two prefixes.
     consumer_group: str = "care-plan"
     # The consumed topics; the contract's unless a test points them elsewhere.

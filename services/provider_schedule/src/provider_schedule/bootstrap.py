@@ -15,9 +15,10 @@ from eventing.database import Database, PoolOptions
 from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import Inbox, idempotent, idempotent_batch
-from eventing.outbox import Outbox
+from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
+from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import WorkerGroup
 from provider_schedule.messaging.events import MessageMapper
 from provider_schedule.messaging.handlers import INBOX_CONSUMER, booking_responder
@@ -43,6 +44,7 @@ class Container:
     readiness: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
     dead_letter_depth: DeadLetterDepthMonitor
+    retention: RetentionPurger
     workers: WorkerGroup = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +54,7 @@ class Container:
                 "booking-responder": self.consumer.run,
                 "admission-monitor": self.admission.run,
                 "dead-letter-depth": self.dead_letter_depth.run,
+                "retention": self.retention.run,
             }
         )
 
@@ -73,6 +76,24 @@ class Container:
             logger.warning("producer closed with undelivered records", extra={"error": str(error)})
         finally:
             await self.database.close()
+
+
+def retention_purger(
+    settings: ProviderScheduleSettings, database: Database, *, batch_size: int = 1000
+) -> RetentionPurger:
+    return RetentionPurger(
+        database,
+        [
+            RetentionRule(qualified_name(tables.inbox), "processed_at", settings.inbox_retention),
+            RetentionRule(
+                qualified_name(tables.cancelled_bookings),
+                "cancelled_at",
+                settings.cancelled_bookings_retention,
+            ),
+        ],
+        batch_size=batch_size,
+        interval_seconds=settings.retention_interval_seconds,
+    )
 
 
 def bootstrap(settings: ProviderScheduleSettings) -> Container:
@@ -111,6 +132,7 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
             budget_seconds=settings.admission_budget_seconds,
         ),
         dead_letter_depth=DeadLetterDepthMonitor(kafka_config, [settings.topics.booking_requests]),
+        retention=retention_purger(settings, database),
         settings=settings,
         database=database,
         units=units,
