@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventing.health import OutboxBacklog
 from eventing.problems import PROBLEM_JSON, Problem
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,10 @@ class AdmissionMonitor:
     @property
     def degraded(self) -> bool:
         return not self.verdict.admit
+
+    def outbox_backlog(self) -> OutboxBacklog:
+        """The outbox part of the last sample (the readiness body shows it)."""
+        return OutboxBacklog(self.backlog.unpublished_events, self.backlog.oldest_unpublished_event)
 
     async def sample(self) -> Verdict:
         self.backlog = await self._probe()

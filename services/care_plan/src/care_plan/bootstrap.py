@@ -42,6 +42,7 @@ class Container:
     producer: AsyncProducer
     saga: BookingSaga
     readiness: dict[str, ReadinessCheck]
+    informational: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
 
 
@@ -67,7 +68,9 @@ def build(settings: Settings) -> Container:
         database=database,
         producer=AsyncProducer(client_config),
         saga=build_saga(settings),
-        readiness={"database": database_check(database), "kafka": kafka_check(client_config)},
+        readiness={"database": database_check(database)},
+        # Reported, not required: writes go to the outbox while the broker is away.
+        informational={"kafka": kafka_check(client_config)},
         admission=AdmissionMonitor(
             lambda: backlog.measure(database, outbox, timeout),
             service="care-plan",

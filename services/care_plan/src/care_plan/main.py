@@ -68,7 +68,14 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = workers.readiness_check
-    app.include_router(health_router(readiness, degraded=lambda: container.admission.degraded))
+    app.include_router(
+        health_router(
+            readiness,
+            degraded=lambda: container.admission.degraded,
+            informational=container.informational,
+            outbox=container.admission.outbox_backlog,
+        )
+    )
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)

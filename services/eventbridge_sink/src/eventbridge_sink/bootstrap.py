@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from fastapi import FastAPI
 
+from eventbridge_sink.call_health import CallHealth
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
 from eventbridge_sink.settings import SinkSettings
 from eventbridge_sink.sink import KafkaToEventBridge
@@ -32,6 +33,7 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
     async def bus_check() -> None:
         await asyncio.to_thread(events.describe_event_bus, Name=settings.event_bus_name)
 
+    call_health = CallHealth(unready_after_seconds=settings.put_events_unready_after_seconds)
     producer = AsyncProducer(kafka.client_config())
     sink = KafkaToEventBridge(
         consumer_config={
@@ -51,6 +53,7 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
                 max_backoff_seconds=settings.max_backoff_seconds,
                 parallel_requests=settings.parallel_requests,
             ),
+            call_health,
         ),
         dead_letters=DeadLetterPublisher(producer, settings.consumer_group),
     )
@@ -72,6 +75,7 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
                 "kafka": kafka_check(kafka.client_config()),
                 "eventbridge": bus_check,
                 "forwarding": workers.readiness_check,
+                "put-events": call_health.readiness_check,
             }
         )
     )

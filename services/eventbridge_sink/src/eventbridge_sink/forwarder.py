@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eventbridge_sink.batching import batch_by_size, entry_size, is_oversized
+from eventbridge_sink.call_health import CallHealth
 from eventbridge_sink.mapping import KafkaRecord, UnmappableRecordError, to_put_events_entry
 
 if TYPE_CHECKING:
@@ -61,9 +62,12 @@ class ForwarderOptions:
 
 
 class Forwarder:
-    def __init__(self, put_events: PutEvents, options: ForwarderOptions) -> None:
+    def __init__(
+        self, put_events: PutEvents, options: ForwarderOptions, health: CallHealth | None = None
+    ) -> None:
         self._put_events = put_events
         self._options = options
+        self._health = health or CallHealth(unready_after_seconds=float("inf"))
         self._in_flight = asyncio.Semaphore(options.parallel_requests)
 
     async def forward(self, records: Sequence[KafkaRecord]) -> Verdict:
@@ -125,8 +129,10 @@ class Forwarder:
             call_attempt += 1
             try:
                 response = await self._put_events([entry for _, entry in batch])
+                self._health.succeeded()
                 break
             except Exception as error:
+                self._health.failed(error)
                 delay = self._options.backoff(min(call_attempt, 8))
                 logger.warning(
                     "PutEvents call failed, retrying", extra={"error": repr(error), "delay": delay}

@@ -42,6 +42,7 @@ class Container:
     relay: OutboxRelay
     consumer: ConsumerRunner
     readiness: dict[str, ReadinessCheck]
+    informational: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
     dead_letter_depth: DeadLetterDepthMonitor
     retention: RetentionPurger
@@ -139,5 +140,7 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
         producer=producer,
         relay=relay,
         consumer=consumer,
-        readiness={"database": database_check(database), "kafka": kafka_check(kafka_config)},
+        readiness={"database": database_check(database)},
+        # Reported, not required: writes go to the outbox while the broker is away.
+        informational={"kafka": kafka_check(kafka_config)},
     )

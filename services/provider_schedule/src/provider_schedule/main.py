@@ -66,7 +66,14 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = container.workers.readiness_check
-    app.include_router(health_router(readiness, degraded=lambda: container.admission.degraded))
+    app.include_router(
+        health_router(
+            readiness,
+            degraded=lambda: container.admission.degraded,
+            informational=container.informational,
+            outbox=container.admission.outbox_backlog,
+        )
+    )
     # Inside the key check: an anonymous caller gets 401, never 429.
     app.add_middleware(
         AdmissionMiddleware,
