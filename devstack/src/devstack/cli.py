@@ -15,9 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from devstack.catalog import platform_components
+from devstack.cli_errors import aws_reachable
 from devstack.dlt_cli import dlt
 from devstack.kafka import install_jars
-from devstack.platform import ComponentFailedError, Platform
+from devstack.platform import ComponentFailedError, Platform, PortsTakenError
 from devstack.processes import ProcessFiles
 from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
@@ -103,6 +104,15 @@ def up(
     ) as progress:
         try:
             platform.up(only, reporter=_ProgressReporter(progress))
+        except KeyError as error:  # an unknown part in --only
+            progress.stop()
+            parts = ", ".join(c.name for c in platform_components())
+            console.print(f"[red]{error.args[0]}[/]. The parts are: {parts}.", highlight=False)
+            raise typer.Exit(2) from error
+        except PortsTakenError as error:
+            progress.stop()
+            _explain_ports_taken(error, settings)
+            raise typer.Exit(1) from error
         except ComponentFailedError as error:
             progress.stop()
             console.print(f"[bold red]✘ {error}[/]")
@@ -112,6 +122,22 @@ def up(
             raise typer.Exit(1) from error
     console.print(f"[bold green]Platform ready[/] in {time.monotonic() - began:.1f} s")
     _print_status(platform)
+
+
+def _explain_ports_taken(error: PortsTakenError, settings: DevstackSettings) -> None:
+    for conflict in error.conflicts:
+        console.print(
+            f"[bold red]✘ {conflict.component}: port {conflict.port} is taken[/] by "
+            f"{conflict.holder}",
+            highlight=False,
+        )
+    shift = settings.port_offset + 100
+    moved = ", ".join(f"{c.component} on {c.port + 100}" for c in error.conflicts)
+    console.print(
+        f"Nothing was started. Stop what holds the port, or shift every port of the platform: "
+        f"`CAREPLAN_PORT_OFFSET={shift} careplan up` ({moved}).",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -198,7 +224,8 @@ app.add_typer(care_plan, name="care-plan")
 @care_plan.command("rebuild")
 def care_plan_rebuild() -> None:
     """Rebuild Care Plan's availability read model from the compacted provider.availability."""
-    settings, _ = _platform()
+    settings, platform = _platform()
+    _require_running(platform, ["kafka", "postgres"])
     env = {**os.environ, **settings.service_environment()}
     with console.status("Replaying provider.availability into the read model..."):
         code = subprocess.call([sys.executable, "-m", "care_plan.rebuild_read_model"], env=env)
@@ -220,7 +247,8 @@ def clinic_visits() -> None:
     from devstack.moto import aws_client
 
     settings, _ = _platform()
-    visits = list_visits(aws_client(settings, "dynamodb"), "clinic-visits")  # type: ignore[arg-type]
+    with aws_reachable(settings, "clinic-visits"):
+        visits = list_visits(aws_client(settings, "dynamodb"), "clinic-visits")  # type: ignore[arg-type]
     table = Table(title=f"clinic-visits ({len(visits)})")
     for column in ("booking id", "patient", "slot", "status"):
         table.add_column(column)
@@ -241,7 +269,8 @@ def notifications() -> None:
     from patient_notifications.ledger import list_notifications
 
     settings, _ = _platform()
-    rows = list_notifications(aws_client(settings, "dynamodb"), "patient-notifications")  # type: ignore[arg-type]
+    with aws_reachable(settings, "patient-notifications"):
+        rows = list_notifications(aws_client(settings, "dynamodb"), "patient-notifications")  # type: ignore[arg-type]
     table = Table(title=f"patient-notifications ({len(rows)})")
     for column in ("sent at", "booking id", "kind", "to", "subject", "state"):
         table.add_column(column)
@@ -256,6 +285,19 @@ def notifications() -> None:
             f"[{style}]{row.state}[/]",
         )
     console.print(table)
+
+
+def _require_running(platform: Platform, parts: list[str]) -> None:
+    """One line, not a traceback from deep inside, when a part the command needs is down."""
+    states = {row.name: row.state for row in platform.status()}
+    down = [part for part in parts if states.get(part) not in ("ready", "external")]
+    if down:
+        console.print(
+            f"[red]Not running: {', '.join(down)}[/]. Start it with "
+            f"`careplan up --only {' --only '.join(down)}`.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def _slot_text(start: str | None, end: str | None) -> str:

@@ -38,6 +38,10 @@ def _as_invoker(_: DevstackSettings) -> str | None:
     return None
 
 
+def _no_ports(_: DevstackSettings) -> Sequence[int]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Component:
     name: str
@@ -54,6 +58,8 @@ class Component:
     # True when the environment points at an existing instance: then it is only provisioned.
     external: Callable[[DevstackSettings], bool] = _never_external
     run_as: Callable[[DevstackSettings], str | None] = _as_invoker
+    # The ports the process listens on: checked free before `up` starts anything.
+    ports: Callable[[DevstackSettings], Sequence[int]] = _no_ports
     depends_on: tuple[str, ...] = ()
     stop_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 90.0

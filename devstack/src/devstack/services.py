@@ -76,6 +76,7 @@ def service(
         command=lambda _: [sys.executable, "-m", module],
         ready=_http_ready(replica_port),
         address=lambda s: f"http://127.0.0.1:{replica_port(s)}",
+        ports=lambda s: (replica_port(s),),
         # Every replica migrates before it starts (a no-op when the schema is current; the
         # migrate modules serialise concurrent runs): one restarted alone never serves an
         # older schema than the others.
