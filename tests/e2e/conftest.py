@@ -195,14 +195,20 @@ async def _warm_up(saga: Saga) -> None:
 async def second_care_plan(saga: Saga) -> AsyncIterator[httpx.AsyncClient]:
     """Another Care Plan deployment with a database of its own, sharing Kafka and the provider
     side with the first (a second region, or the Java Care Plan run beside ours)."""
-    async with extra_care_plan(saga, "care-plan-second", port=8083) as client:
-        yield client
+    async with extra_care_plan(saga, "care-plan-second", port=8083) as second:
+        yield second.client
+
+
+@dataclass(frozen=True)
+class ExtraCarePlan:
+    client: httpx.AsyncClient
+    database_url: str  # SQLAlchemy URL of its own database
 
 
 @asynccontextmanager
 async def extra_care_plan(
     saga: Saga, name: str, *, port: int, environment: dict[str, str] | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[ExtraCarePlan]:
     """A Care Plan process beside the launcher's, with a database and consumer group of its
     own (``name``), and ``environment`` over the platform's service settings."""
     settings = saga.settings
@@ -236,7 +242,7 @@ async def extra_care_plan(
                     return False
 
             await eventually(ready, timeout=60, interval=0.2, what=f"{name} ready")
-            yield client
+            yield ExtraCarePlan(client, database)
     finally:
         process.terminate()
         try:

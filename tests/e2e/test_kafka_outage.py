@@ -32,7 +32,8 @@ async def test_services_stay_ready_while_kafka_is_away_and_the_booking_confirms_
 ) -> None:
     async with extra_care_plan(
         saga, "care-plan-outage", port=8084, environment={"BOOKING_TIMEOUT_SECONDS": "300"}
-    ) as care_plan:
+    ) as outage_care_plan:
+        care_plan = outage_care_plan.client
         provider = await saga.provider()
         availability = await saga.slot(provider)
         await eventually(

@@ -29,10 +29,16 @@ from eventing.relay import OutboxRelay
 from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import Worker
 
-# A record that cannot be handled because the database is away is retried for about two
-# minutes before it is parked, holding its partition back meanwhile: parking a valid reply
-# would only let its booking expire. A record that breaks the contract is parked at once.
-TRANSIENT_RETRY = RetryPolicy(attempts=30, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
+
+# A record whose handling keeps failing is retried (by default about two minutes) before it is
+# parked, holding its partition back meanwhile: parking a valid reply would only let its
+# booking expire. A record that breaks the contract is parked at once.
+def transient_retry(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=settings.consumer_retry_attempts,
+        initial_backoff_seconds=0.2,
+        max_backoff_seconds=5.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,7 @@ def workers(container: Container) -> dict[str, Worker]:
         handler=idempotent(database, projector_inbox, project),
         batch_handler=idempotent_batch(database, projector_inbox, project),
         producer=container.producer,
-        retry=TRANSIENT_RETRY,
+        retry=transient_retry(settings),
     )
     booking_replies = ConsumerRunner(
         client_config=client_config,
@@ -108,7 +114,7 @@ def workers(container: Container) -> dict[str, Worker]:
         handler=idempotent(database, replies_inbox, answer),
         batch_handler=idempotent_batch(database, replies_inbox, answer),
         producer=container.producer,
-        retry=TRANSIENT_RETRY,
+        retry=transient_retry(settings),
     )
 
     async def sweep(stop: asyncio.Event) -> None:

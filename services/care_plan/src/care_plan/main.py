@@ -21,6 +21,7 @@ from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMiddleware
+from eventing.api_docs import DocsSecurityHeaders, documented_app
 from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
@@ -51,7 +52,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             await workers.stop(SHUTDOWN_GRACE_SECONDS)
             await bootstrap.close(container)
 
-    app = FastAPI(
+    app = documented_app(
         title="Care Plan",
         version="0.1.0",
         description=DESCRIPTION,
@@ -90,6 +91,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         ApiKeyMiddleware, api_key=container.settings.api_key, error_body=unauthorized_body
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(DocsSecurityHeaders)
     return app
 
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         "rewound consumer group, a DLT replay) can come late. ISO 8601 or seconds",
     )
     retention_interval_seconds: float = Field(default=600.0, gt=0)
+    consumer_retry_attempts: int = Field(
+        default=30,
+        ge=1,
+        description="Attempts at a record that keeps failing (not for an outage) before it is "
+        "parked in its dead-letter topic; at the default about two minutes of retries",
+    )
     # Consumer group prefix: two deployments that must each see every record use two prefixes.
     consumer_group: str = "care-plan"
     # The consumed topics; the contract's unless a test points them elsewhere.

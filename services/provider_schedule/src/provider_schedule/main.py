@@ -10,6 +10,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 
 from eventing.admission import AdmissionMiddleware
+from eventing.api_docs import DocsSecurityHeaders, documented_app
 from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
@@ -51,7 +52,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             logger.info("provider-schedule stopped")
 
     settings = container.settings
-    app = FastAPI(
+    app = documented_app(
         title="Provider Schedule",
         version="0.1.0",
         description=DESCRIPTION,
@@ -84,6 +85,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     # Added last = outermost: metrics count the 401s of the key check too.
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, error_body=unauthorized_body)
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(DocsSecurityHeaders)
     return app
 
 
