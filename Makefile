@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools demo test test-unit test-integration up down status lint format bench chaos clean
+.PHONY: help install deploy-tools browser demo test test-unit test-integration up down status lint format bench chaos clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -29,6 +29,10 @@ install: .venv/.installed ## Install the virtualenv, the packages and the Kafka 
 deploy-tools: ## Install the offline deployment checkers (kustomize, checkov, ...) into .careplan/tools
 	bash deploy/checks/install-tools.sh
 
+browser: ## Headless Chromium for the docs browser test (Debian's package, when missing)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 demo: install ## Start the platform and play the booking story
 	$(RUN) careplan up
 	$(RUN) careplan demo
@@ -47,7 +51,7 @@ lint: .venv/.installed ## ruff and mypy --strict
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-test: install deploy-tools lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
+test: install deploy-tools browser lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-unit: .venv/.installed ## Unit tests only (no infrastructure)

@@ -52,7 +52,9 @@ async def test_services_stay_ready_while_kafka_is_away_and_the_booking_confirms_
                 assert body["checks"]["database"] == "UP"
             booking = await saga.book(patient, availability["id"], care_plan)
             assert booking.status_code == 201, booking.text
-            assert await saga.searchable(availability["id"], provider["id"], care_plan)
+            search = await care_plan.get("/availability", params={"providerId": provider["id"]})
+            assert search.status_code == 200, search.text  # the slot is held now: not listed
+            assert availability["id"] not in {slot["id"] for slot in search.json()}
 
             async def waiting_in_outbox() -> bool:
                 outbox = (await _ready_body(care_plan))["outbox"]

@@ -182,7 +182,7 @@ class AdmissionMiddleware:
                 "Retry after the time given; with the same Idempotency-Key a retry is safe.",
                 instance=scope["path"],
             )
-            .model_dump_json()
+            .model_dump_json(exclude_none=True)
             .encode()
         )
         await send(

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
-from typing import Any
 
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventing.problems import PROBLEM_JSON, unauthorized_problem
+
 API_KEY_HEADER = "X-API-KEY"
 OPEN_PATHS = ("/health/", "/metrics", "/docs", "/redoc", "/openapi.json")
-
-# (path, message) -> the JSON body of the 401, in the service's own error format.
-UnauthorizedBody = Callable[[str, str], dict[str, Any]]
 
 api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -43,17 +40,10 @@ def is_open(path: str) -> bool:
     )
 
 
-def _default_body(path: str, message: str) -> dict[str, Any]:
-    return {"status": 401, "error": "unauthorized", "message": message, "path": path}
-
-
 class ApiKeyMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, api_key: SecretStr, error_body: UnauthorizedBody = _default_body
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, api_key: SecretStr) -> None:
         self._app = app
         self._api_key = api_key
-        self._error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_open(scope["path"]):
@@ -71,13 +61,13 @@ class ApiKeyMiddleware:
             await self._app(scope, receive, send)
             return
         message = "missing X-API-KEY header" if presented is None else "invalid X-API-KEY"
-        body = json.dumps(self._error_body(scope["path"], message)).encode()
+        body = json.dumps(unauthorized_problem(scope["path"], message)).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 401,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"www-authenticate", b"ApiKey"),
                 ],

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from care_plan import bootstrap
 from care_plan.api.admission import guarded_write
-from care_plan.api.errors import install_error_handlers, unauthorized_body
+from care_plan.api.errors import install_error_handlers
 from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
@@ -26,6 +26,7 @@ from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
+from eventing.problem_openapi import install_problem_openapi
 from eventing.supervision import WorkerGroup
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
+    install_problem_openapi(app)
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = workers.readiness_check
@@ -87,9 +89,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         guarded=guarded_write,
         service="care-plan",
     )
-    app.add_middleware(
-        ApiKeyMiddleware, api_key=container.settings.api_key, error_body=unauthorized_body
-    )
+    app.add_middleware(ApiKeyMiddleware, api_key=container.settings.api_key)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(DocsSecurityHeaders)
     return app

@@ -15,8 +15,9 @@ from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
+from eventing.problem_openapi import install_problem_openapi
 from provider_schedule.api.admission import guarded_write
-from provider_schedule.api.errors import register_error_handlers, unauthorized_body
+from provider_schedule.api.errors import register_error_handlers
 from provider_schedule.api.routes import availability, providers
 from provider_schedule.api.security import require_api_key
 from provider_schedule.bootstrap import Container, bootstrap
@@ -29,9 +30,9 @@ Providers, their availability (slots), and the booking responder that answers
 `provider.availability.booking.requests`.
 
 Every request except `/health/*`, `/metrics` and these documents needs the header
-`X-API-KEY` (locally `LOCAL_DEV`; use **Authorize**). Errors are JSON:
-`{status, error, message, path, errors?}`. Dates are ISO-8601 (with an offset; none means UTC)
-or the legacy `dd.MM.yyyy` form.
+`X-API-KEY` (locally `LOCAL_DEV`; use **Authorize**). Errors are RFC 9457
+`application/problem+json`: `{type, title, status, detail, instance, errors?}`. Dates are
+ISO-8601 (with an offset; none means UTC) or the legacy `dd.MM.yyyy` form.
 """
 
 
@@ -61,6 +62,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.units = container.units
     app.state.container = container
     register_error_handlers(app)
+    install_problem_openapi(app)
     secured = [Depends(require_api_key(settings.api_key))]
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)
@@ -83,7 +85,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         service="provider-schedule",
     )
     # Added last = outermost: metrics count the 401s of the key check too.
-    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, error_body=unauthorized_body)
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(DocsSecurityHeaders)
     return app
