@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools browser demo test test-unit test-integration up down status lint format bench chaos clean
+.PHONY: help install deploy-tools browser conformance demo test test-unit test-integration up down status lint format bench chaos clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -68,6 +68,10 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/insurance_processor.py
 	$(RUN) careplan up --only care-plan --only provider-schedule
 	$(RUN) python bench/booking.py
+
+conformance: install browser ## schemathesis --checks all against both APIs, many examples, a random seed
+	CAREPLAN_CONFORMANCE_EXAMPLES=$${CAREPLAN_CONFORMANCE_EXAMPLES:-100} CAREPLAN_CONFORMANCE_SEED= \
+	  $(RUN) pytest tests/e2e/test_api_conformance.py $(PYTEST_ARGS)
 
 chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
 	$(RUN) python bench/chaos.py --replicas 1 2

@@ -42,6 +42,8 @@ def add_create_links(document: dict[str, Any]) -> dict[str, Any]:
                 if operation is None or "operationId" not in operation:
                     continue
                 needed = set(_PARAMETER.findall(path))
+                if not needed <= set(parameters):
+                    continue  # needs an id this create does not give (a booking's, say)
                 links[_link_name(method, operation)] = {
                     "operationId": operation["operationId"],
                     "parameters": {k: v for k, v in parameters.items() if k in needed},

@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from eventing.api_key import is_open
+from eventing.method_not_allowed import install_method_not_allowed
+from eventing.openapi_links import add_create_links
 from eventing.problems import PROBLEM_JSON, FieldProblem, Problem
 
 _REF = "#/components/schemas/{model}"
@@ -79,13 +81,15 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install_problem_openapi(app: FastAPI) -> None:
-    """Make ``app.openapi()`` return the document with the problems documented."""
+def install_openapi_conventions(app: FastAPI) -> None:
+    """Make ``app.openapi()`` return the document with the problems documented and the links
+    from the create operations; and answer 405 with the path's ``Allow``."""
+    install_method_not_allowed(app)
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = add_create_links(document_problems(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -26,7 +26,7 @@ from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
-from eventing.problem_openapi import install_problem_openapi
+from eventing.problem_openapi import install_openapi_conventions
 from eventing.supervision import WorkerGroup
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    install_problem_openapi(app)
+    install_openapi_conventions(app)
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = workers.readiness_check

@@ -15,7 +15,7 @@ from eventing.api_key import ApiKeyMiddleware
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
-from eventing.problem_openapi import install_problem_openapi
+from eventing.problem_openapi import install_openapi_conventions
 from provider_schedule.api.admission import guarded_write
 from provider_schedule.api.errors import register_error_handlers
 from provider_schedule.api.routes import availability, providers
@@ -62,7 +62,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.units = container.units
     app.state.container = container
     register_error_handlers(app)
-    install_problem_openapi(app)
+    install_openapi_conventions(app)
     secured = [Depends(require_api_key(settings.api_key))]
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)

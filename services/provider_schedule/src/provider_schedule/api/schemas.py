@@ -117,7 +117,10 @@ class ProviderPatch(ApiModel):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            nulls = sorted(key for key, value in data.items() if value is None)
+            # Unknown fields are ignored, null or not; a known one must not be null.
+            fields = cls.model_fields.items()
+            known = {name for field, info in fields for name in (field, info.alias)}
+            nulls = sorted(key for key, value in data.items() if value is None and key in known)
             if nulls:
                 raise ValueError(f"fields cannot be null (omit them to keep them): {nulls}")
         return data
