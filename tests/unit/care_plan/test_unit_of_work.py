@@ -1,0 +1,97 @@
+"""The real unit of work on a recording connection: the events of the bookings written through
+it reach the outbox in one statement at commit, in order, and only once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from care_plan.domain.events import DomainEvent
+from care_plan.domain.model import Booking, Patient, SlotSnapshot
+from care_plan.messaging.outgoing import to_messages
+from care_plan.persistence import tables
+from care_plan.service_layer.unit_of_work import UnitOfWork
+from contract.events import EncounterType, PaymentMode
+from eventing.cloudevents import Event
+from eventing.outbox import Outbox
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+PATIENT = Patient(uuid.uuid4(), "Jane", "Roe", "FEMALE", date(1991, 8, 6))
+
+
+class RecordingConnection:
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        self.statements.append((sql, args))
+        return "UPDATE 1"
+
+    def outbox_inserts(self) -> list[tuple[Any, ...]]:
+        return [args for sql, args in self.statements if "outbox" in sql]
+
+
+def _booking() -> Booking:
+    start = NOW + timedelta(days=1)
+    return Booking.request(
+        id=uuid.uuid4(),
+        patient_id=PATIENT.id,
+        availability_id=uuid.uuid4(),
+        payment_mode=PaymentMode.SELF_PAY,
+        slot=SlotSnapshot(start, start, uuid.uuid4(), "GP", EncounterType.ONSITE),
+        now=NOW,
+        timeout=timedelta(seconds=30),
+        patient=PATIENT,
+    )
+
+
+def _uow(connection: RecordingConnection, mapped: list[list[str]]) -> UnitOfWork:
+    def messages(
+        booking: Booking, patient: Patient, events: Sequence[DomainEvent], traceparent: str | None
+    ) -> list[tuple[str, Event]]:
+        result = to_messages(booking, patient, events, traceparent)
+        mapped.append([event.type for _, event in result])
+        return result
+
+    return UnitOfWork(
+        connection,  # type: ignore[arg-type]
+        outbox=Outbox(tables.outbox),
+        messages=messages,
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+
+
+async def test_the_written_bookings_events_are_staged_in_one_statement_in_order() -> None:
+    connection, mapped = RecordingConnection(), []
+    uow = _uow(connection, mapped)
+    first, second = _booking(), _booking()
+    second.collect_events()
+    second.cancel_by_provider("gone")  # one event, after the first booking's
+
+    await uow.bookings.save(first)
+    await uow.bookings.save(second)
+    assert connection.outbox_inserts() == []  # nothing before the commit
+    await uow.commit()
+
+    [insert] = connection.outbox_inserts()
+    assert insert[3] == ["BOOKING_CREATION_REQUEST", "BOOKING_CANCELLED"]  # the types column
+    assert set(insert[8]) == {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    assert mapped == [["BOOKING_CREATION_REQUEST"], ["BOOKING_CANCELLED"]]
+
+
+async def test_a_booking_read_but_not_written_publishes_nothing_and_a_commit_stages_once() -> None:
+    connection, mapped = RecordingConnection(), []
+    uow = _uow(connection, mapped)
+    unsaved = _booking()  # its transition was never written: its event must not leave
+    saved = _booking()
+
+    await uow.bookings.save(saved)
+    await uow.commit()
+    await uow.commit()
+
+    [insert] = connection.outbox_inserts()
+    assert insert[0] == [insert[0][0]]  # one event id: the saved booking's request
+    assert unsaved.events  # still unpublished
+    assert mapped == [["BOOKING_CREATION_REQUEST"]]
