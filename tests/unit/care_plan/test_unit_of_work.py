@@ -4,15 +4,18 @@ it reach the outbox in one statement at commit, in order, and only once."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from care_plan.domain.events import DomainEvent
 from care_plan.domain.model import Booking, Patient, SlotSnapshot
 from care_plan.messaging.outgoing import to_messages
 from care_plan.persistence import tables
-from care_plan.service_layer.unit_of_work import UnitOfWork
+from care_plan.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from contract.events import EncounterType, PaymentMode
 from eventing.cloudevents import Event
 from eventing.outbox import Outbox
@@ -95,3 +98,60 @@ async def test_a_booking_read_but_not_written_publishes_nothing_and_a_commit_sta
     assert insert[0] == [insert[0][0]]  # one event id: the saved booking's request
     assert unsaved.events  # still unpublished
     assert mapped == [["BOOKING_CREATION_REQUEST"]]
+
+
+async def test_a_booking_written_twice_in_one_unit_publishes_its_events_once() -> None:
+    connection, mapped = RecordingConnection(), []
+    uow = _uow(connection, mapped)
+    booking = _booking()
+    await uow.bookings.save(booking)
+    booking.confirm()
+    await uow.bookings.save(booking)
+    await uow.commit()
+
+    [insert] = connection.outbox_inserts()
+    assert insert[3] == ["BOOKING_CREATION_REQUEST", "BOOKING_CONFIRMED"]
+
+
+class RecordingDatabase:
+    def __init__(self) -> None:
+        self.connection = RecordingConnection()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[RecordingConnection]:
+        yield self.connection
+
+
+def _factory(database: RecordingDatabase) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(
+        database,  # type: ignore[arg-type]
+        outbox=Outbox(tables.outbox),
+        messages=to_messages,
+    )
+
+
+async def test_a_transaction_and_a_joined_one_stage_the_events_when_the_block_ends() -> None:
+    database = RecordingDatabase()
+    units = _factory(database)
+    async with units.begin() as uow:
+        await uow.bookings.save(_booking())
+        assert database.connection.outbox_inserts() == []
+    async with units.joining(database.connection) as uow:  # type: ignore[arg-type]
+        await uow.bookings.save(_booking())
+
+    assert len(database.connection.outbox_inserts()) == 2
+
+
+async def test_a_block_that_fails_stages_nothing() -> None:
+    database = RecordingDatabase()
+    units = _factory(database)
+
+    async def failing_handler() -> None:
+        async with units.begin() as uow:
+            await uow.bookings.save(_booking())
+            raise RuntimeError("the handler failed: the transaction rolls back")
+
+    with pytest.raises(RuntimeError):
+        await failing_handler()
+
+    assert database.connection.outbox_inserts() == []
