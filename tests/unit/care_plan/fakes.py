@@ -109,7 +109,8 @@ class FakeSlots:
 
 
 class FakeUnitOfWork:
-    """``commit`` maps the written bookings' events with the real mapper, as the real one does."""
+    """``commit`` maps the written bookings' events with the real mapper, as the real
+    factory does when a block ends."""
 
     def __init__(self) -> None:
         self.patients = FakePatients()

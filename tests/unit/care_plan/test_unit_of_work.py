@@ -1,5 +1,5 @@
 """The real unit of work on a recording connection: the events of the bookings written through
-it reach the outbox in one statement at commit, in order, and only once."""
+it reach the outbox in one statement when the block ends, in order, and only once."""
 
 from __future__ import annotations
 
@@ -50,69 +50,6 @@ def _booking() -> Booking:
     )
 
 
-def _uow(connection: RecordingConnection, mapped: list[list[str]]) -> UnitOfWork:
-    def messages(
-        booking: Booking, patient: Patient, events: Sequence[DomainEvent], traceparent: str | None
-    ) -> list[tuple[str, Event]]:
-        result = to_messages(booking, patient, events, traceparent)
-        mapped.append([event.type for _, event in result])
-        return result
-
-    return UnitOfWork(
-        connection,  # type: ignore[arg-type]
-        outbox=Outbox(tables.outbox),
-        messages=messages,
-        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-    )
-
-
-async def test_the_written_bookings_events_are_staged_in_one_statement_in_order() -> None:
-    connection, mapped = RecordingConnection(), []
-    uow = _uow(connection, mapped)
-    first, second = _booking(), _booking()
-    second.collect_events()
-    second.cancel_by_provider("gone")  # one event, after the first booking's
-
-    await uow.bookings.save(first)
-    await uow.bookings.save(second)
-    assert connection.outbox_inserts() == []  # nothing before the commit
-    await uow.commit()
-
-    [insert] = connection.outbox_inserts()
-    assert insert[3] == ["BOOKING_CREATION_REQUEST", "BOOKING_CANCELLED"]  # the types column
-    assert set(insert[8]) == {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-    assert mapped == [["BOOKING_CREATION_REQUEST"], ["BOOKING_CANCELLED"]]
-
-
-async def test_a_booking_read_but_not_written_publishes_nothing_and_a_commit_stages_once() -> None:
-    connection, mapped = RecordingConnection(), []
-    uow = _uow(connection, mapped)
-    unsaved = _booking()  # its transition was never written: its event must not leave
-    saved = _booking()
-
-    await uow.bookings.save(saved)
-    await uow.commit()
-    await uow.commit()
-
-    [insert] = connection.outbox_inserts()
-    assert insert[0] == [insert[0][0]]  # one event id: the saved booking's request
-    assert unsaved.events  # still unpublished
-    assert mapped == [["BOOKING_CREATION_REQUEST"]]
-
-
-async def test_a_booking_written_twice_in_one_unit_publishes_its_events_once() -> None:
-    connection, mapped = RecordingConnection(), []
-    uow = _uow(connection, mapped)
-    booking = _booking()
-    await uow.bookings.save(booking)
-    booking.confirm()
-    await uow.bookings.save(booking)
-    await uow.commit()
-
-    [insert] = connection.outbox_inserts()
-    assert insert[3] == ["BOOKING_CREATION_REQUEST", "BOOKING_CONFIRMED"]
-
-
 class RecordingDatabase:
     def __init__(self) -> None:
         self.connection = RecordingConnection()
@@ -122,12 +59,68 @@ class RecordingDatabase:
         yield self.connection
 
 
-def _factory(database: RecordingDatabase) -> UnitOfWorkFactory:
+def _factory(
+    database: RecordingDatabase, mapped: list[list[str]] | None = None
+) -> UnitOfWorkFactory:
+    def messages(
+        booking: Booking, patient: Patient, events: Sequence[DomainEvent], traceparent: str | None
+    ) -> list[tuple[str, Event]]:
+        result = to_messages(booking, patient, events, traceparent)
+        if mapped is not None:
+            mapped.append([event.type for _, event in result])
+        return result
+
     return UnitOfWorkFactory(
         database,  # type: ignore[arg-type]
         outbox=Outbox(tables.outbox),
-        messages=to_messages,
+        messages=messages,
     )
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def test_the_written_bookings_events_are_staged_in_one_statement_in_order() -> None:
+    database, mapped = RecordingDatabase(), []
+    first, second = _booking(), _booking()
+    second.collect_events()
+    second.cancel_by_provider("gone")  # one event, after the first booking's
+
+    async with _factory(database, mapped).begin(traceparent=TRACEPARENT) as uow:
+        await uow.bookings.save(first)
+        await uow.bookings.save(second)
+        assert database.connection.outbox_inserts() == []  # nothing before the block ends
+
+    [insert] = database.connection.outbox_inserts()
+    assert insert[3] == ["BOOKING_CREATION_REQUEST", "BOOKING_CANCELLED"]  # the types column
+    assert set(insert[8]) == {TRACEPARENT}
+    assert mapped == [["BOOKING_CREATION_REQUEST"], ["BOOKING_CANCELLED"]]
+
+
+async def test_a_booking_not_written_publishes_nothing_and_new_events_are_taken_once() -> None:
+    unsaved = _booking()  # its transition was never written: its event must not leave
+    saved = _booking()
+    uow = UnitOfWork(RecordingConnection())  # type: ignore[arg-type]
+
+    await uow.bookings.save(saved)
+    [(booking, events)] = uow.collect_new_events()
+
+    assert booking is saved
+    assert [type(e).__name__ for e in events] == ["BookingRequested"]
+    assert uow.collect_new_events() == []
+    assert unsaved.events  # still unpublished
+
+
+async def test_a_booking_written_twice_in_one_unit_publishes_its_events_once() -> None:
+    database = RecordingDatabase()
+    booking = _booking()
+    async with _factory(database).begin() as uow:
+        await uow.bookings.save(booking)
+        booking.confirm()
+        await uow.bookings.save(booking)
+
+    [insert] = database.connection.outbox_inserts()
+    assert insert[3] == ["BOOKING_CREATION_REQUEST", "BOOKING_CONFIRMED"]
 
 
 async def test_a_transaction_and_a_joined_one_stage_the_events_when_the_block_ends() -> None:

@@ -137,8 +137,8 @@ class IdempotencyKeyTakenError(Exception):
 class BookingRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        # The bookings written through this repository, in order: the unit of work publishes
-        # the events they collected when it commits.
+        # The bookings written through this repository, in order: their events are staged in
+        # the outbox when the unit of work's block ends.
         self.written: list[Booking] = []
 
     async def add(self, booking: Booking, *, fingerprint: str | None) -> None:

@@ -1,8 +1,8 @@
 """One database transaction: the state change and its events (outbox rows) commit together.
 
-The handlers change bookings through ``uow.bookings``; the unit of work remembers which ones
-were written and, at commit, stages the events they collected in the outbox in one statement.
-The relay publishes them once the transaction has committed.
+The handlers change bookings through ``uow.bookings``, which remembers which ones were written;
+when the block ends, the factory stages the events they collected in the outbox, in one
+statement. The relay publishes them once the transaction has committed.
 """
 
 from __future__ import annotations
@@ -29,41 +29,26 @@ MessageMapper = Callable[
 
 
 class UnitOfWork:
-    def __init__(
-        self,
-        connection: Connection,
-        *,
-        outbox: Outbox,
-        messages: MessageMapper,
-        traceparent: str | None = None,
-    ) -> None:
+    """The repositories on one transaction's connection, and what was written through them."""
+
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.patients = PatientRepository(connection)
         self.bookings = BookingRepository(connection)
         self.slots = SlotRepository(connection)
         self.read_model = ReadModel(connection)
-        self._outbox = outbox
-        self._messages = messages
-        self._traceparent = traceparent
 
-    async def commit(self) -> None:
-        """Stage the events of every booking written so far; the owner of the transaction
-        commits it. Positions follow the order of appearance, and so each topic's order."""
-        messages: list[tuple[str, Event]] = []
-        for booking in self.bookings.written:
-            events = booking.collect_events()
-            if not events:
-                continue
-            # The snapshot taken at the request; only bookings stored before it existed re-read.
-            patient = booking.patient or await self.patients.get(booking.patient_id)
-            if patient is None:  # the foreign key makes this impossible
-                raise LookupError(f"booking {booking.id} has no patient")
-            messages += self._messages(booking, patient, events, self._traceparent)
+    def collect_new_events(self) -> list[tuple[Booking, list[DomainEvent]]]:
+        """The events of the bookings written so far, each taken once, in order of appearance."""
+        collected = [(b, events) for b in self.bookings.written if (events := b.collect_events())]
         self.bookings.written.clear()
-        await self._outbox.add_all(self.connection, messages)
+        return collected
 
 
 class UnitOfWorkFactory:
+    """Opens units of work and, when a block ends without an exception, turns their new events
+    into outbox rows in the same transaction."""
+
     def __init__(self, database: Database, *, outbox: Outbox, messages: MessageMapper) -> None:
         self._database = database
         self._outbox = outbox
@@ -71,12 +56,11 @@ class UnitOfWorkFactory:
 
     @asynccontextmanager
     async def begin(self, *, traceparent: str | None = None) -> AsyncIterator[UnitOfWork]:
-        """A new transaction, committed with its events when the block ends without an
-        exception."""
+        """A new transaction, committed with its events."""
         async with self._database.transaction() as connection:
-            uow = self._unit(connection, traceparent)
+            uow = UnitOfWork(connection)
             yield uow
-            await uow.commit()
+            await self._stage(uow, traceparent)
 
     @asynccontextmanager
     async def joining(
@@ -84,17 +68,24 @@ class UnitOfWorkFactory:
     ) -> AsyncIterator[UnitOfWork]:
         """A unit of work inside a transaction someone else owns (the inbox's): its events are
         staged when the block ends; the owner commits or rolls back."""
-        uow = self._unit(connection, traceparent)
+        uow = UnitOfWork(connection)
         yield uow
-        await uow.commit()
+        await self._stage(uow, traceparent)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[UnitOfWork]:
         """Reads without a transaction of their own (one statement each): no BEGIN/COMMIT."""
         async with self._database.connection() as connection:
-            yield self._unit(connection, None)
+            yield UnitOfWork(connection)
 
-    def _unit(self, connection: Connection, traceparent: str | None) -> UnitOfWork:
-        return UnitOfWork(
-            connection, outbox=self._outbox, messages=self._messages, traceparent=traceparent
-        )
+    async def _stage(self, uow: UnitOfWork, traceparent: str | None) -> None:
+        # One statement for the whole unit; positions keep the order of appearance, and so
+        # each topic's order.
+        messages: list[tuple[str, Event]] = []
+        for booking, events in uow.collect_new_events():
+            # The snapshot taken at the request; only bookings stored before it existed re-read.
+            patient = booking.patient or await uow.patients.get(booking.patient_id)
+            if patient is None:  # the foreign key makes this impossible
+                raise LookupError(f"booking {booking.id} has no patient")
+            messages += self._messages(booking, patient, events, traceparent)
+        await self._outbox.add_all(uow.connection, messages)
