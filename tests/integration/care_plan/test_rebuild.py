@@ -302,7 +302,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
         provider.availability("UPDATED", renamed(updated, "v2"), version=2),
         provider.availability("CREATED", created, version=1),
     )
-    await write_read_model(settings, pool, report)
+    await write_read_model(pool, report)
     await pool.close()
 
     async with engine.connect() as connection:

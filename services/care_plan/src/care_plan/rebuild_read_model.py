@@ -87,7 +87,7 @@ async def rebuild(
     await database.open()
     try:
         report = await read_topic(settings, database, topic=topic, timeout=timeout)
-        await write_read_model(settings, database, report)
+        await write_read_model(database, report)
     finally:
         await database.close()
     report.seconds = round(time.monotonic() - began, 2)
@@ -128,7 +128,7 @@ async def read_topic(
     return report
 
 
-async def write_read_model(settings: Settings, database: Database, report: RebuildReport) -> None:
+async def write_read_model(database: Database, report: RebuildReport) -> None:
     """Apply what ``read_topic`` found, in one transaction, without undoing newer states."""
     assert report.read_from is not None, "read_topic first"
     async with bootstrap.build_units(database).begin() as uow:
