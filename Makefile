@@ -74,7 +74,7 @@ conformance: install browser ## schemathesis --checks all against both APIs, man
 	  $(RUN) pytest tests/e2e/test_api_conformance.py $(PYTEST_ARGS)
 
 chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
-	$(RUN) python bench/chaos.py --replicas 1 2
+	$(RUN) python bench/chaos.py --replicas 1 2 --rolling
 
 clean: down ## Stop the platform (and any test platform) and remove local state
 	for dir in .careplan/test-*; do [ -d "$$dir" ] && CAREPLAN_STATE_DIR=$$dir \
