@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from fastapi import APIRouter
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from eventing.health import OutboxBacklog
+from eventing.health import OutboxBacklog, ReadinessCheck, health_router
 from eventing.problems import PROBLEM_JSON, Problem
 
 logger = logging.getLogger(__name__)
@@ -249,3 +250,19 @@ class AdmissionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def health_with_admission(
+    checks: Mapping[str, ReadinessCheck],
+    *,
+    informational: Mapping[str, ReadinessCheck],
+    monitor: AdmissionMonitor,
+) -> APIRouter:
+    """The health endpoints of a service that sheds writes: degraded while it sheds, and the
+    outbox backlog as ``monitor`` last measured it in the readiness body."""
+    return health_router(
+        checks,
+        degraded=lambda: monitor.degraded,
+        informational=informational,
+        outbox=monitor.outbox_backlog,
+    )

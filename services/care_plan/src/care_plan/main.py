@@ -20,10 +20,9 @@ from care_plan.api.errors import install_error_handlers
 from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
-from eventing.admission import AdmissionMiddleware
+from eventing.admission import AdmissionMiddleware, health_with_admission
 from eventing.api_docs import DocsSecurityHeaders, documented_app
 from eventing.api_key import ApiKeyMiddleware
-from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.problem_openapi import install_openapi_conventions
@@ -72,11 +71,8 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     if run_workers:
         readiness["workers"] = workers.readiness_check
     app.include_router(
-        health_router(
-            readiness,
-            degraded=lambda: container.admission.degraded,
-            informational=container.informational,
-            outbox=container.admission.outbox_backlog,
+        health_with_admission(
+            readiness, informational=container.informational, monitor=container.admission
         )
     )
     app.include_router(patients.router)

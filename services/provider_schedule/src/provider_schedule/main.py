@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import Depends, FastAPI
 
-from eventing.admission import AdmissionMiddleware
+from eventing.admission import AdmissionMiddleware, health_with_admission
 from eventing.api_docs import DocsSecurityHeaders, documented_app
 from eventing.api_key import ApiKeyMiddleware
-from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.problem_openapi import install_openapi_conventions
@@ -70,11 +69,8 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     if run_workers:
         readiness["workers"] = container.workers.readiness_check
     app.include_router(
-        health_router(
-            readiness,
-            degraded=lambda: container.admission.degraded,
-            informational=container.informational,
-            outbox=container.admission.outbox_backlog,
+        health_with_admission(
+            readiness, informational=container.informational, monitor=container.admission
         )
     )
     # Inside the key check: an anonymous caller gets 401, never 429.
