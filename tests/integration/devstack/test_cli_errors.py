@@ -65,13 +65,10 @@ def test_up_names_a_taken_port_and_its_holder_before_starting_anything(
 def test_commands_that_need_a_stopped_part_say_which_and_how_to_start_it(
     tmp_path: Path, idle_offset: int
 ) -> None:
-    visits_code, visits = _careplan(tmp_path, idle_offset, "clinic", "visits")
+    # (`clinic visits` with moto away: tests/unit/devstack/test_cli_errors.py; run here, its
+    # attempted DynamoDB call would count as a call of the deployables in the IAM recording.)
     rebuild_code, rebuild = _careplan(tmp_path, idle_offset, "care-plan", "rebuild")
 
-    assert visits_code == 1
-    assert "Traceback" not in visits
-    assert "is not running" in visits
-    assert "careplan up" in visits
     assert rebuild_code == 1
     assert "Not running: kafka, postgres" in rebuild
     assert "careplan up --only kafka --only postgres" in rebuild
