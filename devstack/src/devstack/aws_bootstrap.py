@@ -549,15 +549,23 @@ def _ensure_table(dynamodb: DynamoDBClient, table: TableSpec) -> None:
 
 
 def main() -> None:
-    """``python -m devstack.aws_bootstrap``: apply deploy/eventbridge to AWS_ENDPOINT_URL or AWS."""
+    """``python -m devstack.aws_bootstrap``: apply deploy/eventbridge to AWS_ENDPOINT_URL or AWS.
+
+    ``AWS_RESOURCES_DIR`` names the folder when the package is installed outside the checkout
+    (the lambda-local image copies deploy/eventbridge next to its virtual environment).
+    """
     import os
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    configured = os.environ.get("AWS_RESOURCES_DIR")
+    resources_dir = Path(configured) if configured else None
     if endpoint:
-        applied = apply_to_endpoint(endpoint, region)
+        applied = apply_to_endpoint(endpoint, region, resources_dir)
     else:
-        applied = apply_aws_resources(AwsClients.from_session(boto3.Session(region_name=region)))
+        applied = apply_aws_resources(
+            AwsClients.from_session(boto3.Session(region_name=region)), resources_dir
+        )
     logging.basicConfig(level=logging.INFO)
     logging.getLogger(__name__).info("applied", extra={"rules": list(applied.rule_arns)})
 
