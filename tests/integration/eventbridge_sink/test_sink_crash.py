@@ -24,7 +24,6 @@ from devstack.settings import DevstackSettings
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
 from eventbridge_sink.sink import KafkaToEventBridge
 from eventing.cloudevents import to_record
-from eventing.dead_letter import DeadLetterPublisher
 from eventing.producer import AsyncProducer
 from tests.integration.eventbridge_sink.test_sink import (
     _booking_event,
@@ -45,12 +44,13 @@ class SinkDiedError(BaseException):
 async def _run_sink(settings: DevstackSettings, topic: str, group: str, put: PutEvents) -> None:
     dlt = AsyncProducer({"bootstrap.servers": settings.bootstrap_servers})
     sink = KafkaToEventBridge(
-        consumer_config={"bootstrap.servers": settings.bootstrap_servers, "group.id": group},
+        client_config={"bootstrap.servers": settings.bootstrap_servers},
+        group_id=group,
         topics=[topic],
         forwarder=Forwarder(
             put, ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events")
         ),
-        dead_letters=DeadLetterPublisher(dlt, group),
+        producer=dlt,
     )
     stop = asyncio.Event()
     try:
