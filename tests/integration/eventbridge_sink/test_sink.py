@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from contract.topics import dead_letter_topic
 from devstack.aws_bootstrap import load_aws_resources
 from devstack.settings import DevstackSettings
-from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
+from eventbridge_sink.forwarder import Forwarder, ForwarderOptions, PutEvents
 from eventbridge_sink.sink import KafkaToEventBridge
 from eventing.cloudevents import Event, to_record
 from eventing.producer import AsyncProducer
@@ -60,6 +60,22 @@ def _booking_event(booking_id: str, encounter: str) -> Event:
     )
 
 
+def sink_for(
+    settings: DevstackSettings, topic: str, group: str, put_events: PutEvents, dlt: AsyncProducer
+) -> KafkaToEventBridge:
+    """The sink as bootstrap builds it, on the test's topic, group and PutEvents."""
+    return KafkaToEventBridge(
+        client_config={"bootstrap.servers": settings.bootstrap_servers},
+        group_id=group,
+        topics=[topic],
+        forwarder=Forwarder(
+            put_events,
+            ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events"),
+        ),
+        producer=dlt,
+    )
+
+
 async def test_records_reach_the_bus_and_the_rules_route_them(
     infrastructure: DevstackSettings,
 ) -> None:
@@ -86,16 +102,7 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
 
     dlt_producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
     group = f"sink-{topic}"
-    sink = KafkaToEventBridge(
-        client_config={"bootstrap.servers": infrastructure.bootstrap_servers},
-        group_id=group,
-        topics=[topic],
-        forwarder=Forwarder(
-            put_events,
-            ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events"),
-        ),
-        producer=dlt_producer,
-    )
+    sink = sink_for(infrastructure, topic, group, put_events, dlt_producer)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
@@ -140,16 +147,7 @@ async def test_an_event_eventbridge_cannot_take_is_parked_and_committed(
 
     dlt_producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
     group = f"sink-{topic}"
-    sink = KafkaToEventBridge(
-        client_config={"bootstrap.servers": infrastructure.bootstrap_servers},
-        group_id=group,
-        topics=[topic],
-        forwarder=Forwarder(
-            put_events,
-            ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events"),
-        ),
-        producer=dlt_producer,
-    )
+    sink = sink_for(infrastructure, topic, group, put_events, dlt_producer)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
