@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from contract.events import EncounterType
-from provider_schedule.domain.errors import AvailabilityBookedError, InvalidTimeRangeError
+from provider_schedule.domain.errors import (
+    AvailabilityBookedError,
+    AvailabilityNotFoundError,
+    InvalidTimeRangeError,
+    ProviderNotFoundError,
+)
 from provider_schedule.domain.model import (
     FIRST_VERSION,
     Availability,
@@ -96,3 +101,31 @@ def test_profile_changes_apply_only_the_given_fields() -> None:
     assert changed.profile == Profile("John", "Doe", "Orthodontist", "MALE")
     assert changed.id == provider.id
     assert ProfileChanges().applied_to(provider.profile) == provider.profile
+
+
+def test_deleting_a_provider_stamps_the_time_and_keeps_the_rest() -> None:
+    provider = Provider.register(Profile("John", "Doe", "Dentist", "MALE"))
+
+    deleted = provider.deleted(START)
+
+    assert deleted.deleted_at == START
+    assert deleted.is_deleted
+    assert (deleted.id, deleted.profile) == (provider.id, provider.profile)
+    assert not provider.is_deleted
+
+
+def test_not_found_errors_name_what_is_missing() -> None:
+    provider_id, availability_id = uuid.uuid4(), uuid.uuid4()
+
+    provider_missing = ProviderNotFoundError(provider_id)
+    slot_missing = AvailabilityNotFoundError(provider_id, availability_id)
+
+    assert str(provider_missing) == f"provider {provider_id} does not exist"
+    assert provider_missing.provider_id == provider_id
+    assert str(slot_missing) == (
+        f"availability {availability_id} of provider {provider_id} does not exist"
+    )
+    assert (slot_missing.provider_id, slot_missing.availability_id) == (
+        provider_id,
+        availability_id,
+    )
