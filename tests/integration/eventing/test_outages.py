@@ -252,23 +252,26 @@ async def test_postgres_restart_under_the_leader_lock_hands_over_without_two_lea
             for _ in range(2)
         ]
         stop = asyncio.Event()
-        # Supervised as the services run them: a relay whose connection died starts over.
-        running = [
-            asyncio.create_task(supervised(f"relay-{n}", relay.run, stop, backoff=(0.2,)))
-            for n, relay in enumerate(relays)
-        ]
+        leader, standby = relays
         leaders_seen: list[int] = []
 
         async def watch_leaders() -> None:
             while not stop.is_set():
-                leaders_seen.append(sum(relay.is_leader for relay in relays))
+                leaders_seen.append(leader.is_leader + standby.is_leader)
                 await asyncio.sleep(0.01)
 
         watching = asyncio.create_task(watch_leaders())
+        # Supervised as the services run them: a relay whose connection died starts over. The
+        # leader comes back a minute after it failed, the standby keeps trying: once
+        # PostgreSQL is up again, the standby is the one that takes the lock over.
+        running = [asyncio.create_task(supervised("leader", leader.run, stop, backoff=(60.0,)))]
         try:
             async with asyncio.timeout(OUTAGE_TIMEOUT):
-                while not any(relay.is_leader for relay in relays):
+                while not leader.is_leader:
                     await asyncio.sleep(0.05)
+            running.append(
+                asyncio.create_task(supervised("standby", standby.run, stop, backoff=(0.1,)))
+            )
             await _write(schema, topic, before)
             await _until_published(schema)
             armed.set()
@@ -279,6 +282,7 @@ async def test_postgres_restart_under_the_leader_lock_hands_over_without_two_lea
             await asyncio.gather(*restart)
             await _until_published(schema)
             records = await asyncio.to_thread(read_to_end, infrastructure, topic)
+            leading_after_restart = (leader.is_leader, standby.is_leader)
         finally:
             stop.set()
             await asyncio.gather(*running, watching, *restart)
@@ -291,5 +295,5 @@ async def test_postgres_restart_under_the_leader_lock_hands_over_without_two_lea
 
     assert acknowledged_when_stopped, "the outage was never injected under the lock"
     assert max(leaders_seen) == 1, "two relays were active at once"
-    assert leaders_seen[-1] == 1, "no relay took the lead again after the restart"
+    assert leading_after_restart == (False, True), "the standby did not take over"
     _assert_complete_and_in_key_order(records, before + during, {row["event_id"] for row in resent})
