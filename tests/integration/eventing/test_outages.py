@@ -27,7 +27,7 @@ from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer, DeliveryError
 from eventing.relay import OutboxRelay, RelayOptions
 from eventing.supervision import supervised
-from tests.support.database import IsolatedSchema, isolated_schema
+from tests.support.database import IsolatedSchema, isolated_schema, until_outbox_published
 from tests.support.kafka import read_to_end, unique_topic, wait_until_committed_to_end
 
 pytestmark = pytest.mark.integration
@@ -47,21 +47,6 @@ def _steps(count: int, first: int = 0) -> list[Event]:
 async def _write(schema: IsolatedSchema, topic: str, events: list[Event]) -> None:
     async with schema.database.transaction() as connection:
         await Outbox(schema.outbox).add(connection, topic, events)
-
-
-async def _until_published(schema: IsolatedSchema) -> None:
-    async with asyncio.timeout(OUTAGE_TIMEOUT):
-        while True:
-            try:
-                async with schema.database.connection() as connection:
-                    waiting = await connection.fetchval(
-                        f'select count(*) from "{schema.name}".outbox where published_at is null'
-                    )
-            except OSError:
-                waiting = None  # PostgreSQL is still starting again
-            if waiting == 0:
-                return
-            await asyncio.sleep(0.1)
 
 
 def _assert_complete_and_in_key_order(
@@ -198,7 +183,7 @@ async def test_kafka_stopped_while_the_relay_publishes_loses_nothing_and_keeps_k
         running = asyncio.create_task(relay.run(stop))
         try:
             await _write(schema, topic, first)
-            await _until_published(schema)
+            await until_outbox_published(schema, OUTAGE_TIMEOUT)
             await _write(schema, topic, second)  # Kafka stops while this batch is in flight
             async with asyncio.timeout(OUTAGE_TIMEOUT):
                 await stopping.kafka_stopped.wait()
@@ -208,7 +193,7 @@ async def test_kafka_stopped_while_the_relay_publishes_loses_nothing_and_keeps_k
             async with asyncio.timeout(OUTAGE_TIMEOUT):
                 await stopping.delivery_failed.wait()
             await _start(test_platform, "kafka")
-            await _until_published(schema)
+            await until_outbox_published(schema, OUTAGE_TIMEOUT)
             records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
@@ -273,14 +258,14 @@ async def test_postgres_restart_under_the_leader_lock_hands_over_without_two_lea
                 asyncio.create_task(supervised("standby", standby.run, stop, backoff=(0.1,)))
             )
             await _write(schema, topic, before)
-            await _until_published(schema)
+            await until_outbox_published(schema, OUTAGE_TIMEOUT)
             armed.set()
             await _write(schema, topic, during)
             async with asyncio.timeout(OUTAGE_TIMEOUT):
                 while not restart:
                     await asyncio.sleep(0.05)
             await asyncio.gather(*restart)
-            await _until_published(schema)
+            await until_outbox_published(schema, OUTAGE_TIMEOUT)
             records = await asyncio.to_thread(read_to_end, infrastructure, topic)
             leading_after_restart = (leader.is_leader, standby.is_leader)
         finally:

@@ -16,7 +16,7 @@ from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer, DeliveryError
 from eventing.relay import OutboxRelay, RelayOptions
 from eventing.settings import DatabaseSettings
-from tests.support.database import IsolatedSchema, isolated_schema
+from tests.support.database import IsolatedSchema, isolated_schema, until_outbox_published
 from tests.support.kafka import read_all, read_to_end, unique_topic
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,8 @@ async def test_events_of_one_key_arrive_in_the_order_they_were_written(
                         for i in range(10)
                     ],
                 )
-            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=300)
+            await until_outbox_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
             await relay
@@ -108,7 +109,8 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
                 topic,
                 [Event.new(source="/t", type="B", data={"n": n}, key=str(n)) for n in range(20)],
             )
-            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=40)
+            await until_outbox_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop_first.set()
             stop_second.set()
@@ -118,17 +120,6 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
     ids = [dict(r.headers())["ce_id"] for r in records]
     assert len(ids) == 40
     assert len(set(ids)) == 40, "two active relays would have published duplicates"
-
-
-async def _until_published(schema: IsolatedSchema, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            async with schema.database.connection() as connection:
-                if not await connection.fetchval(
-                    f'select count(*) from "{schema.name}".outbox where published_at is null'
-                ):
-                    return
-            await asyncio.sleep(0.05)
 
 
 async def _until(condition: object, timeout: float = 15.0) -> None:
@@ -153,7 +144,8 @@ async def test_relay_connects_with_the_database_url_form_the_eks_overlay_uses(
         running = asyncio.create_task(relay.run(stop))
         try:
             await _write(schema, topic, [Event.new(source="/test", type="STEP", data={}, key="k")])
-            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=1)
+            await until_outbox_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
             await running
@@ -208,7 +200,7 @@ async def test_a_delivery_failure_mid_batch_keeps_each_keys_order(
         stop = asyncio.Event()
         running = asyncio.create_task(relay.run(stop))
         try:
-            await _until_published(schema)
+            await until_outbox_published(schema)
             records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
