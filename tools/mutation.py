@@ -43,6 +43,10 @@ class Score:
 
 def run_area(folder: Path, mutant_glob: str | None, max_children: int) -> Score:
     shutil.rmtree(folder / "mutants", ignore_errors=True)
+    # mutmut runs pytest inside mutants/ and re-runs each test by its id, which only resolves
+    # for tests under that folder: the repository's tests are linked in, not copied.
+    (folder / "mutants").mkdir()
+    (folder / "mutants" / "tests").symlink_to(REPO / "tests", target_is_directory=True)
     names = [mutant_glob] if mutant_glob else []
     # mutmut's progress spinner is noise in a log; its verdicts are read back below.
     subprocess.run(
