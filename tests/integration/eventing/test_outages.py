@@ -2,22 +2,26 @@
 consumer's transaction and under the relay's leader lock, Kafka stopped while the relay
 publishes. Nothing is lost, nothing is applied twice, each key keeps its order.
 
-These tests stop and restart the session's own Kafka or PostgreSQL (``test_platform``, which
-this session started), never a process another session owns.
+They stop and restart Kafka and PostgreSQL of a platform of their own (the session's port
+offset + 600, its own state folder), started for this module and stopped after it: the session's
+platform serves every other test, whose pooled connections and consumers an outage would break.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from confluent_kafka import Producer
 
 from contract.topics import dead_letter_topic
+from devstack.kafka import KAFKA
 from devstack.platform import Platform
+from devstack.postgres import POSTGRES
 from devstack.settings import DevstackSettings
 from eventing.cloudevents import Event, KafkaRecord, to_record
 from eventing.consumer import ConsumerRunner, RetryPolicy
@@ -35,6 +39,32 @@ pytestmark = pytest.mark.integration
 KEYS = 5
 # A restart of Kafka or PostgreSQL on a loaded machine takes a while; these are upper bounds.
 OUTAGE_TIMEOUT = 240.0
+OFFSET_FROM_SESSION = 600  # test_chaos.py's platform of its own takes + 500
+
+
+@pytest.fixture(scope="module")
+def own_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
+    offset = devstack_settings.port_offset + OFFSET_FROM_SESSION
+    settings = devstack_settings.model_copy(
+        update={
+            "port_offset": offset,
+            "state_dir": devstack_settings.state_dir.with_name(f"test-{offset}"),
+        }
+    )
+    platform = Platform(settings, (KAFKA, POSTGRES))
+    platform.down()  # whatever an aborted run left, while its pid files still exist
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    try:
+        platform.up()
+        yield platform
+    finally:
+        platform.down()
+
+
+@pytest.fixture
+def infrastructure(own_platform: Platform) -> DevstackSettings:
+    """This module's Kafka and PostgreSQL, in place of the session's."""
+    return own_platform.settings
 
 
 def _steps(count: int, first: int = 0) -> list[Event]:
@@ -67,7 +97,7 @@ def _assert_complete_and_in_key_order(
 
 
 async def test_postgres_stopped_inside_a_consumer_transaction_applies_each_record_once(
-    infrastructure: DevstackSettings, test_platform: Platform
+    infrastructure: DevstackSettings, own_platform: Platform
 ) -> None:
     topic = unique_topic(infrastructure, "pg-outage-consumer", partitions=1)
     events = _steps(12)
@@ -87,8 +117,8 @@ async def test_postgres_stopped_inside_a_consumer_transaction_applies_each_recor
             )
             if event.id == victim and not restart:
                 # The effect and the inbox mark are written, the commit has not happened yet.
-                await asyncio.to_thread(test_platform.down, ["postgres"])
-                restart.append(asyncio.create_task(_start(test_platform, "postgres")))
+                await asyncio.to_thread(own_platform.down, ["postgres"])
+                restart.append(asyncio.create_task(_start(own_platform, "postgres")))
 
         dead_letters = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
         runner = ConsumerRunner(
@@ -162,7 +192,7 @@ class StopsKafkaInFlight:
 
 
 async def test_kafka_stopped_while_the_relay_publishes_loses_nothing_and_keeps_key_order(
-    infrastructure: DevstackSettings, test_platform: Platform
+    infrastructure: DevstackSettings, own_platform: Platform
 ) -> None:
     topic = unique_topic(infrastructure, "kafka-outage-relay", partitions=3)
     first, second, third = _steps(20), _steps(20, first=20), _steps(20, first=40)
@@ -171,7 +201,7 @@ async def test_kafka_stopped_while_the_relay_publishes_loses_nothing_and_keeps_k
     producer = AsyncProducer(
         {"bootstrap.servers": infrastructure.bootstrap_servers, "message.timeout.ms": 3000}
     )
-    stopping = StopsKafkaInFlight(producer, test_platform)
+    stopping = StopsKafkaInFlight(producer, own_platform)
     async with isolated_schema(infrastructure, "kafka_outage_relay") as schema:
         relay = OutboxRelay(
             dsn=schema.dsn,
@@ -192,13 +222,13 @@ async def test_kafka_stopped_while_the_relay_publishes_loses_nothing_and_keeps_k
             await _write(schema, topic, third)
             async with asyncio.timeout(OUTAGE_TIMEOUT):
                 await stopping.delivery_failed.wait()
-            await _start(test_platform, "kafka")
+            await _start(own_platform, "kafka")
             await until_outbox_published(schema, OUTAGE_TIMEOUT)
             records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
             await running
-            await _start(test_platform, "kafka")  # idempotent: up again whatever happened
+            await _start(own_platform, "kafka")  # idempotent: up again whatever happened
             producer.close()
 
     _assert_complete_and_in_key_order(records, first + second + third,
@@ -206,7 +236,7 @@ async def test_kafka_stopped_while_the_relay_publishes_loses_nothing_and_keeps_k
 
 
 async def test_postgres_restart_under_the_leader_lock_hands_over_without_two_leaders(
-    infrastructure: DevstackSettings, test_platform: Platform
+    infrastructure: DevstackSettings, own_platform: Platform
 ) -> None:
     topic = unique_topic(infrastructure, "pg-outage-relay", partitions=3)
     before, during = _steps(20), _steps(20, first=20)
@@ -220,8 +250,8 @@ async def test_postgres_restart_under_the_leader_lock_hands_over_without_two_lea
         # (armed once the first events are marked, so no earlier marking is still running).
         if armed.is_set() and not restart:
             acknowledged_when_stopped.extend(positions)
-            await asyncio.to_thread(test_platform.down, ["postgres"])
-            restart.append(asyncio.create_task(_start(test_platform, "postgres")))
+            await asyncio.to_thread(own_platform.down, ["postgres"])
+            restart.append(asyncio.create_task(_start(own_platform, "postgres")))
 
     async with isolated_schema(infrastructure, "relay_db_outage") as schema:
         relays = [
