@@ -7,6 +7,7 @@ import pytest
 
 from devstack.settings import DevstackSettings
 from eventing.cloudevents import Event
+from eventing.database import Connection
 from eventing.outbox import Outbox
 from tests.support.database import isolated_schema
 
@@ -25,20 +26,21 @@ async def test_backlog_counts_only_unpublished_rows_and_ages_from_the_oldest(
             events = [Event.new(source="/t", type="A", data={"n": n}) for n in range(3)]
             await outbox.add(connection, "t", events)
         async with schema.database.connection() as connection:
-            await connection.execute(
-                f"update \"{schema.name}\".outbox set created_at = now() - interval '90 seconds'"
-                " where position = (select min(position) from"
-                f' "{schema.name}".outbox)'
+            await _set_on_oldest(
+                connection, schema.name, "created_at = now() - interval '90 seconds'"
             )
             age, waiting = await outbox.backlog(connection)
             assert waiting == 3
             assert 90.0 <= age < 3600.0
 
-            await connection.execute(
-                f'update "{schema.name}".outbox set published_at = now()'
-                " where position = (select min(position) from"
-                f' "{schema.name}".outbox)'
-            )
+            await _set_on_oldest(connection, schema.name, "published_at = now()")
             age, waiting = await outbox.backlog(connection)
             assert waiting == 2
             assert 0.0 <= age < 90.0
+
+
+async def _set_on_oldest(connection: Connection, schema: str, assignment: str) -> None:
+    await connection.execute(
+        f'update "{schema}".outbox set {assignment}'
+        f' where position = (select min(position) from "{schema}".outbox)'
+    )
