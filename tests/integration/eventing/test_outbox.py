@@ -23,7 +23,7 @@ async def test_backlog_counts_only_unpublished_rows_and_ages_from_the_oldest(
             assert await outbox.backlog(connection) == (0.0, 0)
 
         async with schema.database.transaction() as connection:
-            events = [Event.new(source="/t", type="A", data={"n": n}) for n in range(3)]
+            events = [Event.new(source="/t", type="A", data={"n": n}, key=str(n)) for n in range(3)]
             await outbox.add(connection, "t", events)
         async with schema.database.connection() as connection:
             await _set_on_oldest(
