@@ -218,3 +218,47 @@ async def test_a_delivery_failure_mid_batch_keeps_each_keys_order(
         last_seen = list(dict.fromkeys(reversed(seen)))[::-1]
         assert last_seen == sorted(last_seen), f"{key!r} out of order: {seen}"
         assert set(seen) == {n for n in range(30) if f"k{n % 3}".encode() == key}
+
+
+class CountsBatches:
+    """The real producer, recording how many records each call of the relay hands it."""
+
+    def __init__(self, producer: AsyncProducer) -> None:
+        self._producer = producer
+        self.sizes: list[int] = []
+
+    async def send_many(
+        self, records: Sequence[tuple[str, KafkaRecord]]
+    ) -> list[DeliveryError | None]:
+        self.sizes.append(len(records))
+        return await self._producer.send_many(records)
+
+
+async def test_the_relay_sends_at_most_its_batch_size_at_a_time(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "relay-batch-size")
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    counting = CountsBatches(producer)
+    async with isolated_schema(infrastructure, "relay_batch_size") as schema:
+        await _write(
+            schema,
+            topic,
+            [Event.new(source="/t", type="A", data={"n": n}, key=str(n)) for n in range(12)],
+        )
+        relay = OutboxRelay(
+            dsn=schema.dsn,
+            table=schema.outbox,
+            producer=counting,  # type: ignore[arg-type]
+            options=RelayOptions(batch_size=5, idle_poll_seconds=600),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        try:
+            await until_outbox_published(schema)
+        finally:
+            stop.set()
+            await running
+            producer.close()
+
+    assert counting.sizes == [5, 5, 2]
