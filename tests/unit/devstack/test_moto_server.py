@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import moto.backends
 import moto.core.utils
 import pytest
 from moto import mock_aws
 from moto.sqs.models import SQSBackend, sqs_backends
 
-from devstack.moto_server import QueueAttributes, epoch_milliseconds, epoch_seconds
+from devstack.moto_server import QueueAttributes, epoch_milliseconds, epoch_seconds, listed_once
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -83,3 +84,17 @@ def test_a_given_datetime_is_left_to_moto() -> None:
 
     assert epoch_seconds(moto.core.utils.unix_time)(moment) == 1798806600.0
     assert epoch_milliseconds(moto.core.utils.unix_time_millis)(moment) == 1798806600000.0
+
+
+def test_moto_s_modules_are_listed_once_with_the_same_names() -> None:
+    calls: list[int] = []
+
+    def listing() -> Iterator[str]:
+        calls.append(1)
+        yield from moto.backends.list_of_moto_modules()
+
+    listed = listed_once(listing)
+
+    assert listed() == tuple(moto.backends.list_of_moto_modules())
+    assert "sqs" in listed()
+    assert len(calls) == 1
