@@ -257,6 +257,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
     topic = compacted_topic(infrastructure)
     provider = FakeProvider(infrastructure.bootstrap_servers, availability_topic=topic)
     settings = Settings(
+        environment="test",
         kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
         database=DatabaseSettings(database_url=database),
         availability_topic=topic,
