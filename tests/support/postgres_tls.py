@@ -59,9 +59,7 @@ class PostgresTlsFront:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 self.upstream_host, self.upstream_port
             )
-            await asyncio.gather(
-                _pipe(reader, upstream_writer), _pipe(upstream_reader, writer)
-            )
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
         except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:

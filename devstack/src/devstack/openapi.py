@@ -18,9 +18,9 @@ from typing import Any
 
 
 def _provider_schedule() -> dict[str, Any]:
+    from eventing.settings import Environment
     from provider_schedule.bootstrap import bootstrap
     from provider_schedule.main import create_app
-    from eventing.settings import Environment
     from provider_schedule.settings import ProviderScheduleSettings
 
     container = bootstrap(ProviderScheduleSettings(environment=Environment.LOCAL))

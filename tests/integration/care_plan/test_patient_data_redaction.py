@@ -10,8 +10,8 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Message
 from asyncpg.exceptions import CheckViolationError
+from confluent_kafka import Message
 from sqlalchemy import text
 
 from contract import sources
@@ -87,8 +87,10 @@ async def test_no_planted_patient_value_reaches_a_log_line_or_a_dead_letter_head
 
         # The database refuses an update (a check it reports with the failing row).
         created = await service.client.post(
-            "/patients", json=planted_patient(key, firstName="Ada", lastName="Lovelace",
-                                              dateOfBirth="1977-02-28")
+            "/patients",
+            json=planted_patient(
+                key, firstName="Ada", lastName="Lovelace", dateOfBirth="1977-02-28"
+            ),
         )
         assert created.status_code == 201, created.text
         async with service.sessions() as session:

@@ -138,7 +138,9 @@ async def test_a_server_the_bundle_does_not_vouch_for_is_refused(
     os.environ["PGSSLROOTCERT"] = str(stranger.ca)
     try:
         with pytest.raises(ssl.SSLCertVerificationError):
-            await asyncpg.connect(DatabaseSettings(database_url=eks_url(front, database)).asyncpg_dsn)
+            await asyncpg.connect(
+                DatabaseSettings(database_url=eks_url(front, database)).asyncpg_dsn
+            )
     finally:
         if before is None:
             del os.environ["PGSSLROOTCERT"]

@@ -16,9 +16,7 @@ def environment_of(rendered: Rendered, deployment: str) -> dict[str, str]:
     """What the service's container reads from ConfigMaps, by variable (its envFrom)."""
     spec = rendered.one("Deployment", deployment)["spec"]["template"]["spec"]
     (container,) = [c for c in spec["containers"] if c["name"] == deployment]
-    maps = {
-        m["metadata"]["name"]: m.get("data", {}) for m in rendered.of_kind("ConfigMap")
-    }
+    maps = {m["metadata"]["name"]: m.get("data", {}) for m in rendered.of_kind("ConfigMap")}
     values: dict[str, str] = {}
     for source in container.get("envFrom", []):
         reference: dict[str, Any] | None = source.get("configMapRef")

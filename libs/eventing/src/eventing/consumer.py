@@ -192,7 +192,11 @@ class ConsumerRunner:
                 # One record may be at fault: record by record isolates and parks it.
                 logger.warning(
                     "batch failed, applying its records one by one",
-                    extra={**_where(batch[0][1]), "records": len(batch), "error": describe_error(error)},
+                    extra={
+                        **_where(batch[0][1]),
+                        "records": len(batch),
+                        "error": describe_error(error),
+                    },
                 )
                 return batch
             for _, record in batch:
@@ -256,12 +260,18 @@ class ConsumerRunner:
                     delay = self._retry.backoff(attempt)
                     logger.warning(
                         "handler failed, retrying",
-                        extra={**log, "attempt": attempt, "delay": delay, "error": describe_error(error)},
+                        extra={
+                            **log,
+                            "attempt": attempt,
+                            "delay": delay,
+                            "error": describe_error(error),
+                        },
                     )
                     await asyncio.sleep(delay)
                     continue
                 logger.error(
-                    "retries exhausted, record parked", extra={**log, "error": describe_error(error)}
+                    "retries exhausted, record parked",
+                    extra={**log, "error": describe_error(error)},
                 )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.RETRIES_EXHAUSTED, error=error, attempts=attempt

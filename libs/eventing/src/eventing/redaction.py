@@ -27,7 +27,10 @@ _PATIENT_FIELDS = (
 )
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # pydantic: "[type=..., input_value='1991-13-45', input_type=str]"
-    (re.compile(r"input_value=.*?, input_type=", re.DOTALL), f"input_value={REDACTED}, input_type="),
+    (
+        re.compile(r"input_value=.*?, input_type=", re.DOTALL),
+        f"input_value={REDACTED}, input_type=",
+    ),
     # PostgreSQL DETAIL of check and not-null violations: the whole row.
     (re.compile(r"Failing row contains \(.*\)"), f"Failing row contains ({REDACTED})"),
     # PostgreSQL DETAIL of unique and foreign-key violations: the key's values.
@@ -100,7 +103,9 @@ def redacted_traceback(error: BaseException) -> str:
     parts: list[str] = []
     for position, exception in enumerate(reversed(chain)):
         if position:
-            parts.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+            parts.append(
+                "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
         parts.append("Traceback (most recent call last):\n")
         parts.extend(traceback.format_tb(exception.__traceback__))
         parts.append(describe_error(exception) + "\n")
