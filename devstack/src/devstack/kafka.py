@@ -54,7 +54,7 @@ def _kafka_dir(settings: DevstackSettings) -> Path:
     return settings.state_dir / "kafka"
 
 
-def _java_command(
+def java_command(
     settings: DevstackSettings, main_class: str, *args: str, heap: str = "256m"
 ) -> list[str]:
     return [
@@ -95,7 +95,7 @@ def prepare(settings: DevstackSettings) -> None:
         return
     cluster_id = _generate_cluster_id(settings)
     subprocess.run(
-        _java_command(
+        java_command(
             settings,
             "kafka.tools.StorageTool",
             "format",
@@ -112,7 +112,7 @@ def prepare(settings: DevstackSettings) -> None:
 
 def _generate_cluster_id(settings: DevstackSettings) -> str:
     result = subprocess.run(
-        _java_command(settings, "kafka.tools.StorageTool", "random-uuid"),
+        java_command(settings, "kafka.tools.StorageTool", "random-uuid"),
         check=True,
         capture_output=True,
         text=True,
@@ -122,7 +122,7 @@ def _generate_cluster_id(settings: DevstackSettings) -> str:
 
 def command(settings: DevstackSettings) -> list[str]:
     config = _kafka_dir(settings) / "server.properties"
-    return _java_command(settings, "kafka.Kafka", str(config), heap=settings.kafka_heap)
+    return java_command(settings, "kafka.Kafka", str(config), heap=settings.kafka_heap)
 
 
 def ready(settings: DevstackSettings) -> None:

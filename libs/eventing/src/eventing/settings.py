@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class KafkaSettings(BaseSettings):
+    """How every client reaches the brokers: plaintext locally; on EKS ``SASL_SSL`` with
+    ``SCRAM-SHA-512`` (Strimzi's ``tls`` listener, MSK's SCRAM) and the cluster's CA in
+    ``KAFKA_SSL_CA_LOCATION``. The same variables for the services, the Quix app and the sink."""
+
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -18,6 +22,8 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # PEM file of the CA that signed the brokers' certificates; the system store when unset.
+    ssl_ca_location: str | None = None
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings common to producers, consumers and admin clients."""
@@ -31,6 +37,8 @@ class KafkaSettings(BaseSettings):
             config["sasl.username"] = self.sasl_username
         if self.sasl_password:
             config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            config["ssl.ca.location"] = self.ssl_ca_location
         return config
 
 
