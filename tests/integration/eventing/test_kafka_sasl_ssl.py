@@ -104,7 +104,7 @@ def _config(folder: Path, certificate: ServerCertificate, ports: list[int]) -> P
 
 @pytest.fixture(scope="module")
 def broker(
-    infrastructure: DevstackSettings, tmp_path_factory: pytest.TempPathFactory
+    devstack_settings: DevstackSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureBroker]:
     # The session's launcher settings for the jars and the JVM; its own broker is not used.
     folder = tmp_path_factory.mktemp("kafka-sasl-ssl")
