@@ -12,10 +12,8 @@ from tests.unit.deploy.conftest import Rendered
 HTTP_SERVICES = ("care-plan", "provider-schedule")
 
 
-def environment_of(rendered: Rendered, deployment: str) -> dict[str, str]:
-    """What the service's container reads from ConfigMaps, by variable (its envFrom)."""
-    spec = rendered.one("Deployment", deployment)["spec"]["template"]["spec"]
-    (container,) = [c for c in spec["containers"] if c["name"] == deployment]
+def config_of(rendered: Rendered, container: dict[str, Any]) -> dict[str, str]:
+    """What a container reads from ConfigMaps, by variable (its envFrom)."""
     maps = {m["metadata"]["name"]: m.get("data", {}) for m in rendered.of_kind("ConfigMap")}
     values: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -23,6 +21,13 @@ def environment_of(rendered: Rendered, deployment: str) -> dict[str, str]:
         if reference is not None:
             values |= maps[reference["name"]]
     return values
+
+
+def environment_of(rendered: Rendered, deployment: str) -> dict[str, str]:
+    """The configuration the service's own container reads."""
+    spec = rendered.one("Deployment", deployment)["spec"]["template"]["spec"]
+    (container,) = [c for c in spec["containers"] if c["name"] == deployment]
+    return config_of(rendered, container)
 
 
 def test_every_http_service_is_told_its_environment(rendered: Rendered) -> None:

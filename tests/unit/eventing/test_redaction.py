@@ -51,7 +51,7 @@ def test_a_validation_error_says_where_and_why_without_the_input() -> None:
 def test_a_database_error_says_which_constraint_without_the_row() -> None:
     error = check_violation()
     assert SECRET_NAME in str(error), "the premise: asyncpg adds the DETAIL"
-    assert describe_error(error) == ("CheckViolationError (sqlstate=23514, constraint_name=guard)")
+    assert describe_error(error) == ("CheckViolationError: (sqlstate=23514, constraint_name=guard)")
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_the_handler_filters_messages_extras_and_tracebacks() -> None:
         'update failed for {"lastName": "[redacted]"}',
         "parked",
     ]
-    assert "CheckViolationError (sqlstate=23514" in lines[0]["exc_info"]
+    assert "CheckViolationError: (sqlstate=23514" in lines[0]["exc_info"]
     assert "date_of_birth" in lines[1]["error"]
     assert SECRET_NAME not in stream.getvalue()
     assert SECRET_DOB not in stream.getvalue()

@@ -13,7 +13,7 @@ from contract.topics import dead_letter_topic
 from eventing.cloudevents import KafkaRecord
 from eventing.consumer_types import RecordContext
 from eventing.producer import AsyncProducer
-from eventing.redaction import describe_error
+from eventing.redaction import redacted_message
 
 
 class DeadLetterReason(StrEnum):
@@ -35,7 +35,7 @@ def dead_letter_headers(
         "dlt-exception": type(error).__name__,
         # Said without the record's values: operators read DLT headers, and a bad date of
         # birth must not travel on in pydantic's ``input_value`` (the value keeps the bytes).
-        "dlt-exception-message": describe_error(error),
+        "dlt-exception-message": redacted_message(error),
         "dlt-original-topic": record.topic,
         "dlt-original-partition": str(record.partition),
         "dlt-original-offset": str(record.offset),

@@ -56,16 +56,20 @@ def scrub(text: str) -> str:
 
 def describe_error(error: BaseException) -> str:
     """What went wrong, in words that never repeat the data that was being processed."""
-    name = type(error).__name__
+    return f"{type(error).__name__}: {redacted_message(error)}"
+
+
+def redacted_message(error: BaseException) -> str:
+    """The error's message without repeated values (``describe_error`` without the type)."""
     if isinstance(error, ValidationError):
-        return f"{name}: {_describe_validation(error)}"[:_MAX_LENGTH]
+        return _describe_validation(error)[:_MAX_LENGTH]
     original = getattr(error, "orig", None)
     if isinstance(original, BaseException):
         # SQLAlchemy wraps the driver's error; its own text adds the statement's parameters.
-        return f"{name}: {describe_error(original)}"
+        return describe_error(original)
     if type(error).__module__.startswith("asyncpg"):
-        return _describe_database_error(name, error)
-    return f"{name}: {scrub(str(error))}"[:_MAX_LENGTH]
+        return _describe_database_error(error)
+    return scrub(str(error))[:_MAX_LENGTH]
 
 
 def _describe_validation(error: ValidationError) -> str:
@@ -79,7 +83,7 @@ def _describe_validation(error: ValidationError) -> str:
     return f"{error.error_count()} validation error(s) for {error.title}: " + "; ".join(problems)
 
 
-def _describe_database_error(name: str, error: BaseException) -> str:
+def _describe_database_error(error: BaseException) -> str:
     # The server's message and DETAIL repeat values ("Failing row contains (...)"); SQLSTATE and
     # the names of the constraint, table and column say enough to act on.
     facts = {
@@ -87,7 +91,7 @@ def _describe_database_error(name: str, error: BaseException) -> str:
         for field in ("sqlstate", "constraint_name", "table_name", "column_name")
     }
     known = ", ".join(f"{field}={value}" for field, value in facts.items() if value)
-    return f"{name} ({known})" if known else name
+    return f"({known})" if known else "(no details)"
 
 
 def redacted_traceback(error: BaseException) -> str:
