@@ -93,7 +93,14 @@ def prepare(settings: DevstackSettings) -> None:
     config = _render_config(settings)
     if (_kafka_dir(settings) / "data" / "meta.properties").exists():
         return
-    cluster_id = _generate_cluster_id(settings)
+    format_storage(settings, config, _generate_cluster_id(settings))
+
+
+def format_storage(
+    settings: DevstackSettings, config: Path, cluster_id: str, *options: str
+) -> None:
+    """Format a single-node KRaft log for ``config``; ``options`` are StorageTool's own
+    (``--add-scram`` stores SCRAM credentials before the first start)."""
     subprocess.run(
         java_command(
             settings,
@@ -104,6 +111,7 @@ def prepare(settings: DevstackSettings) -> None:
             cluster_id,
             "-c",
             str(config),
+            *options,
         ),
         check=True,
         capture_output=True,

@@ -30,7 +30,7 @@ from confluent_kafka.admin import (
 )
 from quixstreams.kafka import ConnectionConfig
 
-from devstack.kafka import install_jars, java_command
+from devstack.kafka import format_storage, install_jars, java_command
 from devstack.settings import DevstackSettings
 from eventing.settings import KafkaSettings
 from tests.support.tls import ServerCertificate, make_server_certificate
@@ -113,23 +113,14 @@ def broker(
     certificate = make_server_certificate(folder / "tls")
     ports = _free_ports(3)
     config = _config(folder, certificate, ports)
-    subprocess.run(
-        java_command(
-            settings,
-            "kafka.tools.StorageTool",
-            "format",
-            "--standalone",
-            "-t",
-            uuid.uuid4().hex[:22],
-            "-c",
-            str(config),
-            "--add-scram",
-            f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
-            "--add-scram",
-            f"SCRAM-SHA-512=[name={OUTSIDER},password={OUTSIDER_PASSWORD}]",
-        ),
-        check=True,
-        capture_output=True,
+    format_storage(
+        settings,
+        config,
+        uuid.uuid4().hex[:22],
+        "--add-scram",
+        f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
+        "--add-scram",
+        f"SCRAM-SHA-512=[name={OUTSIDER},password={OUTSIDER_PASSWORD}]",
     )
     log = (folder / "broker.log").open("wb")
     process = subprocess.Popen(

@@ -8,6 +8,8 @@ from pydantic import SecretStr, ValidationError
 
 from provider_schedule.settings import DEFAULT_API_KEY, Environment, ProviderScheduleSettings
 
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab"
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,24 +31,17 @@ def test_local_needs_nothing_but_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
-def test_outside_development_it_refuses_to_start_without_an_issuer(
+def test_outside_development_it_refuses_the_default_key_and_a_missing_issuer(
     monkeypatch: pytest.MonkeyPatch, environment: str
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", environment)
-    monkeypatch.setenv("API_KEY", "s3cret-of-this-deployment")
-    with pytest.raises(ValidationError, match="AUTH_ISSUER is not set"):
-        ProviderScheduleSettings()
-    monkeypatch.setenv("AUTH_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab")
-    assert ProviderScheduleSettings().auth.issuer is not None
-
-
-@pytest.mark.parametrize("environment", ["staging", "production"])
-def test_default_key_is_refused_outside_development(
-    monkeypatch: pytest.MonkeyPatch, environment: str
-) -> None:
-    monkeypatch.setenv("ENVIRONMENT", environment)
-    monkeypatch.setenv("AUTH_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab")
+    monkeypatch.setenv("AUTH_ISSUER", ISSUER)
     with pytest.raises(ValidationError, match="accepted only with ENVIRONMENT=local, dev or test"):
+        ProviderScheduleSettings()
+    monkeypatch.setenv("API_KEY", "s3cret-of-this-deployment")
+    assert ProviderScheduleSettings().auth.issuer == ISSUER
+    monkeypatch.delenv("AUTH_ISSUER")
+    with pytest.raises(ValidationError, match="AUTH_ISSUER is not set"):
         ProviderScheduleSettings()
 
 
@@ -54,7 +49,7 @@ def test_own_key_is_read_from_the_environment_and_kept_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("AUTH_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab")
+    monkeypatch.setenv("AUTH_ISSUER", ISSUER)
     monkeypatch.setenv("API_KEY", "s3cret-of-this-deployment")
     settings = ProviderScheduleSettings()
     assert settings.api_key.get_secret_value() == "s3cret-of-this-deployment"
