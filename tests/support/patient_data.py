@@ -8,13 +8,19 @@ validation, so pydantic has to report it.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from confluent_kafka import Message
+
+from devstack.settings import DevstackSettings
 from eventing.logging import json_log_handler
+from tests.support.kafka import read_all
 
 FIRST_NAME = "Quillon-Planted"
 LAST_NAME = "Vexmoor-Planted"
@@ -69,3 +75,20 @@ def leaked_values(texts: Iterable[str | bytes]) -> list[tuple[str, str]]:
 
 def header_texts(headers: Iterable[tuple[str, bytes | None]]) -> list[bytes]:
     return [value for _, value in headers if value is not None]
+
+
+async def parked_records(
+    infrastructure: DevstackSettings, names: list[str], *, key: bytes, count: int
+) -> list[Message]:
+    """The dead-lettered records with ``key``, once ``count`` of them are there (or 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = [
+            message
+            for name in names
+            for message in read_all(infrastructure, name, expect=0, timeout=5)
+            if message.key() == key
+        ]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)

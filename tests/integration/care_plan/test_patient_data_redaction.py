@@ -4,14 +4,11 @@ a patient update (its error repeats the row)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 
 import pytest
 from asyncpg.exceptions import CheckViolationError
-from confluent_kafka import Message
 from sqlalchemy import text
 
 from contract import sources
@@ -19,7 +16,6 @@ from devstack.settings import DevstackSettings
 from eventing.cloudevents import Event
 from tests.integration.care_plan.conftest import PrivateTopics, Service
 from tests.integration.care_plan.support import FakeProvider
-from tests.support.kafka import read_all
 from tests.support.patient_data import (
     DATE_OF_BIRTH,
     FIRST_NAME,
@@ -27,6 +23,7 @@ from tests.support.patient_data import (
     MEMBER_ID,
     header_texts,
     leaked_values,
+    parked_records,
     planted_patient,
     service_log_lines,
 )
@@ -111,7 +108,7 @@ async def test_no_planted_patient_value_reaches_a_log_line_or_a_dead_letter_head
                 )
                 await session.commit()
 
-        parked = await _parked(
+        parked = await parked_records(
             infrastructure,
             [f"{private_topics.availability}.dlt", f"{private_topics.replies}.dlt"],
             key=key.encode(),
@@ -127,20 +124,3 @@ async def test_no_planted_patient_value_reaches_a_log_line_or_a_dead_letter_head
     assert leaked_values(lines) == []
     assert leaked_values(text for m in parked for text in header_texts(m.headers() or [])) == []
     assert leaked_values([invalid.text, not_a_patient.text]) == []
-
-
-async def _parked(
-    infrastructure: DevstackSettings, names: list[str], *, key: bytes, count: int
-) -> list[Message]:
-    """The dead-lettered records with ``key``, once ``count`` of them are there (or 60 s)."""
-    deadline = time.monotonic() + 60
-    while True:
-        found = [
-            message
-            for name in names
-            for message in read_all(infrastructure, name, expect=0, timeout=5)
-            if message.key() == key
-        ]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.5)
