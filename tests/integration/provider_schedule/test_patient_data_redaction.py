@@ -15,17 +15,7 @@ from contract.topics import dead_letter_topic
 from devstack.settings import DevstackSettings
 from eventing.cloudevents import Event, to_record
 from tests.integration.provider_schedule.conftest import ScheduleApp
-from tests.support.patient_data import (
-    DATE_OF_BIRTH,
-    FIRST_NAME,
-    LAST_NAME,
-    MEMBER_ID,
-    header_texts,
-    leaked_values,
-    parked_records,
-    planted_patient,
-    service_log_lines,
-)
+from tests.support import patient_data as planted
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +30,31 @@ async def test_no_planted_patient_value_reaches_a_log_line_or_a_dead_letter_head
         type="BOOKING_CREATION_REQUEST",
         data={
             "id": str(uuid.uuid4()),
-            "providerAvailabilityId": FIRST_NAME,
-            "patientId": LAST_NAME,
-            "status": DATE_OF_BIRTH,
-            "paymentMode": MEMBER_ID,
+            "providerAvailabilityId": planted.FIRST_NAME,
+            "patientId": planted.LAST_NAME,
+            "status": planted.DATE_OF_BIRTH,
+            "paymentMode": planted.MEMBER_ID,
         },
         key=key,
     )
     record = to_record(request)
     producer = Producer({"bootstrap.servers": infrastructure.bootstrap_servers, "log_level": 0})
-    with service_log_lines() as logs:
+    with planted.service_log_lines() as logs:
         producer.produce(topic, key=key.encode(), value=record.value, headers=record.headers)
         producer.produce(
-            topic, key=key.encode(), value=json.dumps(planted_patient(key))[:-2].encode()
+            topic, key=key.encode(), value=json.dumps(planted.planted_patient(key))[:-2].encode()
         )
         assert producer.flush(10) == 0
-        parked = await parked_records(
+        parked = await planted.parked_records(
             infrastructure, [dead_letter_topic(topic)], key=key.encode(), count=2
         )
     lines = logs.getvalue().splitlines()
 
     assert len(parked) == 2, "\n".join(lines)
-    assert leaked_values(lines) == []
-    assert leaked_values(value for m in parked for value in header_texts(m.headers() or [])) == []
+    assert planted.leaked_values(lines) == []
+    assert (
+        planted.leaked_values(
+            value for m in parked for value in planted.header_texts(m.headers() or [])
+        )
+        == []
+    )
