@@ -29,6 +29,7 @@ from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
+from eventing.redaction import describe_error
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
 
@@ -197,7 +198,11 @@ class ConsumerRunner:
                 # One record may be at fault: record by record isolates and parks it.
                 logger.warning(
                     "batch failed, applying its records one by one",
-                    extra={**_where(batch[0][1]), "records": len(batch), "error": repr(error)},
+                    extra={
+                        **_where(batch[0][1]),
+                        "records": len(batch),
+                        "error": describe_error(error),
+                    },
                 )
                 return batch
             for _, record in batch:
@@ -211,7 +216,9 @@ class ConsumerRunner:
         try:
             return from_record(record.key, record.value, record.headers)
         except MalformedEventError as error:
-            logger.error("malformed record parked", extra={**_where(record), "error": str(error)})
+            logger.error(
+                "malformed record parked", extra={**_where(record), "error": describe_error(error)}
+            )
             await self._dead_letters.park(
                 record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
             )
@@ -243,7 +250,10 @@ class ConsumerRunner:
                 self._count(record, "processed")
                 return
             except self._permanent_errors as error:
-                logger.error("permanent failure, record parked", extra={**log, "error": str(error)})
+                logger.error(
+                    "permanent failure, record parked",
+                    extra={**log, "error": describe_error(error)},
+                )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.PERMANENT_FAILURE, error=error, attempts=attempt
                 )
@@ -256,12 +266,18 @@ class ConsumerRunner:
                     delay = self._retry.backoff(attempt)
                     logger.warning(
                         "handler failed, retrying",
-                        extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+                        extra={
+                            **log,
+                            "attempt": attempt,
+                            "delay": delay,
+                            "error": describe_error(error),
+                        },
                     )
                     await asyncio.sleep(delay)
                     continue
                 logger.error(
-                    "retries exhausted, record parked", extra={**log, "error": repr(error)}
+                    "retries exhausted, record parked",
+                    extra={**log, "error": describe_error(error)},
                 )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.RETRIES_EXHAUSTED, error=error, attempts=attempt
@@ -273,7 +289,7 @@ class ConsumerRunner:
         delay = self._retry.max_backoff_seconds
         logger.warning(
             "database or network unavailable, waiting",
-            extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+            extra={**log, "attempt": attempt, "delay": delay, "error": describe_error(error)},
         )
         try:
             await asyncio.wait_for(self._stop.wait(), delay)
