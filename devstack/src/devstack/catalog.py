@@ -111,6 +111,9 @@ def patient_notifications(replica: int = 0) -> Component:
         environment={
             "LAMBDA_QUEUE_NAME": NOTIFICATIONS_QUEUE,
             "LAMBDA_FUNCTION_NAME": "patient-notifications",
+            # Three round trips per message (claim, send, mark) and every confirmed booking:
+            # the busiest function waits on latency, not CPU (bench/serverless_tail.py).
+            "LAMBDA_POLLERS": "10",
         },
         replicate=patient_notifications,
         replica=replica,

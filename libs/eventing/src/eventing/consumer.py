@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter, Histogram
@@ -27,6 +28,7 @@ from eventing.consumer_types import BatchHandler, PermanentError, RecordContext,
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
+from eventing.redaction import describe_error
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
 
@@ -146,9 +148,12 @@ class ConsumerRunner:
         self._stop = stop
         consumer = Consumer(self._config)
         consumer.subscribe(self._topics, on_assign=self._on_assign)
+        # A cancelled to_thread leaves its thread in poll() or commit(): closing the consumer
+        # under it aborts the process inside librdkafka, so each use holds this lock.
+        in_use = threading.Lock()
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self._next_batch, consumer)
+                messages = await asyncio.to_thread(_holding, in_use, self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
                 try:
                     for partition in _by_partition(messages):
@@ -159,9 +164,11 @@ class ConsumerRunner:
                     pass  # what was not processed is not committed: it comes again
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
-                    await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
+                    await asyncio.to_thread(
+                        _holding, in_use, consumer.commit, offsets=offsets, asynchronous=False
+                    )
         finally:
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(_holding, in_use, consumer.close)
 
     async def _handle_partition(
         self, messages: list[Message], processed: dict[tuple[str, int], int]
@@ -200,7 +207,11 @@ class ConsumerRunner:
                 # One record may be at fault: record by record isolates and parks it.
                 logger.warning(
                     "batch failed, applying its records one by one",
-                    extra={**_where(batch[0][1]), "records": len(batch), "error": repr(error)},
+                    extra={
+                        **_where(batch[0][1]),
+                        "records": len(batch),
+                        "error": describe_error(error),
+                    },
                 )
                 return batch
             for _, record in batch:
@@ -214,7 +225,9 @@ class ConsumerRunner:
         try:
             return from_record(record.key, record.value, record.headers)
         except MalformedEventError as error:
-            logger.error("malformed record parked", extra={**_where(record), "error": str(error)})
+            logger.error(
+                "malformed record parked", extra={**_where(record), "error": describe_error(error)}
+            )
             await self._dead_letters.park(
                 record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
             )
@@ -246,7 +259,10 @@ class ConsumerRunner:
                 self._count(record, "processed")
                 return
             except self._permanent_errors as error:
-                logger.error("permanent failure, record parked", extra={**log, "error": str(error)})
+                logger.error(
+                    "permanent failure, record parked",
+                    extra={**log, "error": describe_error(error)},
+                )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.PERMANENT_FAILURE, error=error, attempts=attempt
                 )
@@ -259,12 +275,18 @@ class ConsumerRunner:
                     delay = self._retry.backoff(attempt)
                     logger.warning(
                         "handler failed, retrying",
-                        extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+                        extra={
+                            **log,
+                            "attempt": attempt,
+                            "delay": delay,
+                            "error": describe_error(error),
+                        },
                     )
                     await asyncio.sleep(delay)
                     continue
                 logger.error(
-                    "retries exhausted, record parked", extra={**log, "error": repr(error)}
+                    "retries exhausted, record parked",
+                    extra={**log, "error": describe_error(error)},
                 )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.RETRIES_EXHAUSTED, error=error, attempts=attempt
@@ -276,7 +298,7 @@ class ConsumerRunner:
         delay = self._retry.max_backoff_seconds
         logger.warning(
             "database or network unavailable, waiting",
-            extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+            extra={**log, "attempt": attempt, "delay": delay, "error": describe_error(error)},
         )
         try:
             await asyncio.wait_for(self._stop.wait(), delay)
@@ -314,3 +336,11 @@ def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
             continue
         groups.setdefault((message.topic(), message.partition()), []).append(message)
     return list(groups.values())
+
+
+_T = TypeVar("_T")
+
+
+def _holding(lock: threading.Lock, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    with lock:
+        return call(*args, **kwargs)

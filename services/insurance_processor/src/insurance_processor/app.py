@@ -35,6 +35,7 @@ from contract.sources import INSURANCE_PROCESSOR
 from eventing.consumer_types import RecordContext
 from eventing.dead_letter import DeadLetterReason, dead_letter_headers
 from eventing.membership import fast_resume_config, transactional_config
+from eventing.redaction import describe_error
 from eventing.settings import RECONNECT_CONFIG
 from insurance_processor.metrics import Outcome, ProcessorMetrics
 from insurance_processor.serialization import (
@@ -166,7 +167,7 @@ class BookingRouter:
                 "partition": record.partition,
                 "offset": record.offset,
                 "reason": reason.value,
-                "error": f"{type(error).__name__}: {error}"[:500],
+                "error": describe_error(error),
             },
         )
         return OutgoingRecord(
