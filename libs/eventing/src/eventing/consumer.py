@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter, Histogram
@@ -24,10 +25,10 @@ from pydantic import ValidationError
 
 from eventing.cloudevents import Event, MalformedEventError, from_record
 from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
-from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
+from eventing.redaction import describe_error
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
 
@@ -73,6 +74,16 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 def is_outage(error: BaseException) -> bool:
     """The database or the network is away: the record is not at fault, so it must wait for
     the outage to end rather than be parked (the DLT is for records that can never succeed)."""
+    if isinstance(error, OSError | TimeoutError):
+        return True
+    # The database's own connection errors, where eventing[database] is installed. Without it
+    # (the Quix Streams app, the sink) there is no asyncpg, hence no database outage to wait for.
+    try:
+        from eventing.database import is_connection_error
+    except ModuleNotFoundError as missing:
+        if missing.name != "asyncpg":
+            raise
+        return False
     return is_connection_error(error)
 
 
@@ -137,9 +148,12 @@ class ConsumerRunner:
         self._stop = stop
         consumer = Consumer(self._config)
         consumer.subscribe(self._topics, on_assign=self._on_assign)
+        # A cancelled to_thread leaves its thread in poll() or commit(): closing the consumer
+        # under it aborts the process inside librdkafka, so each use holds this lock.
+        in_use = threading.Lock()
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self._next_batch, consumer)
+                messages = await asyncio.to_thread(_holding, in_use, self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
                 try:
                     for partition in _by_partition(messages):
@@ -150,9 +164,11 @@ class ConsumerRunner:
                     pass  # what was not processed is not committed: it comes again
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
-                    await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
+                    await asyncio.to_thread(
+                        _holding, in_use, consumer.commit, offsets=offsets, asynchronous=False
+                    )
         finally:
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(_holding, in_use, consumer.close)
 
     async def _handle_partition(
         self, messages: list[Message], processed: dict[tuple[str, int], int]
@@ -191,7 +207,11 @@ class ConsumerRunner:
                 # One record may be at fault: record by record isolates and parks it.
                 logger.warning(
                     "batch failed, applying its records one by one",
-                    extra={**_where(batch[0][1]), "records": len(batch), "error": repr(error)},
+                    extra={
+                        **_where(batch[0][1]),
+                        "records": len(batch),
+                        "error": describe_error(error),
+                    },
                 )
                 return batch
             for _, record in batch:
@@ -205,7 +225,9 @@ class ConsumerRunner:
         try:
             return from_record(record.key, record.value, record.headers)
         except MalformedEventError as error:
-            logger.error("malformed record parked", extra={**_where(record), "error": str(error)})
+            logger.error(
+                "malformed record parked", extra={**_where(record), "error": describe_error(error)}
+            )
             await self._dead_letters.park(
                 record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
             )
@@ -237,7 +259,10 @@ class ConsumerRunner:
                 self._count(record, "processed")
                 return
             except self._permanent_errors as error:
-                logger.error("permanent failure, record parked", extra={**log, "error": str(error)})
+                logger.error(
+                    "permanent failure, record parked",
+                    extra={**log, "error": describe_error(error)},
+                )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.PERMANENT_FAILURE, error=error, attempts=attempt
                 )
@@ -250,12 +275,18 @@ class ConsumerRunner:
                     delay = self._retry.backoff(attempt)
                     logger.warning(
                         "handler failed, retrying",
-                        extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+                        extra={
+                            **log,
+                            "attempt": attempt,
+                            "delay": delay,
+                            "error": describe_error(error),
+                        },
                     )
                     await asyncio.sleep(delay)
                     continue
                 logger.error(
-                    "retries exhausted, record parked", extra={**log, "error": repr(error)}
+                    "retries exhausted, record parked",
+                    extra={**log, "error": describe_error(error)},
                 )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.RETRIES_EXHAUSTED, error=error, attempts=attempt
@@ -267,7 +298,7 @@ class ConsumerRunner:
         delay = self._retry.max_backoff_seconds
         logger.warning(
             "database or network unavailable, waiting",
-            extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+            extra={**log, "attempt": attempt, "delay": delay, "error": describe_error(error)},
         )
         try:
             await asyncio.wait_for(self._stop.wait(), delay)
@@ -305,3 +336,11 @@ def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
             continue
         groups.setdefault((message.topic(), message.partition()), []).append(message)
     return list(groups.values())
+
+
+_T = TypeVar("_T")
+
+
+def _holding(lock: threading.Lock, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    with lock:
+        return call(*args, **kwargs)

@@ -30,9 +30,11 @@ from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import Worker
 
 
-# A record whose handling keeps failing is retried (by default about two minutes) before it is
-# parked, holding its partition back meanwhile: parking a valid reply would only let its
-# booking expire. A record that breaks the contract is parked at once.
+# A database or network outage uses up none of these attempts: the consumer runner waits it out
+# (eventing.consumer.is_outage). Other transient failures are retried (by default about two
+# minutes, CONSUMER_RETRY_ATTEMPTS) before the record is parked, holding its partition back
+# meanwhile: parking a valid reply would only let its booking expire. A record that breaks the
+# contract is parked at once.
 def transient_retry(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         attempts=settings.consumer_retry_attempts,

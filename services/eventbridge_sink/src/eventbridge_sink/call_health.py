@@ -33,7 +33,7 @@ class CallHealth:
     def failing_for(self) -> float:
         return 0.0 if self._failing_since is None else self._clock() - self._failing_since
 
-    async def readiness_check(self) -> None:
+    def readiness_check(self) -> None:
         failing = self.failing_for()
         if failing > self._grace:
             raise RuntimeError(f"PutEvents failing for {failing:.0f} s: {self.last_error}")
