@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 from devstack.component import Component, Tier
+from devstack.flow.component import FLOW
+from devstack.jaeger import JAEGER
 from devstack.kafka import KAFKA
 from devstack.moto import MOTO, queue_ready
 from devstack.postgres import POSTGRES
@@ -16,6 +18,8 @@ ONSITE_QUEUE = "onsite-care-plan-events-queue"
 LAMBDA_HANDLER = "clinic_operations.handler.handler"
 
 INFRASTRUCTURE: tuple[Component, ...] = (KAFKA, POSTGRES, MOTO)
+# `careplan up --with <name>` starts these parts; plain `up` leaves them out.
+OPTIONAL_PARTS: dict[str, str] = {"tracing": JAEGER.name}
 
 PROVIDER_SCHEDULE = service(
     name="provider-schedule",
@@ -116,4 +120,4 @@ SERVICES: tuple[Component, ...] = (
 
 
 def platform_components() -> tuple[Component, ...]:
-    return INFRASTRUCTURE + SERVICES
+    return INFRASTRUCTURE + (JAEGER,) + SERVICES + (FLOW,)
