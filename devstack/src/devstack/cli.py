@@ -124,9 +124,12 @@ def up(
     if "tracing" in optional:
         with console.status("Building Jaeger from its Go module (once; minutes on 2 cores)..."):
             install_jaeger(settings)
-    if only is None:
-        skipped = {OPTIONAL_PARTS[name] for name in OPTIONAL_PARTS if name not in optional}
-        only = [c.part for c in platform.components if c.part not in skipped]
+    if only is None and optional:
+        only = [
+            c.part
+            for c in platform.components
+            if not c.optional or c.part in {OPTIONAL_PARTS[name] for name in optional}
+        ]
     began = time.monotonic()
     with Progress(
         SpinnerColumn(finished_text=""),

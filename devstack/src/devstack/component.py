@@ -55,6 +55,8 @@ class Component:
     external: Callable[[DevstackSettings], bool] = _never_external
     run_as: Callable[[DevstackSettings], str | None] = _as_invoker
     depends_on: tuple[str, ...] = ()
+    # Started only when named (`careplan up --with tracing`): `up` of everything leaves it out.
+    optional: bool = False
     stop_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 90.0
     # Declares replica ``i`` (i >= 1) of this part (devstack.replicas); None: it runs once.

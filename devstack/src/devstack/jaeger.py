@@ -138,4 +138,5 @@ JAEGER = Component(
     ready=_ready,
     address=lambda s: f"{s.jaeger_url} (OTLP grpc :{s.otlp_grpc_port}, http :{s.otlp_http_port})",
     prepare=_prepare,
+    optional=True,
 )

@@ -82,3 +82,30 @@ def test_only_the_newest_bookings_are_kept_newest_first() -> None:
             Record(topics.BOOKING_REQUESTS, "BOOKING_CREATION_REQUEST", "k", {"id": f"b{index}"}, index)
         )
     assert [j.booking_id for j in journeys.latest()] == ["b2", "b1"]
+
+
+def test_a_derived_record_with_its_inputs_timestamp_is_timed_by_when_it_was_seen() -> None:
+    journeys = Journeys()
+    confirmed = _record(
+        topics.CAREPLAN_BOOKINGS, "BOOKING_CONFIRMED", _booking_event("CONFIRMED"), 1100, 3
+    )
+    # The insurance processor keeps careplan.bookings' timestamp on what it derives.
+    insured = Record(
+        topics.CAREPLAN_BOOKINGS_INSURED,
+        "BOOKING_CONFIRMED",
+        BOOKING,
+        _booking_event("CONFIRMED"),
+        timestamp_ms=1100,
+        partition=0,
+        offset=4,
+        seen_ms=1320,
+    )
+    journeys.add(insured)
+    journeys.add(confirmed)
+    journey = journeys.get(BOOKING)
+    assert journey is not None
+    assert [h.topic for h in journey.hops] == [
+        topics.CAREPLAN_BOOKINGS,
+        topics.CAREPLAN_BOOKINGS_INSURED,
+    ]
+    assert journey.hops[1].latency_ms == 220

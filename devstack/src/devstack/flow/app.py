@@ -37,10 +37,11 @@ from devstack.flow.story import (
 HERE = Path(__file__).parent
 # The symbol beside each state's word: states differ in shape and text, not only in colour.
 STATE_SYMBOLS: dict[State, str] = {
-    State.WAITING: "⏳",
+    # Glyphs the common fonts (DejaVu) carry: a missing one would draw as an empty box.
+    State.WAITING: "◔",
     State.CONFIRMED: "✔",
     State.REJECTED: "✘",
-    State.EXPIRED: "⌛",
+    State.EXPIRED: "◌",
     State.CANCELLED: "⊘",
 }
 

@@ -71,7 +71,9 @@ class WireFeed:
             if time.monotonic() >= next_depths:
                 self._report_depths()
                 next_depths = time.monotonic() + self._depth_interval
-            for message in self._consumer.consume(200, 0.2):
+            # A short wait: a record is timed when it is read, so a long batch wait would
+            # round every hop's latency up to it.
+            for message in self._consumer.consume(200, 0.02):
                 if message.error():
                     continue
                 record = _record(message)
@@ -121,4 +123,5 @@ def _record(message: Any) -> Record | None:
         timestamp_ms=int(timestamp_ms),
         partition=message.partition(),
         offset=message.offset(),
+        seen_ms=int(time.time() * 1000),
     )

@@ -1,8 +1,9 @@
 """Which booking a record on the wire belongs to, and each booking's hops in order (pure).
 
 A hop is one record of a booking on one topic. Hops are ordered by the records' timestamps
-(the producer's CreateTime), not by when the page's consumer happened to read them, so a
-hop's latency is the time between two services' writes, as the booking lived it.
+(the producer's CreateTime, the booking's own order), but a hop's latency is measured from
+when the page's consumer read the records: a stream processor gives its output its input's
+timestamp (careplan.bookings.insured keeps careplan.bookings' time), which would show 0 ms.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Record:
     timestamp_ms: int
     partition: int = -1
     offset: int = -1
+    # When the page's consumer read it (wall clock, ms); the record timestamp if unknown.
+    seen_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,8 @@ class Hop:
     topic: str
     event_type: str
     timestamp_ms: int
-    # Since the booking's previous hop; None for its first.
+    seen_ms: int
+    # Since the booking's previous hop was seen; None for its first.
     latency_ms: int | None
     partition: int
     offset: int
@@ -126,6 +130,7 @@ class Journeys:
                 record.topic,
                 record.event_type,
                 record.timestamp_ms,
+                record.seen_ms if record.seen_ms is not None else record.timestamp_ms,
                 None,
                 record.partition,
                 record.offset,
@@ -133,7 +138,15 @@ class Journeys:
         ]
         hops.sort(key=_order)
         journey.hops = [
-            Hop(h.topic, h.event_type, h.timestamp_ms, _since(hops, i), h.partition, h.offset)
+            Hop(
+                h.topic,
+                h.event_type,
+                h.timestamp_ms,
+                h.seen_ms,
+                _since(hops, i),
+                h.partition,
+                h.offset,
+            )
             for i, h in enumerate(hops)
         ]
         journey.state = _STATE_AFTER.get(journey.hops[-1].event_type, journey.state)
@@ -148,4 +161,5 @@ class Journeys:
 
 
 def _since(hops: list[Hop], index: int) -> int | None:
-    return hops[index].timestamp_ms - hops[index - 1].timestamp_ms if index else None
+    # Read in one batch, two hops may be seen out of order: never a negative latency.
+    return max(0, hops[index].seen_ms - hops[index - 1].seen_ms) if index else None

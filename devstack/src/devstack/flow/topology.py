@@ -56,10 +56,11 @@ class Edge:
 
 
 NODES: tuple[Node, ...] = (
-    Node("care-plan", "Care Plan", Kind.SERVICE, 0, 0),
-    Node(topics.BOOKING_REQUESTS, "…booking.requests", Kind.TOPIC, 1, 0),
-    Node("provider-schedule", "Provider Schedule", Kind.SERVICE, 2, 0),
-    Node(topics.PROVIDER_AVAILABILITY, "provider.availability", Kind.TOPIC, 1, 1),
+    # The request/reply exchange as a diamond: no two of its flows cross.
+    Node(topics.PROVIDER_AVAILABILITY, "provider.availability", Kind.TOPIC, 1, 0),
+    Node("care-plan", "Care Plan", Kind.SERVICE, 0, 1),
+    Node(topics.BOOKING_REQUESTS, "…booking.requests", Kind.TOPIC, 1, 1),
+    Node("provider-schedule", "Provider Schedule", Kind.SERVICE, 2, 1),
     Node(topics.BOOKING_REPLIES, "…booking.replies", Kind.TOPIC, 1, 2),
     Node(topics.CAREPLAN_BOOKINGS, "careplan.bookings", Kind.TOPIC, 0, 3),
     Node("insurance-processor", "Insurance Processor", Kind.SERVICE, 1, 3),
