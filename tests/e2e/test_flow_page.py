@@ -60,7 +60,9 @@ def test_a_booking_made_in_the_form_shows_its_hops_live_in_order(
     page.goto(flow_url)
     expect(page.get_by_role("img", name="Platform topology")).to_be_visible()
     # The live connection is open before anything is booked, so no hop can be missed.
-    page.wait_for_function("() => document.body['htmx-internal-data']?.sseEventSource?.readyState === 1")
+    page.wait_for_function(
+        "() => document.body['htmx-internal-data']?.sseEventSource?.readyState === 1"
+    )
 
     page.get_by_label("Payment").select_option("INSURANCE_PAY")
     page.get_by_role("button", name="Create provider, slot, patient and book").click()
@@ -72,9 +74,7 @@ def test_a_booking_made_in_the_form_shows_its_hops_live_in_order(
     journey = page.locator(f"#journey-{booking_id}")
     hops = journey.locator("li.hop")
     expect(hops).to_have_count(len(INSURED_BOOKING_HOPS), timeout=60_000)
-    seen = [
-        (hop.get_attribute("data-topic"), hop.get_attribute("data-type")) for hop in hops.all()
-    ]
+    seen = [(hop.get_attribute("data-topic"), hop.get_attribute("data-type")) for hop in hops.all()]
     assert seen == INSURED_BOOKING_HOPS
     expect(journey.locator(".state")).to_have_text("✔ confirmed")
     latencies = journey.locator(".hop-latency").all_inner_texts()

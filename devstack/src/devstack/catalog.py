@@ -120,4 +120,4 @@ SERVICES: tuple[Component, ...] = (
 
 
 def platform_components() -> tuple[Component, ...]:
-    return INFRASTRUCTURE + (JAEGER,) + SERVICES + (FLOW,)
+    return (*INFRASTRUCTURE, JAEGER, *SERVICES, FLOW)

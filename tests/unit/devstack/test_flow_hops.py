@@ -79,7 +79,9 @@ def test_only_the_newest_bookings_are_kept_newest_first() -> None:
     journeys = Journeys(keep=2)
     for index in range(3):
         journeys.add(
-            Record(topics.BOOKING_REQUESTS, "BOOKING_CREATION_REQUEST", "k", {"id": f"b{index}"}, index)
+            Record(
+                topics.BOOKING_REQUESTS, "BOOKING_CREATION_REQUEST", "k", {"id": f"b{index}"}, index
+            )
         )
     assert [j.booking_id for j in journeys.latest()] == ["b2", "b1"]
 

@@ -36,7 +36,10 @@ def test_children_hang_under_their_parent_in_start_order() -> None:
             _span("c1", "INSERT outbox", 200, "p1", [_child_of("root")]),
             _span("g1", "process", 400, "p2", [_child_of("c2")]),
         ],
-        "processes": {"p1": {"serviceName": "care-plan"}, "p2": {"serviceName": "provider-schedule"}},
+        "processes": {
+            "p1": {"serviceName": "care-plan"},
+            "p2": {"serviceName": "provider-schedule"},
+        },
     }
     roots = span_tree(trace)
     assert [r.span_id for r in roots] == ["root"]
@@ -69,7 +72,10 @@ def test_the_rendering_shows_offsets_durations_and_services() -> None:
     from rich.console import Console
 
     trace = {
-        "spans": [_span("root", "POST", 1_000, "p1"), _span("c", "q", 3_000, "p1", [_child_of("root")])],
+        "spans": [
+            _span("root", "POST", 1_000, "p1"),
+            _span("c", "q", 3_000, "p1", [_child_of("root")]),
+        ],
         "processes": {"p1": {"serviceName": "care-plan"}},
     }
     console = Console(width=120, record=True)

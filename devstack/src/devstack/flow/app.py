@@ -51,7 +51,9 @@ class WireState:
     """What the page shows, shared by the feed's thread and the server's event loop."""
 
     journeys: Journeys = field(default_factory=Journeys)
-    dead_letters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DEAD_LETTER_TOPICS, 0))
+    dead_letters: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(DEAD_LETTER_TOPICS, 0)
+    )
     records_per_topic: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -79,7 +81,9 @@ class Broadcast:
 
 
 # Starts the wire feed; returns what stops it (the composition root passes the real one).
-FeedStarter = Callable[[Callable[[Record], None], Callable[[dict[str, int]], None]], Callable[[], None]]
+RecordSink = Callable[[Record], None]
+DepthSink = Callable[[dict[str, int]], None]
+FeedStarter = Callable[[RecordSink, DepthSink], Callable[[], None]]
 
 
 def create_app(

@@ -37,20 +37,18 @@ class WireFeed:
         on_depths: Callable[[dict[str, int]], None],
         depth_interval: float = 2.0,
     ) -> None:
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                # A group id librdkafka insists on; partitions are assigned, never subscribed.
-                "group.id": f"careplan-flow-page-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "log_level": 0,
-            }
-        )
+        self._consumer = _watcher(bootstrap_servers)
+        # Depths are measured on a consumer and thread of their own: their round trips must
+        # not hold up reading, or records would queue and be timed late, all at once.
+        self._measurer = _watcher(bootstrap_servers)
         self._on_record = on_record
         self._on_depths = on_depths
         self._depth_interval = depth_interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="wire-feed", daemon=True)
+        self._threads = (
+            threading.Thread(target=self._read, name="wire-feed", daemon=True),
+            threading.Thread(target=self._measure, name="dead-letter-depths", daemon=True),
+        )
 
     def start(self) -> None:
         assignments = []
@@ -58,19 +56,23 @@ class WireFeed:
             metadata = self._consumer.list_topics(spec.name, timeout=10).topics[spec.name]
             assignments += [TopicPartition(spec.name, p, OFFSET_END) for p in metadata.partitions]
         self._consumer.assign(assignments)
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         self._consumer.close()
+        self._measurer.close()
 
-    def _run(self) -> None:
-        next_depths = 0.0
+    def _measure(self) -> None:
         while not self._stop.is_set():
-            if time.monotonic() >= next_depths:
-                self._report_depths()
-                next_depths = time.monotonic() + self._depth_interval
+            self._report_depths()
+            self._stop.wait(self._depth_interval)
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
             # A short wait: a record is timed when it is read, so a long batch wait would
             # round every hop's latency up to it.
             for message in self._consumer.consume(200, 0.02):
@@ -84,11 +86,11 @@ class WireFeed:
         depths: dict[str, int] = {}
         try:
             for topic in DEAD_LETTER_TOPICS:
-                partitions = self._consumer.list_topics(topic, timeout=5).topics[topic].partitions
+                partitions = self._measurer.list_topics(topic, timeout=5).topics[topic].partitions
                 depths[topic] = sum(
                     high - low
                     for low, high in (
-                        self._consumer.get_watermark_offsets(
+                        self._measurer.get_watermark_offsets(
                             TopicPartition(topic, p), timeout=5, cached=False
                         )
                         for p in partitions
@@ -100,10 +102,23 @@ class WireFeed:
         self._on_depths(depths)
 
 
+def _watcher(bootstrap_servers: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            # A group id librdkafka insists on; partitions are assigned, never subscribed.
+            "group.id": f"careplan-flow-page-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            # A hop is timed when read: the broker answers a fetch as soon as a record is in.
+            "fetch.wait.max.ms": 50,
+            "log_level": 0,
+        }
+    )
+
+
 def _record(message: Any) -> Record | None:
     headers = {
-        name: (value or b"").decode(errors="replace")
-        for name, value in message.headers() or []
+        name: (value or b"").decode(errors="replace") for name, value in message.headers() or []
     }
     try:
         data = json.loads(message.value() or b"null")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from collections.abc import Awaitable
 from typing import Any
 
 import httpx
