@@ -66,7 +66,7 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/booking.py
 
 chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
-	$(RUN) python bench/chaos.py --replicas 1 2
+	$(RUN) python bench/chaos.py --replicas 1 2 --rolling
 
 clean: down ## Stop the platform (and any test platform) and remove local state
 	for dir in .careplan/test-*; do [ -d "$$dir" ] && CAREPLAN_STATE_DIR=$$dir \

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
 import uuid
@@ -41,7 +42,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import asyncpg
 from chaos_checks import Outcome, confirmed_share, run_checks
-from chaos_kills import ProgressProbe, Restart, kill, schedule, wait_ready
+from chaos_kills import ProgressProbe, Restart, kill, rolling_schedule, schedule, wait_ready
 from chaos_load import Endpoints, Slot, create_patients, create_slots, race
 
 from devstack.catalog import platform_components
@@ -75,16 +76,18 @@ async def _wait_listed(settings: DevstackSettings, slots: Sequence[Slot]) -> Non
         await connection.close()
 
 
-def _kills(platform: Platform, targets: Sequence[str], lead: float, gap: float) -> list[Restart]:
+def _kills(
+    platform: Platform, targets: Sequence[tuple[str, signal.Signals]], lead: float, gap: float
+) -> list[Restart]:
     probe = ProgressProbe(platform.settings)
     restarts = []
     try:
         time.sleep(lead)
-        for target in targets:
-            restart = kill(platform, probe, target)
+        for target, how in targets:
+            restart = kill(platform, probe, target, how)
             restarts.append(restart)
-            print(f"  killed {target}: {_seconds(restart.start_to_consuming)} s start->consuming",
-                  flush=True)  # fmt: skip
+            print(f"  {how.name} {target}: {_seconds(restart.start_to_consuming)} s "
+                  "start->consuming", flush=True)  # fmt: skip
             wait_ready(platform, [c.name for c in platform.components])
             time.sleep(gap)
     finally:
@@ -105,7 +108,9 @@ async def run(arguments: argparse.Namespace, replicas: int) -> bool:
     care_plan = Endpoints(_ports(platform, "care-plan"), settings.api_key)
     providers = Endpoints(_ports(platform, "provider-schedule"), settings.api_key)
     try:
-        targets = schedule(platform, small=arguments.small)
+        targets = [(target, signal.SIGKILL) for target in schedule(platform, small=arguments.small)]
+        if arguments.rolling:
+            targets += [(target, signal.SIGTERM) for target in rolling_schedule(platform)]
         # The load goes on until the last kill is over, and a kill is only timed while records
         # flow: enough slots for the planned time plus up to a minute per kill.
         slot_count = int(arguments.rate / 2 * (arguments.seconds + 60 * len(targets)))
@@ -115,7 +120,7 @@ async def run(arguments: argparse.Namespace, replicas: int) -> bool:
         lead = 5.0
         gap = max(0.0, (arguments.seconds - 2 * lead) / len(targets) - 6.0)
         print(f"  bookings at {arguments.rate:g}/s for {arguments.seconds:.0f} s or until the "
-              f"last kill is over; kills: {', '.join(targets)}", flush=True)  # fmt: skip
+              f"last kill is over; stops: {', '.join(f'{t} ({h.name})' for t, h in targets)}", flush=True)  # fmt: skip
         began = time.monotonic()
         stop = asyncio.Event()
         load = asyncio.create_task(
@@ -185,11 +190,11 @@ def _report(
     print(f"  [{verdict}] slots raced that ended CONFIRMED: {100 * share:.1f} % "
           f"(target >= {100 * min_share:.0f} %)")  # fmt: skip
     print(f"restarts (target: start -> consuming <= {RESTART_TARGET_SECONDS:.0f} s):")
-    print(f"  {'part':24} {'start->consuming':>17} {'kill->consuming':>16}")
+    print(f"  {'part':24} {'signal':8} {'start->consuming':>17} {'kill->consuming':>16}")
     for restart in restarts:
         took = restart.start_to_consuming
         flag = "" if took is not None and took <= RESTART_TARGET_SECONDS else "  over target"
-        print(f"  {restart.target:24} {_seconds(took):>15} s {_seconds(restart.kill_to_consuming):>14} s{flag}")  # fmt: skip
+        print(f"  {restart.target:24} {restart.how:8} {_seconds(took):>15} s {_seconds(restart.kill_to_consuming):>14} s{flag}")  # fmt: skip
 
 
 async def main(arguments: argparse.Namespace) -> int:
@@ -203,6 +208,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=150.0, help="how long the load runs")
     parser.add_argument("--rate", type=float, default=6.0, help="bookings offered per second")
     parser.add_argument("--small", action="store_true", help="kill one replica of each part")
+    parser.add_argument("--rolling", action="store_true",
+                        help="then a rolling restart: SIGTERM every service replica, one at a time")  # fmt: skip
     parser.add_argument("--settle", type=float, default=90.0, help="seconds to wait for the tail")
     parser.add_argument("--min-share", type=float, default=0.99)
     return parser.parse_args(argv)

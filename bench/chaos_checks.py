@@ -28,6 +28,7 @@ from devstack.settings import DevstackSettings
 
 CONFIRMED = "CONFIRMED"
 WAITING = "WAITING_FOR_CONFIRMATION"
+EXPIRED = "EXPIRED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,15 @@ def none_waiting(bookings: Sequence[Booking]) -> Outcome:
     return Outcome(
         "none left WAITING_FOR_CONFIRMATION",
         [f"booking {b.id} still waiting" for b in bookings if b.status == WAITING],
+    )
+
+
+def none_expired(bookings: Sequence[Booking]) -> Outcome:
+    """Every booking was taken on a free slot: an EXPIRED one means our own restarts cost a
+    patient the slot (the expiry sweeper must not punish the platform's outage)."""
+    return Outcome(
+        "none EXPIRED",
+        [f"booking {b.id} expired" for b in bookings if b.status == EXPIRED],
     )
 
 
@@ -245,6 +255,7 @@ async def run_checks(
     outcomes = [
         one_booking_per_key(attempts, bookings),
         none_waiting(bookings),
+        none_expired(bookings),
         await eventually(held, settle_seconds),
         await eventually(visits, settle_seconds),
         await eventually(insured, settle_seconds),

@@ -49,6 +49,7 @@ WAIT_SECONDS = 120.0
 class Restart:
     target: str
     killed_at: float
+    how: str = "SIGKILL"
     started_at: float | None = None
     consuming_at: float | None = None
 
@@ -126,7 +127,18 @@ class ProgressProbe:
                 checker.close()
 
 
-def kill(platform: Platform, probe: ProgressProbe, target: str) -> Restart:
+def rolling_schedule(platform: Platform) -> list[str]:
+    """Every replica of every service once, as a rolling restart stops them: one at a time."""
+    services = ("provider-schedule", "care-plan", "insurance-processor", "eventbridge-sink",
+                "clinic-operations", "patient-notifications")  # fmt: skip
+    return [c.name for part in services for c in platform.replicas(part)]
+
+
+def kill(
+    platform: Platform, probe: ProgressProbe, target: str, how: signal.Signals = signal.SIGKILL
+) -> Restart:
+    """Send ``how`` to ``target``'s process group (SIGKILL: a crash; SIGTERM: a rolling restart's
+    stop) and time the replacement the supervisor starts until it consumes again."""
     component = platform.component(target)
     files = platform.files(target)
     victim = running_process(files)
@@ -134,9 +146,9 @@ def kill(platform: Platform, probe: ProgressProbe, target: str) -> Restart:
         raise SystemExit(f"{target} is not running: nothing to kill")
     watched = [component.part] if component.part in GROUPS else list(DEPENDANTS.get(target, ()))
     before = {part: probe.committed(*GROUPS[part]) or {} for part in watched}
-    restart = Restart(target, time.time())
+    restart = Restart(target, time.time(), how.name)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(victim.pid, signal.SIGKILL)
+        os.killpg(victim.pid, how)
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline and restart.started_at is None:
         replacement = running_process(files)
@@ -145,7 +157,7 @@ def kill(platform: Platform, probe: ProgressProbe, target: str) -> Restart:
         time.sleep(0.05)
     if restart.started_at is None:
         return restart
-    if component.part == "clinic-operations":
+    if component.part in ("clinic-operations", "patient-notifications"):
         restart.consuming_at = _polling_since(platform, component, restart.started_at, deadline)
     else:
         restart.consuming_at = _committed_again(probe, component, watched, before, deadline)

@@ -183,15 +183,28 @@ def _print_status(platform: Platform) -> bool:
     for column in ("component", "state", "restarts", "pid", "address"):
         table.add_column(column)
     crashed = False
+    errors: list[Text] = []
     for row in platform.status():
         style = _STATE_STYLE.get(row.state, "yellow")
         crashed = crashed or row.state in ("crashed", "restarting")
-        # Markup off for the detail: a log line may hold [brackets].
-        state = Text.from_markup(f"[{style}]{row.state}[/]")
+        table.add_row(
+            row.name,
+            Text.from_markup(f"[{style}]{row.state}[/]"),
+            str(row.restarts or ""),
+            str(row.pid or ""),
+            row.address,
+        )
         if row.detail:
-            state.append("\n" + row.detail, style="dim")
-        table.add_row(row.name, state, str(row.restarts or ""), str(row.pid or ""), row.address)
+            # One line per part, cut to the terminal's width: the table stays a table, and a
+            # log line's [brackets] are not read as markup.
+            line = Text(f"{row.name}: ", style="bold")
+            line.append(" ".join(row.detail.split()), style="dim")
+            errors.append(line)
     console.print(table)
+    if errors:
+        console.print("last error of each part that died (`careplan logs <part>` for more):")
+        for line in errors:
+            console.print(line, no_wrap=True, overflow="ellipsis")
     return crashed
 
 

@@ -207,7 +207,7 @@ def test_teardown_deletes_the_overlay_it_applied() -> None:
 
 
 @pytest.mark.parametrize("release", ["aws-load-balancer-controller", "external-secrets",
-                                     "metrics-server", "reloader", "strimzi"])  # fmt: skip
+                                     "metrics-server", "reloader", "keda", "strimzi"])  # fmt: skip
 def test_every_helm_chart_is_pinned(release: str) -> None:
     installs = [c for c in commands_starting("helm", "install") if c[2] == release]
     assert len(installs) == 1, f"{release}: {installs}"
@@ -215,6 +215,28 @@ def test_every_helm_chart_is_pinned(release: str) -> None:
     assert "--version" in install, f"helm install {release} without --version"
     version = install[install.index("--version") + 1]
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{release}: {version} is not an exact version"
+
+
+# An operator's kinds in the manifests -> the helm release that serves them.
+OPERATOR_OF_KIND = {
+    "ScaledObject": "keda",
+    "ExternalSecret": "external-secrets",
+    "SecretStore": "external-secrets",
+    "Kafka": "strimzi",
+}
+
+
+def test_every_operator_kind_the_platform_uses_is_installed_before_it_is_applied(
+    rendered: Rendered,
+) -> None:
+    """`kubectl apply -k` fails with 'no matches for kind' when the walkthrough forgot the
+    operator whose custom resources the overlay holds (KEDA's ScaledObjects once were)."""
+    commands = walkthrough_commands()
+    apply_at = next(i for i, c in enumerate(commands) if c[:3] == ["kubectl", "apply", "-k"])
+    installed = {c[2] for c in commands[:apply_at] if c[:2] == ["helm", "install"]}
+    for kind, release in OPERATOR_OF_KIND.items():
+        if rendered.of_kind(kind):
+            assert release in installed, f"{kind} in the manifests, but no helm install {release}"
 
 
 def test_no_helm_install_goes_unpinned() -> None:

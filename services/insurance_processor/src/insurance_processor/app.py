@@ -35,6 +35,7 @@ from contract.sources import INSURANCE_PROCESSOR
 from eventing.consumer_types import RecordContext
 from eventing.dead_letter import DeadLetterReason, dead_letter_headers
 from eventing.membership import fast_resume_config, transactional_config
+from eventing.settings import RECONNECT_CONFIG
 from insurance_processor.serialization import (
     CloudEvent,
     CloudEventDeserializer,
@@ -240,7 +241,8 @@ def build_application(
         client_config, [settings.input_topic, settings.output_topic, settings.dead_letter_topic]
     )
     app = Application(
-        broker_address=ConnectionConfig.from_librdkafka_dict(client_config),
+        # Quix takes only connection settings here; the rest goes to its clients below.
+        broker_address=ConnectionConfig.from_librdkafka_dict(client_config, ignore_extras=True),
         consumer_group=settings.consumer_group,
         processing_guarantee="exactly-once",
         state_dir=settings.state_dir,
@@ -255,10 +257,10 @@ def build_application(
         on_message_processed=on_message_processed,
         # A restarted replica rejoins as the same static member and resumes at once instead
         # of waiting for its dead predecessor's session to expire.
-        consumer_extra_config=fast_resume_config(settings.consumer_group),
+        consumer_extra_config={**RECONNECT_CONFIG, **fast_resume_config(settings.consumer_group)},
         # ... and its producer takes over the dead one's transactional id, which aborts the
         # transaction it left open instead of blocking the group's offsets until it times out.
-        producer_extra_config=transactional_config(settings.consumer_group),
+        producer_extra_config={**RECONNECT_CONFIG, **transactional_config(settings.consumer_group)},
     )
     bookings = app.topic(
         settings.input_topic,
