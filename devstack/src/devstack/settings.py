@@ -194,4 +194,6 @@ class DevstackSettings(BaseSettings):
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.otlp_http_port}",
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": str(self.trace_sample_ratio),
+            # Locally a trace should show up while one looks at the booking, not 5 s later.
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
         }

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
@@ -28,6 +29,7 @@ from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
+from telemetry import Tracing
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
 
@@ -95,8 +97,14 @@ class ConsumerRunner:
         batch_size: int = 500,
         poll_timeout: float = 0.5,
         extra_config: dict[str, Any] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
+        """:param tracing: on, each record is processed in a span, child of the one that
+        published it (its ``traceparent``), and the event the handler gets carries that span's
+        traceparent, so what the handler writes continues the trace; a batch is a span of
+        its own, linked to every record it applies."""
         self._group_id = group_id
+        self._tracing = tracing or Tracing()
         self._topics = list(topics)
         self._handler = handler
         self._batch_handler = batch_handler
@@ -183,7 +191,10 @@ class ConsumerRunner:
         batch = [(event, record) for record in records if (event := await self._read(record))]
         while batch:
             try:
-                await self._batch_handler(batch)
+                if self._tracing.enabled:
+                    await self._apply_traced_batch(batch)
+                else:
+                    await self._batch_handler(batch)
             except Exception as error:
                 if is_outage(error):
                     await self._wait_out_outage(_where(batch[0][1]), 0, error)
@@ -199,6 +210,45 @@ class ConsumerRunner:
             BATCH_SIZES.labels(self._group_id).observe(len(batch))
             return []
         return []
+
+    async def _apply_traced_batch(self, batch: list[tuple[Event, RecordContext]]) -> None:
+        assert self._batch_handler is not None
+        topic = batch[0][1].topic
+        with self._tracing.span(
+            f"process {topic} batch",
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.batch.message_count": len(batch), **self._attributes(topic)},
+            links=[event.traceparent for event, _ in batch],
+        ) as batch_span:
+            traced = []
+            for event, record in batch:
+                # Ended at once: the record's own trace goes on from here, and the work it
+                # shares with the batch is under the batch span, which it links to.
+                with self._tracing.span(
+                    f"process {topic}",
+                    parent=event.traceparent,
+                    kind=SpanKind.CONSUMER,
+                    attributes=self._record_attributes(event, record),
+                    links=[batch_span],
+                ) as traceparent:
+                    traced.append((replace(event, traceparent=traceparent), record))
+            await self._batch_handler(traced)
+
+    def _attributes(self, topic: str) -> dict[str, str]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.consumer.group.name": self._group_id,
+        }
+
+    def _record_attributes(self, event: Event, record: RecordContext) -> dict[str, str | int]:
+        return {
+            **self._attributes(record.topic),
+            "messaging.message.id": event.id,
+            "messaging.kafka.offset": record.offset,
+            "messaging.destination.partition.id": str(record.partition),
+            "cloudevents.event_type": event.type,
+        }
 
     async def _read(self, record: RecordContext) -> Event | None:
         """The record as an event; None when it is malformed (then it is parked at once)."""
@@ -228,6 +278,18 @@ class ConsumerRunner:
         )
 
     async def _apply(self, event: Event, record: RecordContext) -> None:
+        if not self._tracing.enabled:
+            await self._apply_with_retries(event, record)
+            return
+        with self._tracing.span(
+            f"process {record.topic}",
+            parent=event.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes=self._record_attributes(event, record),
+        ) as traceparent:
+            await self._apply_with_retries(replace(event, traceparent=traceparent), record)
+
+    async def _apply_with_retries(self, event: Event, record: RecordContext) -> None:
         log = {**_where(record), "ce_id": event.id}
         attempt = 0
         while True:

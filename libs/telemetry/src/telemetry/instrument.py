@@ -31,7 +31,7 @@ def instrument_asyncpg(tracing: Tracing) -> None:
         return
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    AsyncPGInstrumentor().instrument(tracer_provider=tracing.provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
 
 
 def instrument_botocore(tracing: Tracing) -> None:
@@ -40,4 +40,4 @@ def instrument_botocore(tracing: Tracing) -> None:
         return
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
-    BotocoreInstrumentor().instrument(tracer_provider=tracing.provider)
+    BotocoreInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]

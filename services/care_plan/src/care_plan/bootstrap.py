@@ -6,7 +6,7 @@ Nothing is built at import; ``main`` calls ``build`` once, tests call it with th
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from care_plan.messaging import projector, replies
@@ -26,6 +26,7 @@ from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
 from eventing.supervision import Worker
+from telemetry import Tracing
 
 # A record that cannot be handled because the database is away is retried for about two
 # minutes before it is parked, holding its partition back meanwhile: parking a valid reply
@@ -41,6 +42,7 @@ class Container:
     saga: BookingSaga
     readiness: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
+    tracing: Tracing = field(default_factory=Tracing)
 
 
 def create_database(settings: Settings) -> Database:
@@ -56,7 +58,7 @@ def build_saga(settings: Settings) -> BookingSaga:
     )
 
 
-def build(settings: Settings) -> Container:
+def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
     database = create_database(settings)
     client_config = settings.kafka.client_config()
     outbox, timeout = Outbox(tables.outbox), timedelta(seconds=settings.booking_timeout_seconds)
@@ -71,6 +73,7 @@ def build(settings: Settings) -> Container:
             service="care-plan",
             budget_seconds=settings.effective_admission_budget,
         ),
+        tracing=tracing or Tracing(),
     )
 
 
@@ -85,7 +88,10 @@ def workers(container: Container) -> dict[str, Worker]:
     answer: EventHandler = BookingReplyHandler(saga)
 
     relay = OutboxRelay(
-        dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=container.producer
+        dsn=settings.database.asyncpg_dsn,
+        table=tables.outbox,
+        producer=container.producer,
+        tracing=container.tracing,
     )
     availability = ConsumerRunner(
         client_config=client_config,
@@ -95,6 +101,7 @@ def workers(container: Container) -> dict[str, Worker]:
         batch_handler=idempotent_batch(database, projector_inbox, project),
         producer=container.producer,
         retry=TRANSIENT_RETRY,
+        tracing=container.tracing,
     )
     booking_replies = ConsumerRunner(
         client_config=client_config,
@@ -104,6 +111,7 @@ def workers(container: Container) -> dict[str, Worker]:
         batch_handler=idempotent_batch(database, replies_inbox, answer),
         producer=container.producer,
         retry=TRANSIENT_RETRY,
+        tracing=container.tracing,
     )
 
     async def sweep(stop: asyncio.Event) -> None:

@@ -8,13 +8,18 @@ from eventbridge_sink.bootstrap import build_app
 from eventbridge_sink.settings import SinkSettings
 from eventing.logging import configure_logging
 from eventing.settings import KafkaSettings
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_botocore
 
 
 def main() -> None:
     settings = SinkSettings()
     configure_logging(settings.log_level, service="eventbridge-sink")
-    app = build_app(settings, KafkaSettings())
+    tracing = configure_tracing("eventbridge-sink")
+    instrument_botocore(tracing)
+    app = build_app(settings, KafkaSettings(), tracing=tracing)
     uvicorn.run(app, host="0.0.0.0", port=settings.http_port, log_config=None)  # noqa: S104
+    tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -19,9 +19,12 @@ from eventing.membership import fast_resume_config
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
 from eventing.supervision import WorkerGroup
+from telemetry import Tracing
 
 
-def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
+def build_app(
+    settings: SinkSettings, kafka: KafkaSettings, *, tracing: Tracing | None = None
+) -> FastAPI:
     events = boto3.client(
         "events", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
     )
@@ -51,6 +54,7 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
                 max_backoff_seconds=settings.max_backoff_seconds,
                 parallel_requests=settings.parallel_requests,
             ),
+            tracing=tracing,
         ),
         dead_letters=DeadLetterPublisher(producer, settings.consumer_group),
     )

@@ -15,6 +15,7 @@ from eventing.logging import configure_logging
 from insurance_processor.app import ProcessorMetrics, build_application
 from insurance_processor.health import HealthServer, flag_check, kafka_check
 from insurance_processor.settings import ProcessorSettings
+from telemetry import configure_tracing
 
 SERVICE = "insurance-processor"
 
@@ -25,6 +26,7 @@ def main() -> None:
     settings = ProcessorSettings()
     configure_logging(settings.log_level, service=SERVICE)
     metrics = ProcessorMetrics()
+    tracing = configure_tracing(SERVICE)
     running = threading.Event()
     health = HealthServer(
         settings.http_host,
@@ -37,7 +39,7 @@ def main() -> None:
     )
     health.start()
     try:
-        app = build_application(settings, metrics=metrics)
+        app = build_application(settings, metrics=metrics, tracing=tracing)
         logger.info(
             "starting",
             extra={
@@ -53,6 +55,7 @@ def main() -> None:
     finally:
         running.clear()
         health.stop()
+        tracing.shutdown()
     logger.info("stopped")
 
 

@@ -80,6 +80,9 @@ async def request_booking(
                     availability_id=body.provider_availability_id,
                     payment_mode=body.payment_mode,
                     idempotency_key=idempotency_key,
+                    # The request's span (tracing on) or a fresh id: every record the booking
+                    # causes carries a traceparent (CONTRACT.md section 4).
+                    traceparent=container.tracing.traceparent_for_new_work(),
                 )
             break
         except UniqueViolationError as error:
@@ -92,6 +95,8 @@ async def request_booking(
                 raise
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    # What `careplan trace <bookingId>` finds the booking's trace by.
+    container.tracing.set_attributes({"booking.id": str(result.booking.id)})
     return BookingOut.of(result.booking)
 
 

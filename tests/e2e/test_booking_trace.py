@@ -1,0 +1,169 @@
+"""One booking, one trace: from Care Plan's POST through the outbox, the relay, Provider
+Schedule's responder, the reply, the confirmation, the Insurance Processor, the sink,
+EventBridge and SQS to the Clinic Operations function's DynamoDB write.
+
+The services run with tracing on (OTEL_* variables, 100 % sampling) and export over OTLP/HTTP
+to a receiver in this process (tests/support/otlp.py); the trace is read back from there.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from contract import topics
+from devstack.catalog import platform_components
+from devstack.platform import Platform
+from devstack.settings import DevstackSettings
+from tests.support.otlp import ReceivedSpan, SpanReceiver, otlp_receiver
+
+pytestmark = pytest.mark.e2e
+T = TypeVar("T")
+
+TRACED = [
+    "care-plan",
+    "provider-schedule",
+    "insurance-processor",
+    "eventbridge-sink",
+    "clinic-operations",
+]
+# The hops of an insured on-site booking, each a span of the booking's trace.
+HOPS = [
+    f"publish {topics.BOOKING_REQUESTS}",
+    f"process {topics.BOOKING_REQUESTS}",
+    f"publish {topics.BOOKING_REPLIES}",
+    f"process {topics.BOOKING_REPLIES}",
+    f"publish {topics.CAREPLAN_BOOKINGS}",
+    "insure BOOKING_CONFIRMED",
+    f"send {topics.CAREPLAN_BOOKINGS_INSURED} to EventBridge",
+    "record clinic visit",
+]
+
+
+def _eventually(probe: Callable[[], T | None], *, within: float, what: str) -> T:
+    deadline = time.monotonic() + within
+    while (result := probe()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within} s")
+        time.sleep(0.1)
+    return result
+
+
+@pytest.fixture(scope="module")
+def traced_settings(devstack_settings: DevstackSettings) -> DevstackSettings:
+    return devstack_settings.model_copy(update={"tracing": True, "trace_sample_ratio": 1.0})
+
+
+@pytest.fixture(scope="module")
+def receiver(launcher: Platform, traced_settings: DevstackSettings) -> Iterator[SpanReceiver]:
+    """The services restarted with tracing on; stopped again afterwards, so that the tests
+    after this module get them as `launcher.up()` starts them (tracing off)."""
+    traced = Platform(traced_settings, platform_components())
+    with otlp_receiver(traced_settings.otlp_http_port) as spans:
+        traced.down(TRACED)
+        traced.up(TRACED)
+        try:
+            yield spans
+        finally:
+            traced.down(TRACED)
+
+
+def _book_insured_onsite(settings: DevstackSettings) -> str:
+    headers = {"X-API-KEY": settings.api_key}
+    base = "http://127.0.0.1"
+    with (
+        httpx.Client(base_url=f"{base}:{settings.provider_schedule_port}", headers=headers) as ps,
+        httpx.Client(base_url=f"{base}:{settings.care_plan_port}", headers=headers) as cp,
+    ):
+        provider = ps.post(
+            "/providers",
+            json={"firstName": "Trace", "lastName": "Me", "speciality": "Dentist",
+                  "gender": "FEMALE"},
+        ).raise_for_status().json()  # fmt: skip
+        start = (datetime.now(UTC) + timedelta(days=40, minutes=uuid.uuid4().int % 50_000)).replace(
+            second=0, microsecond=0
+        )
+        slot = ps.post(
+            f"/providers/{provider['id']}/availability",
+            json={"fromDate": start.isoformat(), "encounterType": "ONSITE",
+                  "toDate": (start + timedelta(minutes=30)).isoformat()},
+        ).raise_for_status().json()  # fmt: skip
+
+        def bookable() -> bool | None:
+            found = cp.get("/availability", params={"providerId": provider["id"]}).json()
+            return True if any(s["id"] == slot["id"] for s in found) else None
+
+        _eventually(bookable, within=30, what="slot searchable in Care Plan")
+        patient = cp.post(
+            "/patients",
+            json={"firstName": "Trace", "lastName": "Me", "gender": "FEMALE",
+                  "dateOfBirth": "1990-01-01",
+                  "insurance": {"payer": "Acme", "memberId": "T-1", "plan": "GOLD",
+                                "validUntil": "2035-12-31"}},
+        ).raise_for_status().json()  # fmt: skip
+        booking = (
+            cp.post(
+                f"/patients/{patient['id']}/bookings",
+                json={"providerAvailabilityId": slot["id"], "paymentMode": "INSURANCE_PAY"},
+            )
+            .raise_for_status()
+            .json()
+        )
+        return str(booking["id"])
+
+
+def _trace_of(spans: SpanReceiver, booking_id: str) -> str | None:
+    post = next((s for s in spans.spans() if s.attributes.get("booking.id") == booking_id), None)
+    return post.trace_id if post else None
+
+
+def _complete(spans: SpanReceiver, trace_id: str) -> list[ReceivedSpan] | None:
+    trace = spans.trace(trace_id)
+    names = {s.name for s in trace}
+    visit = [s for s in trace if s.name == "record clinic visit"]
+    # The DynamoDB write (botocore's span) under the function's span closes the story.
+    wrote = any(
+        s.parent_span_id == v.span_id and "DynamoDB" in s.name for v in visit for s in trace
+    )
+    return trace if set(HOPS) <= names and wrote else None
+
+
+def test_one_booking_is_one_unbroken_trace_across_every_service(
+    receiver: SpanReceiver, traced_settings: DevstackSettings
+) -> None:
+    booking_id = _book_insured_onsite(traced_settings)
+    trace_id = _eventually(
+        lambda: _trace_of(receiver, booking_id), within=30, what="the POST's server span"
+    )
+    trace = _eventually(
+        lambda: _complete(receiver, trace_id), within=90, what="every hop in the trace"
+    )
+
+    assert {s.service for s in trace} >= set(TRACED)
+    by_id = {s.span_id: s for s in trace}
+    roots = [s for s in trace if not s.parent_span_id]
+    assert [r.name for r in roots] == ["POST /patients/{patient_id}/bookings"]
+    assert all(s.parent_span_id in by_id for s in trace if s.parent_span_id), "a broken parent"
+
+    def ancestors(span: ReceivedSpan) -> list[str]:
+        chain = []
+        while span.parent_span_id:
+            span = by_id[span.parent_span_id]
+            chain.append(span.name)
+        return chain
+
+    # Each hop descends from the one before: the chain is one line, not siblings.
+    visit = next(s for s in trace if s.name == "record clinic visit")
+    lineage = list(reversed(ancestors(visit))) + [visit.name]
+    assert [name for name in lineage if name in HOPS] == HOPS
+
+    # The relay's batch span lives in a trace of its own and links to the transaction it
+    # published: one batch, many parents.
+    batches = [s for s in receiver.spans() if s.name == "outbox relay publish"]
+    assert any((trace_id, roots[0].span_id) in b.links for b in batches)
