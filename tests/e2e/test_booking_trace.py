@@ -148,7 +148,7 @@ def test_one_booking_is_one_unbroken_trace_across_every_service(
     assert {s.service for s in trace} >= set(TRACED)
     by_id = {s.span_id: s for s in trace}
     roots = [s for s in trace if not s.parent_span_id]
-    assert [r.name for r in roots] == ["POST /patients/{patient_id}/bookings"]
+    assert [r.name for r in roots] == ["POST /patients/{patientId}/bookings"]
     assert all(s.parent_span_id in by_id for s in trace if s.parent_span_id), "a broken parent"
 
     def ancestors(span: ReceivedSpan) -> list[str]:
@@ -160,7 +160,7 @@ def test_one_booking_is_one_unbroken_trace_across_every_service(
 
     # Each hop descends from the one before: the chain is one line, not siblings.
     visit = next(s for s in trace if s.name == "record clinic visit")
-    lineage = list(reversed(ancestors(visit))) + [visit.name]
+    lineage = [*reversed(ancestors(visit)), visit.name]
     assert [name for name in lineage if name in HOPS] == HOPS
 
     # The relay's batch span lives in a trace of its own and links to the transaction it
