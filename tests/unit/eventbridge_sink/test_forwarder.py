@@ -154,7 +154,8 @@ async def test_with_tracing_the_event_carries_the_sending_spans_traceparent() ->
     [carried] = [h["traceparent"] for h in headers if "traceparent" in h]
     send = next(s for s in exporter.get_finished_spans() if s.name.startswith("send "))
     assert carried == f"00-{send.context.trace_id:032x}-{send.context.span_id:016x}-01"
-    assert send.parent is not None and send.parent.span_id == int(parent[36:52], 16)
+    assert send.parent is not None
+    assert send.parent.span_id == int(parent[36:52], 16)
     batch = next(s for s in exporter.get_finished_spans() if s.name == "forward to EventBridge")
     assert [link.context.span_id for link in batch.links] == [int(parent[36:52], 16)]
 

@@ -37,7 +37,8 @@ def test_a_span_continues_the_trace_of_its_parent_and_hands_on_its_own_id() -> N
         assert traceparent is not None
     [span] = exporter.get_finished_spans()
     assert span.context.trace_id == int(PARENT[3:35], 16)
-    assert span.parent is not None and span.parent.span_id == int(PARENT[36:52], 16)
+    assert span.parent is not None
+    assert span.parent.span_id == int(PARENT[36:52], 16)
     assert traceparent == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
     assert span.resource.attributes["service.name"] == "svc"
 
