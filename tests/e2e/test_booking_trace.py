@@ -158,10 +158,15 @@ def test_one_booking_is_one_unbroken_trace_across_every_service(
             chain.append(span.name)
         return chain
 
-    # Each hop descends from the one before: the chain is one line, not siblings.
-    visit = next(s for s in trace if s.name == "record clinic visit")
-    lineage = [*reversed(ancestors(visit)), visit.name]
-    assert [name for name in lineage if name in HOPS] == HOPS
+    # Each hop descends from the one before: the chain is one line, not siblings. (The
+    # on-site rule also matches the uninsured careplan.bookings event, so a second visit
+    # span descends from that record's send, without the Insurance Processor.)
+    lineages = [
+        [name for name in [*reversed(ancestors(visit)), visit.name] if name in HOPS]
+        for visit in trace
+        if visit.name == "record clinic visit"
+    ]
+    assert HOPS in lineages
 
     # The relay's batch span lives in a trace of its own and links to the transaction it
     # published: one batch, many parents.

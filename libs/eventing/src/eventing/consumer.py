@@ -24,6 +24,8 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from eventing.cloudevents import Event, MalformedEventError, from_record
+from eventing.consumer_metrics import observe_lag, timed
+from eventing.consumer_tracing import apply_traced_batch, record_attributes
 from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
 from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
@@ -159,6 +161,7 @@ class ConsumerRunner:
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
                     await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
+                    observe_lag(consumer, self._group_id, offsets)
         finally:
             await asyncio.to_thread(consumer.close)
 
@@ -192,9 +195,13 @@ class ConsumerRunner:
         while batch:
             try:
                 if self._tracing.enabled:
-                    await self._apply_traced_batch(batch)
+                    await apply_traced_batch(
+                        self._tracing, self._group_id, batch, self._batch_handler
+                    )
                 else:
-                    await self._batch_handler(batch)
+                    # One transaction for the batch: each record waited for all of it.
+                    with timed(self._group_id, batch[0][1].topic, len(batch)):
+                        await self._batch_handler(batch)
             except Exception as error:
                 if is_outage(error):
                     await self._wait_out_outage(_where(batch[0][1]), 0, error)
@@ -210,45 +217,6 @@ class ConsumerRunner:
             BATCH_SIZES.labels(self._group_id).observe(len(batch))
             return []
         return []
-
-    async def _apply_traced_batch(self, batch: list[tuple[Event, RecordContext]]) -> None:
-        assert self._batch_handler is not None
-        topic = batch[0][1].topic
-        with self._tracing.span(
-            f"process {topic} batch",
-            kind=SpanKind.CONSUMER,
-            attributes={"messaging.batch.message_count": len(batch), **self._attributes(topic)},
-            links=[event.traceparent for event, _ in batch],
-        ) as batch_span:
-            traced = []
-            for event, record in batch:
-                # Ended at once: the record's own trace goes on from here, and the work it
-                # shares with the batch is under the batch span, which it links to.
-                with self._tracing.span(
-                    f"process {topic}",
-                    parent=event.traceparent,
-                    kind=SpanKind.CONSUMER,
-                    attributes=self._record_attributes(event, record),
-                    links=[batch_span],
-                ) as traceparent:
-                    traced.append((replace(event, traceparent=traceparent), record))
-            await self._batch_handler(traced)
-
-    def _attributes(self, topic: str) -> dict[str, str]:
-        return {
-            "messaging.system": "kafka",
-            "messaging.destination.name": topic,
-            "messaging.consumer.group.name": self._group_id,
-        }
-
-    def _record_attributes(self, event: Event, record: RecordContext) -> dict[str, str | int]:
-        return {
-            **self._attributes(record.topic),
-            "messaging.message.id": event.id,
-            "messaging.kafka.offset": record.offset,
-            "messaging.destination.partition.id": str(record.partition),
-            "cloudevents.event_type": event.type,
-        }
 
     async def _read(self, record: RecordContext) -> Event | None:
         """The record as an event; None when it is malformed (then it is parked at once)."""
@@ -279,14 +247,18 @@ class ConsumerRunner:
 
     async def _apply(self, event: Event, record: RecordContext) -> None:
         if not self._tracing.enabled:
-            await self._apply_with_retries(event, record)
+            with timed(self._group_id, record.topic):
+                await self._apply_with_retries(event, record)
             return
-        with self._tracing.span(
-            f"process {record.topic}",
-            parent=event.traceparent,
-            kind=SpanKind.CONSUMER,
-            attributes=self._record_attributes(event, record),
-        ) as traceparent:
+        with (
+            self._tracing.span(
+                f"process {record.topic}",
+                parent=event.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes=record_attributes(self._group_id, event, record),
+            ) as traceparent,
+            timed(self._group_id, record.topic),
+        ):
             await self._apply_with_retries(replace(event, traceparent=traceparent), record)
 
     async def _apply_with_retries(self, event: Event, record: RecordContext) -> None:

@@ -68,6 +68,15 @@ def span_context_of(traceparent: str | None) -> SpanContext | None:
     return span_context if span_context.is_valid else None
 
 
+def exemplar() -> dict[str, str] | None:
+    """The current sampled span's trace id, as a Prometheus exemplar's labels: a latency
+    bucket then points at a trace that shows where the time went."""
+    context = trace.get_current_span().get_span_context()
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return {"trace_id": f"{context.trace_id:032x}"}
+
+
 @dataclass(frozen=True, slots=True)
 class Tracing:
     """A deployable's tracer, or none (tracing off)."""
