@@ -8,14 +8,18 @@ to a receiver in this process (tests/support/otlp.py); the trace is read back fr
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from contract import topics
 from devstack.catalog import platform_components
@@ -172,3 +176,59 @@ def test_one_booking_is_one_unbroken_trace_across_every_service(
     # published: one batch, many parents.
     batches = [s for s in receiver.spans() if s.name == "outbox relay publish"]
     assert any((trace_id, roots[0].span_id) in b.links for b in batches)
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "careplan-dashboard.json"
+# A metric selector in PromQL: a name followed by its label matchers.
+SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
+
+
+def _exported(url: str) -> set[str]:
+    text = httpx.get(f"{url}/metrics", timeout=10).raise_for_status().text
+    return {
+        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+def test_the_dashboard_queries_only_metrics_the_services_export(
+    receiver: SpanReceiver, traced_settings: DevstackSettings
+) -> None:
+    booking_id = _book_insured_onsite(traced_settings)
+    _eventually(lambda: _trace_of(receiver, booking_id), within=30, what="the booking's trace")
+    urls = [
+        f"http://127.0.0.1:{port}"
+        for port in (
+            traced_settings.care_plan_port,
+            traced_settings.provider_schedule_port,
+            traced_settings.eventbridge_sink_port,
+        )
+    ]
+
+    def all_exported() -> set[str] | None:
+        names = set().union(*map(_exported, urls))
+        # Lag is set after a commit: present once the booking's records were consumed.
+        return names if "eventing_consumer_lag_records" in names else None
+
+    exported = _eventually(all_exported, within=30, what="consumer lag exported")
+    dashboard = json.loads(DASHBOARD.read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in SELECTOR.findall(target["expr"])
+    }
+    assert queried, "the dashboard queries nothing"
+    assert queried <= exported, f"not exported: {sorted(queried - exported)}"
+
+    # Latency buckets carry the sampled request's trace id (OpenMetrics exemplars).
+    text = httpx.get(
+        f"{urls[0]}/metrics",
+        headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+        timeout=10,
+    ).text
+    exemplars = re.findall(
+        r'http_request_duration_seconds_bucket\{.*# \{trace_id="([0-9a-f]{32})"\}', text
+    )
+    assert exemplars, "no exemplar on the HTTP latency buckets"
+    traced_ids = {s.trace_id for s in receiver.spans()}
+    assert set(exemplars) & traced_ids, "exemplars point at no exported trace"
