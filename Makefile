@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools demo test test-unit test-integration up down status lint format bench chaos clean
+.PHONY: help install deploy-tools browser demo tracing test test-unit test-integration test-tracing up down status lint format bench bench-tracing chaos clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -29,6 +29,12 @@ install: .venv/.installed ## Install the virtualenv, the packages and the Kafka 
 deploy-tools: ## Install the offline deployment checkers (kustomize, checkov, ...) into .careplan/tools
 	bash deploy/checks/install-tools.sh
 
+browser: ## Install the headless Chromium the event-flow page's browser test drives (Debian's package)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+tracing: install ## Start the platform with Jaeger (built from its Go module once: minutes)
+	$(RUN) careplan up --with tracing
+
 demo: install ## Start the platform and play the booking story
 	$(RUN) careplan up
 	$(RUN) careplan demo
@@ -47,8 +53,12 @@ lint: .venv/.installed ## ruff and mypy --strict
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-test: install deploy-tools lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
+test: install deploy-tools browser lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
 	$(RUN) pytest $(PYTEST_ARGS)
+
+test-tracing: install ## Build Jaeger, then read a booking's trace back from it (`careplan trace`)
+	$(RUN) careplan install --with tracing
+	CAREPLAN_REQUIRE_JAEGER=1 $(RUN) pytest tests/e2e/test_jaeger_trace.py $(PYTEST_ARGS)
 
 test-unit: .venv/.installed ## Unit tests only (no infrastructure)
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
@@ -64,6 +74,10 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/insurance_processor.py
 	$(RUN) careplan up --only care-plan --only provider-schedule
 	$(RUN) python bench/booking.py
+
+bench-tracing: install ## Booking figures with tracing off, at 10 % and at 100 % sampling
+	$(RUN) careplan up --only care-plan --only provider-schedule
+	$(RUN) python bench/booking.py --rates 100 200 --seconds 15 --sampling off 0.1 1
 
 chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
 	$(RUN) python bench/chaos.py --replicas 1 2 --rolling
