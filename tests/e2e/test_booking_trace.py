@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +23,7 @@ from devstack.catalog import platform_components
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 from tests.support.otlp import ReceivedSpan, SpanReceiver, otlp_receiver
+from tests.support.story import book_insured_onsite, eventually
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -50,15 +48,6 @@ HOPS = [
 ]
 
 
-def _eventually(probe: Callable[[], T | None], *, within: float, what: str) -> T:
-    deadline = time.monotonic() + within
-    while (result := probe()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within} s")
-        time.sleep(0.1)
-    return result
-
-
 @pytest.fixture(scope="module")
 def traced_settings(devstack_settings: DevstackSettings) -> DevstackSettings:
     return devstack_settings.model_copy(update={"tracing": True, "trace_sample_ratio": 1.0})
@@ -76,50 +65,6 @@ def receiver(launcher: Platform, traced_settings: DevstackSettings) -> Iterator[
             yield spans
         finally:
             traced.down(TRACED)
-
-
-def _book_insured_onsite(settings: DevstackSettings) -> str:
-    headers = {"X-API-KEY": settings.api_key}
-    base = "http://127.0.0.1"
-    with (
-        httpx.Client(base_url=f"{base}:{settings.provider_schedule_port}", headers=headers) as ps,
-        httpx.Client(base_url=f"{base}:{settings.care_plan_port}", headers=headers) as cp,
-    ):
-        provider = ps.post(
-            "/providers",
-            json={"firstName": "Trace", "lastName": "Me", "speciality": "Dentist",
-                  "gender": "FEMALE"},
-        ).raise_for_status().json()  # fmt: skip
-        start = (datetime.now(UTC) + timedelta(days=40, minutes=uuid.uuid4().int % 50_000)).replace(
-            second=0, microsecond=0
-        )
-        slot = ps.post(
-            f"/providers/{provider['id']}/availability",
-            json={"fromDate": start.isoformat(), "encounterType": "ONSITE",
-                  "toDate": (start + timedelta(minutes=30)).isoformat()},
-        ).raise_for_status().json()  # fmt: skip
-
-        def bookable() -> bool | None:
-            found = cp.get("/availability", params={"providerId": provider["id"]}).json()
-            return True if any(s["id"] == slot["id"] for s in found) else None
-
-        _eventually(bookable, within=30, what="slot searchable in Care Plan")
-        patient = cp.post(
-            "/patients",
-            json={"firstName": "Trace", "lastName": "Me", "gender": "FEMALE",
-                  "dateOfBirth": "1990-01-01",
-                  "insurance": {"payer": "Acme", "memberId": "T-1", "plan": "GOLD",
-                                "validUntil": "2035-12-31"}},
-        ).raise_for_status().json()  # fmt: skip
-        booking = (
-            cp.post(
-                f"/patients/{patient['id']}/bookings",
-                json={"providerAvailabilityId": slot["id"], "paymentMode": "INSURANCE_PAY"},
-            )
-            .raise_for_status()
-            .json()
-        )
-        return str(booking["id"])
 
 
 def _trace_of(spans: SpanReceiver, booking_id: str) -> str | None:
@@ -141,11 +86,11 @@ def _complete(spans: SpanReceiver, trace_id: str) -> list[ReceivedSpan] | None:
 def test_one_booking_is_one_unbroken_trace_across_every_service(
     receiver: SpanReceiver, traced_settings: DevstackSettings
 ) -> None:
-    booking_id = _book_insured_onsite(traced_settings)
-    trace_id = _eventually(
+    booking_id = book_insured_onsite(traced_settings)
+    trace_id = eventually(
         lambda: _trace_of(receiver, booking_id), within=30, what="the POST's server span"
     )
-    trace = _eventually(
+    trace = eventually(
         lambda: _complete(receiver, trace_id), within=90, what="every hop in the trace"
     )
 
@@ -193,8 +138,8 @@ def _exported(url: str) -> set[str]:
 def test_the_dashboard_queries_only_metrics_the_services_export(
     receiver: SpanReceiver, traced_settings: DevstackSettings
 ) -> None:
-    booking_id = _book_insured_onsite(traced_settings)
-    _eventually(lambda: _trace_of(receiver, booking_id), within=30, what="the booking's trace")
+    booking_id = book_insured_onsite(traced_settings)
+    eventually(lambda: _trace_of(receiver, booking_id), within=30, what="the booking's trace")
     urls = [
         f"http://127.0.0.1:{port}"
         for port in (
@@ -209,7 +154,7 @@ def test_the_dashboard_queries_only_metrics_the_services_export(
         # Lag is set after a commit: present once the booking's records were consumed.
         return names if "eventing_consumer_lag_records" in names else None
 
-    exported = _eventually(all_exported, within=30, what="consumer lag exported")
+    exported = eventually(all_exported, within=30, what="consumer lag exported")
     dashboard = json.loads(DASHBOARD.read_text())
     queried = {
         name
