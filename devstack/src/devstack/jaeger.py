@@ -13,9 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
-
-from devstack.component import Component, NotReadyError, Tier
+from devstack.component import Component, Tier
+from devstack.probes import http_ready
 from devstack.settings import DevstackSettings
 
 JAEGER_VERSION = "1.76.0"
@@ -121,21 +120,11 @@ def _prepare(settings: DevstackSettings) -> None:
     )
 
 
-def _ready(settings: DevstackSettings) -> None:
-    url = f"{settings.jaeger_url}/api/services"
-    try:
-        response = httpx.get(url, timeout=2)
-    except httpx.HTTPError as error:
-        raise NotReadyError(str(error)) from error
-    if response.status_code != 200:
-        raise NotReadyError(f"{url} answered {response.status_code}")
-
-
 JAEGER = Component(
     name=NAME,
     tier=Tier.INFRASTRUCTURE,
     command=lambda s: [str(binary(s)), "--config", str(_config_file(s).resolve())],
-    ready=_ready,
+    ready=http_ready(lambda s: f"{s.jaeger_url}/api/services"),
     address=lambda s: f"{s.jaeger_url} (OTLP grpc :{s.otlp_grpc_port}, http :{s.otlp_http_port})",
     prepare=_prepare,
     optional=True,

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import sys
 
-import httpx
-
-from devstack.component import Component, NotReadyError, Tier
-from devstack.settings import DevstackSettings
-
-
-def _ready(settings: DevstackSettings) -> None:
-    url = f"http://127.0.0.1:{settings.flow_port}/health/ready"
-    try:
-        response = httpx.get(url, timeout=2)
-    except httpx.HTTPError as error:
-        raise NotReadyError(str(error)) from error
-    if response.status_code != 200:
-        raise NotReadyError(f"{url} answered {response.status_code}")
-
+from devstack.component import Component, Tier
+from devstack.probes import http_ready
 
 FLOW = Component(
     name="flow",
     tier=Tier.SERVICE,
     command=lambda _: [sys.executable, "-m", "devstack.flow"],
-    ready=_ready,
+    ready=http_ready(lambda s: f"http://127.0.0.1:{s.flow_port}/health/ready"),
     address=lambda s: f"http://127.0.0.1:{s.flow_port}",
     # The page reads the launcher's own settings (ports, offset, tracing on or off).
     environment=lambda s: s.as_environment(),
