@@ -14,9 +14,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
 from devstack import jaeger
 from devstack.catalog import platform_components
+from devstack.cli import app
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 from devstack.trace_view import count_spans, fetch_trace, find_trace_ids, render, span_tree
@@ -73,3 +75,17 @@ def test_careplan_trace_prints_the_booking_across_every_service(
         assert service in printed
     assert "record clinic visit" in printed
     assert count_spans(roots) == len(trace["spans"])  # type: ignore[arg-type]
+
+    # The command itself, as a person runs it against this platform.
+    result = CliRunner().invoke(
+        app,
+        ["trace", booking_id],
+        env={
+            "CAREPLAN_PORT_OFFSET": str(traced_settings.port_offset),
+            "CAREPLAN_STATE_DIR": str(traced_settings.state_dir.resolve()),
+            "COLUMNS": "200",
+        },
+    )
+    assert result.exit_code == 0, result.output
+    assert f"booking {booking_id}" in result.output
+    assert "clinic-operations" in result.output
