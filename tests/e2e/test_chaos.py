@@ -24,7 +24,9 @@ import pytest
 
 from devstack.settings import DevstackSettings
 
-pytestmark = pytest.mark.e2e
+# A platform of its own to start, a minute of load, a kill per part, a rolling restart and the
+# tail to settle: well beyond the suite's default per-test timeout.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
 OFFSET_FROM_SESSION = 500

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from care_plan.api.admission import guarded_write as care_plan_guarded
-from eventing.admission import Backlog, decide
+from eventing.admission import (
+    DECREASE_FACTOR,
+    INCREASE_STEP,
+    MIN_SHARE,
+    Backlog,
+    ShareGate,
+    Verdict,
+    decide,
+)
 from provider_schedule.api.admission import guarded_write as schedule_guarded
 
 
@@ -27,6 +35,47 @@ def test_retry_after_grows_with_how_far_over_budget_the_backlog_is() -> None:
     )
     assert (verdict.admit, verdict.retry_after_seconds) == (False, 5)
     assert "published" in verdict.reason
+
+
+def test_over_budget_the_admitted_share_shrinks_by_a_factor_per_sample_down_to_a_floor() -> None:
+    over = Backlog(oldest_waiting_booking=1.5)
+    verdict = Verdict()
+    shares = []
+    for _ in range(12):
+        verdict = decide(over, budget_seconds=1.0, previous=verdict)
+        shares.append(verdict.share)
+    assert shares[0] == pytest.approx(DECREASE_FACTOR)
+    assert shares[1] == pytest.approx(DECREASE_FACTOR**2)
+    assert shares == sorted(shares, reverse=True)
+    assert shares[-1] == MIN_SHARE, "a trickle keeps the confirming path busy"
+
+
+def test_past_twice_the_budget_nothing_is_admitted() -> None:
+    verdict = decide(
+        Backlog(oldest_waiting_booking=2.1), budget_seconds=1.0, previous=Verdict(share=0.5)
+    )
+    assert verdict.share == 0.0
+
+
+def test_under_budget_the_share_grows_back_by_steps_until_everything_is_admitted() -> None:
+    verdict = Verdict(share=0.5)
+    under = Backlog(oldest_waiting_booking=0.2)
+    steps = []
+    while not verdict.admit:
+        verdict = decide(under, budget_seconds=1.0, previous=verdict)
+        steps.append(verdict.share)
+    assert steps[0] == pytest.approx(0.5 + INCREASE_STEP)
+    assert len(steps) == round(0.5 / INCREASE_STEP)
+    assert verdict == Verdict()
+
+
+def test_the_gate_admits_the_share_evenly_and_refuses_the_first_call() -> None:
+    gate = ShareGate()
+    admitted = [gate.admit(0.25) for _ in range(100)]
+    assert admitted[:4] == [False, False, False, True]
+    assert sum(admitted) == 25
+    assert not any(ShareGate().admit(0.0) for _ in range(50))
+    assert all(ShareGate().admit(1.0) for _ in range(5))
 
 
 @pytest.mark.parametrize(
