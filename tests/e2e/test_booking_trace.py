@@ -36,17 +36,23 @@ TRACED = [
     "eventbridge-sink",
     "clinic-operations",
 ]
-# The hops of an insured on-site booking, each a span of the booking's trace.
-HOPS = [
+# An insured on-site booking's trace is a tree that forks at careplan.bookings: the sink
+# forwards that record to the bus, whose on-site rule (careplan.bookings only, see
+# deploy/eventbridge/rules) feeds the Clinic Operations function; the Insurance Processor's
+# insured copy goes to the bus on a branch of its own.
+TRUNK = [
     f"publish {topics.BOOKING_REQUESTS}",
     f"process {topics.BOOKING_REQUESTS}",
     f"publish {topics.BOOKING_REPLIES}",
     f"process {topics.BOOKING_REPLIES}",
     f"publish {topics.CAREPLAN_BOOKINGS}",
+]
+VISIT_BRANCH = [f"send {topics.CAREPLAN_BOOKINGS} to EventBridge", "record clinic visit"]
+INSURED_BRANCH = [
     "insure BOOKING_CONFIRMED",
     f"send {topics.CAREPLAN_BOOKINGS_INSURED} to EventBridge",
-    "record clinic visit",
 ]
+HOPS = set(TRUNK + VISIT_BRANCH + INSURED_BRANCH)
 
 
 @pytest.fixture(scope="module")
@@ -73,29 +79,38 @@ def _trace_of(spans: SpanReceiver, booking_id: str) -> str | None:
     return post.trace_id if post else None
 
 
-def _lineages(trace: list[ReceivedSpan]) -> list[list[str]]:
-    """For each function span that wrote to DynamoDB: the hops on its way up to the root."""
+def _lineage(trace: list[ReceivedSpan], leaf: ReceivedSpan) -> list[str]:
+    """The hops from the root down to ``leaf``, as far as its parents were exported."""
     by_id = {s.span_id: s for s in trace}
-    lineages = []
-    for visit in trace:
-        wrote = any(s.parent_span_id == visit.span_id and "DynamoDB" in s.name for s in trace)
-        if visit.name != "record clinic visit" or not wrote:
-            continue
-        chain, span = [visit.name], visit
-        while span.parent_span_id in by_id:
-            span = by_id[span.parent_span_id]
-            chain.append(span.name)
-        lineages.append([name for name in reversed(chain) if name in HOPS])
-    return lineages
+    chain, span = [leaf.name], leaf
+    while span.parent_span_id in by_id:
+        span = by_id[span.parent_span_id]
+        chain.append(span.name)
+    return [name for name in reversed(chain) if name in HOPS]
+
+
+def _lineages(trace: list[ReceivedSpan]) -> dict[str, list[list[str]]]:
+    """Each branch's ends: the function spans that wrote to DynamoDB, and the insured sends."""
+    wrote = {s.parent_span_id for s in trace if "DynamoDB" in s.name}
+    visits = [s for s in trace if s.name == VISIT_BRANCH[-1] and s.span_id in wrote]
+    insured = [s for s in trace if s.name == INSURED_BRANCH[-1]]
+    return {
+        "visit": [_lineage(trace, s) for s in visits],
+        "insured": [_lineage(trace, s) for s in insured],
+    }
 
 
 def _complete(spans: SpanReceiver, trace_id: str) -> list[ReceivedSpan] | None:
-    """The trace once a visit's lineage holds every hop, in order, and no span's parent is
-    still on its way (each service exports in batches of its own)."""
+    """The trace once both branches hold every hop, in order, and no span's parent is still
+    on its way (each service exports in batches of its own)."""
     trace = spans.trace(trace_id)
     by_id = {s.span_id for s in trace}
     settled = all(s.parent_span_id in by_id for s in trace if s.parent_span_id)
-    return trace if HOPS in _lineages(trace) and settled else None
+    branches = _lineages(trace)
+    whole = (
+        TRUNK + VISIT_BRANCH in branches["visit"] and TRUNK + INSURED_BRANCH in branches["insured"]
+    )
+    return trace if whole and settled else None
 
 
 def test_one_booking_is_one_unbroken_trace_across_every_service(
@@ -105,9 +120,7 @@ def test_one_booking_is_one_unbroken_trace_across_every_service(
     trace_id = eventually(
         lambda: _trace_of(receiver, booking_id), within=30, what="the POST's server span"
     )
-    # Each hop descends from the one before: one line of parents, not siblings. (The on-site
-    # rule also matches the uninsured careplan.bookings event: a second visit span descends
-    # from that record's send, without the Insurance Processor.)
+    # Each hop descends from the one before: lines of parents, not siblings.
     try:
         trace = eventually(
             lambda: _complete(receiver, trace_id), within=120, what="every hop, in order"
