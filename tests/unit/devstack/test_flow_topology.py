@@ -22,5 +22,4 @@ def test_lines_start_and_end_on_box_borders_not_inside_boxes() -> None:
         )
 
     for line in lines():
-        assert not inside(line.x1, line.y1)
-        assert not inside(line.x2, line.y2)
+        assert all(not inside(x, y) for x, y in line.points)

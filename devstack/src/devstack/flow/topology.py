@@ -53,6 +53,8 @@ class Node:
 class Edge:
     source: str
     target: str
+    # Bends on the way, for a flow that would otherwise cross other boxes.
+    via: tuple[tuple[int, int], ...] = ()
 
 
 NODES: tuple[Node, ...] = (
@@ -85,6 +87,15 @@ EDGES: tuple[Edge, ...] = (
     Edge(topics.CAREPLAN_BOOKINGS, "insurance-processor"),
     Edge("insurance-processor", topics.CAREPLAN_BOOKINGS_INSURED),
     Edge(topics.CAREPLAN_BOOKINGS_INSURED, "eventbridge-sink"),
+    # The sink forwards careplan.bookings too (the on-site rule's input): under the row.
+    Edge(
+        topics.CAREPLAN_BOOKINGS,
+        "eventbridge-sink",
+        via=(
+            (_COLUMNS[0] + 40, _ROWS[3] + BOX_HEIGHT + 12),
+            (_COLUMNS[3] + 20, _ROWS[3] + BOX_HEIGHT + 12),
+        ),
+    ),
     Edge("eventbridge-sink", "care-plan-events"),
     Edge("care-plan-events", "onsite-queue"),
     Edge("onsite-queue", "clinic-operations"),
@@ -98,10 +109,11 @@ EDGES: tuple[Edge, ...] = (
 class Line:
     """An edge as drawn: from one box's border to the other's, never through the boxes."""
 
-    x1: int
-    y1: int
-    x2: int
-    y2: int
+    points: tuple[tuple[int, int], ...]
+
+    @property
+    def svg_points(self) -> str:
+        return " ".join(f"{x},{y}" for x, y in self.points)
 
 
 def _border_point(node: Node, toward: tuple[int, int]) -> tuple[int, int]:
@@ -122,7 +134,14 @@ def lines() -> list[Line]:
     drawn = []
     for edge in EDGES:
         source, target = by_id[edge.source], by_id[edge.target]
-        x1, y1 = _border_point(source, target.center)
-        x2, y2 = _border_point(target, source.center)
-        drawn.append(Line(x1, y1, x2, y2))
+        if edge.via:
+            # Leave and enter straight down/up: the bends sit under the boxes.
+            first, last = edge.via[0], edge.via[-1]
+            start = (first[0], source.y + BOX_HEIGHT)
+            end = (last[0], target.y + BOX_HEIGHT)
+            drawn.append(Line((start, *edge.via, end)))
+            continue
+        drawn.append(
+            Line((_border_point(source, target.center), _border_point(target, source.center)))
+        )
     return drawn
