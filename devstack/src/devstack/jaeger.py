@@ -125,7 +125,7 @@ JAEGER = Component(
     tier=Tier.INFRASTRUCTURE,
     command=lambda s: [str(binary(s)), "--config", str(_config_file(s).resolve())],
     ready=http_ready(lambda s: f"{s.jaeger_url}/api/services"),
-    address=lambda s: f"{s.jaeger_url} (OTLP grpc :{s.otlp_grpc_port}, http :{s.otlp_http_port})",
+    address=lambda s: f"{s.jaeger_url} · OTLP :{s.otlp_http_port}",
     prepare=_prepare,
     optional=True,
 )
