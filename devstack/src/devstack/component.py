@@ -20,6 +20,8 @@ class NotReadyError(Exception):
 class Tier(StrEnum):
     INFRASTRUCTURE = "infrastructure"
     SERVICE = "service"
+    # A developer's view of the local platform (the event-flow page): never deployed.
+    TOOL = "tool"
 
 
 def _nothing(_: DevstackSettings) -> None:

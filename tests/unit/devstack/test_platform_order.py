@@ -47,7 +47,7 @@ def test_the_catalog_starts_infrastructure_before_any_service() -> None:
     waves = platform._waves(platform.components)
 
     assert {c.name for c in waves[0]} == {"kafka", "postgres", "moto", "jaeger"}
-    assert all(c.tier is Tier.SERVICE for wave in waves[1:] for c in wave)
+    assert all(c.tier is not Tier.INFRASTRUCTURE for wave in waves[1:] for c in wave)
 
 
 def test_port_offset_shifts_every_port_and_external_endpoints_win() -> None:

@@ -9,7 +9,7 @@ from devstack.probes import http_ready
 
 FLOW = Component(
     name="flow",
-    tier=Tier.SERVICE,
+    tier=Tier.TOOL,
     command=lambda _: [sys.executable, "-m", "devstack.flow"],
     ready=http_ready(lambda s: f"http://127.0.0.1:{s.flow_port}/health/ready"),
     address=lambda s: f"http://127.0.0.1:{s.flow_port}",
