@@ -132,13 +132,21 @@ def _process_group(process: psutil.Process) -> int | None:
         return None
 
 
-def tail(path: Path, lines: int = 20) -> list[str]:
+def tail(path: Path, lines: int = 20, *, since: int = 0) -> list[str]:
+    """The last ``lines`` lines of a log, only from byte offset ``since`` on."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
+            handle.seek(max(since if since <= size else 0, size - 64 * 1024))
             text = handle.read().decode("utf-8", errors="replace")
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -117,6 +117,9 @@ class PartRecord:
     last_error: str = ""
     up_since: float | None = None
     next_attempt: float | None = None
+    # The log's size when the running process was first seen: its death is explained by what
+    # it logged after that, not by an older process's last error further up the same file.
+    log_offset: int = 0
 
 
 @dataclass(slots=True)

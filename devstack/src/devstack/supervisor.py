@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from devstack.component import Component
 from devstack.platform import ComponentFailedError, Platform
-from devstack.processes import running_process, tail
+from devstack.processes import running_process, size_of, tail
 from devstack.settings import DevstackSettings
 from devstack.supervision import (
     Backoff,
@@ -97,11 +97,13 @@ class Supervisor:
         if running_process(files) is not None:
             if record.state is not PartState.RUNNING or record.up_since is None:
                 record.state, record.up_since, record.next_attempt = PartState.RUNNING, now, None
+                record.log_offset = size_of(files.log_file)
             elif record.failures and now - record.up_since >= self._backoff.reset_after:
                 record.failures = 0
             return
         if record.state is PartState.RUNNING:
-            self._failed(record, last_error_line(tail(files.log_file, _LOG_LINES)), now)
+            logged = tail(files.log_file, _LOG_LINES, since=record.log_offset)
+            self._failed(record, last_error_line(logged) or "no error logged", now)
             logger.warning(
                 "%s died (%s); restart in %.0f s",
                 name,

@@ -276,6 +276,21 @@ async def test_concurrent_retries_with_one_key_create_one_booking(
     assert len((await service.client.get(f"/patients/{patient}/bookings")).json()) == 1
 
 
+async def test_one_key_racing_over_several_slots_books_one_and_refuses_the_rest(
+    service: Service, provider: FakeProvider
+) -> None:
+    # Different slots take different locks: the key's unique index decides, and the losers are
+    # read back as a reused key (422), never a unique violation (500).
+    patient = await new_patient(service)
+    slots = [await published_slot(service, provider) for _ in range(6)]
+    answers = await asyncio.gather(*(book(service, patient, s, key="one-key") for s in slots))
+    assert sorted(a.status_code for a in answers) == [201] + [422] * 5
+    for answer in answers:
+        if answer.status_code == 422:
+            assert_error(answer, 422, "idempotency_key_reused")
+    assert len((await service.client.get(f"/patients/{patient}/bookings")).json()) == 1
+
+
 async def test_racing_patients_one_passes_the_local_check_the_others_get_409(
     service: Service, provider: FakeProvider, tap: KafkaTap
 ) -> None:

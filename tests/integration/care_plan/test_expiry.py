@@ -18,11 +18,12 @@ from pydantic import SecretStr
 
 from care_plan import bootstrap
 from care_plan.bootstrap import Container
+from care_plan.domain import commands
 from care_plan.domain.model import Patient
-from care_plan.messaging.projector import AvailabilityProjector
+from care_plan.messaging.projector import availability_projector
 from care_plan.messaging.reply_progress import ReplyProgress
 from care_plan.messaging.sweeper import ExpirySweeper
-from care_plan.persistence.repository import BookingRepository, PatientRepository
+from care_plan.service_layer import handlers
 from care_plan.settings import Settings
 from devstack.settings import DevstackSettings
 from eventing.settings import DatabaseSettings, KafkaSettings
@@ -48,8 +49,8 @@ class Outage:
 
     def sweeper(self) -> ExpirySweeper:
         return ExpirySweeper(
-            self.container.database,
-            self.container.saga,
+            self.container.units,
+            self.container.clock,
             replies_read_until=self.progress.caught_up_as_of,
             interval_seconds=0.1,
         )
@@ -59,17 +60,19 @@ class Outage:
         slot = new_slot()
         event = self.provider.availability("CREATED", slot, version=1)
         patient = Patient(uuid.uuid4(), "Jane", "Roe", "FEMALE", date(1990, 1, 1), None)
+        units = self.container.units
         async with self.container.database.transaction() as connection:
-            await AvailabilityProjector(self.container.saga)(connection, event)
-            await PatientRepository(connection).add(patient)
-            requested = await self.container.saga.request_booking(
-                connection, patient_id=patient.id, availability_id=slot.id, payment_mode=None
-            )
+            await availability_projector(units)(connection, event)
+        async with units.begin() as uow:
+            await handlers.register_patient(commands.RegisterPatient(patient), uow)
+        requested = await handlers.request_booking(
+            commands.RequestBooking(patient.id, slot.id), units, self.container.clock
+        )
         return requested.booking.id, slot.id
 
     async def status(self, booking_id: uuid.UUID) -> str:
-        async with self.container.database.connection() as connection:
-            booking = await BookingRepository(connection).get(booking_id)
+        async with self.container.units.reading() as uow:
+            booking = await uow.bookings.get(booking_id)
         assert booking is not None
         return booking.status.value
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from care_plan import bootstrap
-from care_plan.messaging.projector import AvailabilityProjector
+from care_plan.messaging.projector import availability_projector
 from care_plan.persistence.tables import BOOKABLE
 from care_plan.rebuild_read_model import read_topic, write_read_model
 from care_plan.settings import Settings
@@ -264,7 +264,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
     engine = create_async_engine(database)
     pool = bootstrap.create_database(settings)
     await pool.open()
-    projector = AvailabilityProjector(bootstrap.build_saga(settings))
+    projector = availability_projector(bootstrap.build_units(pool))
 
     async def project(*events: Event) -> None:
         """What the running service does with an event it consumes."""
@@ -302,7 +302,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
         provider.availability("UPDATED", renamed(updated, "v2"), version=2),
         provider.availability("CREATED", created, version=1),
     )
-    await write_read_model(settings, pool, report)
+    await write_read_model(pool, report)
     await pool.close()
 
     async with engine.connect() as connection:

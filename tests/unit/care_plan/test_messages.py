@@ -41,30 +41,30 @@ def _booking() -> Booking:
 
 def test_creation_request_is_keyed_by_availability_and_carries_the_booking() -> None:
     booking = _booking()
-    [message] = to_messages(booking, PATIENT, booking.collect_events())
-    assert message.topic == topics.BOOKING_REQUESTS
-    assert message.event.type == "BOOKING_CREATION_REQUEST"
-    assert message.event.key == str(booking.availability_id)
-    assert message.event.source == "/care-plan"
-    assert message.event.data == {
+    [(topic, event)] = to_messages(booking, PATIENT, booking.collect_events())
+    assert topic == topics.BOOKING_REQUESTS
+    assert event.type == "BOOKING_CREATION_REQUEST"
+    assert event.key == str(booking.availability_id)
+    assert event.source == "/care-plan"
+    assert event.data == {
         "id": str(booking.id),
         "providerAvailabilityId": str(booking.availability_id),
         "patientId": str(PATIENT.id),
         "status": "WAITING_FOR_CONFIRMATION",
         "paymentMode": "INSURANCE_PAY",
     }
-    assert BookingRequest.model_validate(message.event.data).id == booking.id
+    assert BookingRequest.model_validate(event.data).id == booking.id
 
 
 def test_confirmation_carries_patient_with_insurance_encounter_type_and_slot() -> None:
     booking = _booking()
     booking.collect_events()
     booking.confirm()
-    [message] = to_messages(booking, PATIENT, booking.collect_events())
-    assert message.topic == topics.CAREPLAN_BOOKINGS
-    assert message.event.type == "BOOKING_CONFIRMED"
-    assert message.event.key == str(booking.id)
-    data = message.event.data
+    [(topic, event)] = to_messages(booking, PATIENT, booking.collect_events())
+    assert topic == topics.CAREPLAN_BOOKINGS
+    assert event.type == "BOOKING_CONFIRMED"
+    assert event.key == str(booking.id)
+    data = event.data
     assert data["booking"]["status"] == "CONFIRMED"
     assert data["encounterType"] == "ONSITE"
     assert data["patient"]["insurance"] == {
@@ -87,15 +87,17 @@ def test_expiry_publishes_booking_expired_then_a_cancellation_request_with_the_s
     booking = _booking()
     booking.collect_events()
     booking.expire(NOW + timedelta(minutes=1))
-    expired, cancellation = to_messages(booking, PATIENT, booking.collect_events())
-    assert (expired.topic, expired.event.type) == (topics.CAREPLAN_BOOKINGS, "BOOKING_EXPIRED")
-    assert (cancellation.topic, cancellation.event.type) == (
+    (expired_topic, expired), (cancellation_topic, cancellation) = to_messages(
+        booking, PATIENT, booking.collect_events()
+    )
+    assert (expired_topic, expired.type) == (topics.CAREPLAN_BOOKINGS, "BOOKING_EXPIRED")
+    assert (cancellation_topic, cancellation.type) == (
         topics.BOOKING_REQUESTS,
         "BOOKING_CANCELLATION_REQUEST",
     )
-    assert cancellation.event.key == str(booking.availability_id)
-    assert cancellation.event.data["status"] == "EXPIRED"
-    assert expired.event.data["booking"]["reason"]
+    assert cancellation.key == str(booking.availability_id)
+    assert cancellation.data["status"] == "EXPIRED"
+    assert expired.data["booking"]["reason"]
 
 
 def test_every_record_has_its_own_event_id() -> None:
@@ -103,5 +105,5 @@ def test_every_record_has_its_own_event_id() -> None:
     booking.collect_events()
     booking.cancel_by_patient()
     messages = to_messages(booking, PATIENT, booking.collect_events())
-    assert [m.event.type for m in messages] == ["BOOKING_CANCELLED", "BOOKING_CANCELLATION_REQUEST"]
-    assert len({m.event.id for m in messages}) == 2
+    assert [e.type for _, e in messages] == ["BOOKING_CANCELLED", "BOOKING_CANCELLATION_REQUEST"]
+    assert len({e.id for _, e in messages}) == 2

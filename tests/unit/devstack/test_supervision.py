@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from devstack.processes import size_of, tail
 from devstack.supervision import (
     Backoff,
     PartRecord,
@@ -107,3 +108,18 @@ def test_the_state_file_round_trips_and_a_broken_one_reads_as_empty(tmp_path: Pa
     assert SupervisorState.load(path) == state
     path.write_text("{not json")
     assert SupervisorState.load(path) == SupervisorState()
+
+
+def test_a_death_is_explained_by_what_the_process_logged_not_by_an_older_one(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "care-plan.log"
+    log.write_text('{"level": "ERROR", "message": "TypeError: from the previous run"}\n')
+    started_at = size_of(log)
+    with log.open("a") as handle:
+        handle.write('{"level": "INFO", "message": "booking confirmed"}\n')
+    assert last_error_line(tail(log, 50, since=started_at)) == (
+        "no error logged; last line: booking confirmed"
+    )
+    assert "previous run" in last_error_line(tail(log, 50))
+    assert tail(log, 50, since=10**9) == tail(log, 50), "a log cut shorter is read whole"

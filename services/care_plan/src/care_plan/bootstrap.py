@@ -1,4 +1,4 @@
-"""The composition root: builds the engine, producer, saga and workers from settings.
+"""The composition root: builds the engine, producer, units of work and workers from settings.
 
 Nothing is built at import; ``main`` calls ``build`` once, tests call it with their settings.
 """
@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from care_plan.messaging import projector, replies
-from care_plan.messaging.projector import AvailabilityProjector
-from care_plan.messaging.replies import BookingReplyHandler
+from care_plan.messaging.outgoing import to_messages
 from care_plan.messaging.reply_progress import ReplyProgress
 from care_plan.messaging.sweeper import ExpirySweeper
 from care_plan.persistence import backlog, tables
-from care_plan.saga import BookingSaga
+from care_plan.service_layer.handlers import BookingClock
+from care_plan.service_layer.unit_of_work import UnitOfWorkFactory
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMonitor
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.health import ReadinessCheck, database_check, kafka_check
-from eventing.inbox import EventHandler, Inbox, idempotent, idempotent_batch
+from eventing.inbox import Inbox, idempotent, idempotent_batch
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
@@ -39,7 +39,8 @@ class Container:
     settings: Settings
     database: Database
     producer: AsyncProducer
-    saga: BookingSaga
+    units: UnitOfWorkFactory
+    clock: BookingClock
     readiness: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
     tracing: Tracing = field(default_factory=Tracing)
@@ -52,10 +53,8 @@ def create_database(settings: Settings) -> Database:
     )
 
 
-def build_saga(settings: Settings) -> BookingSaga:
-    return BookingSaga(
-        outbox=Outbox(tables.outbox), timeout=timedelta(seconds=settings.booking_timeout_seconds)
-    )
+def build_units(database: Database) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(database, outbox=Outbox(tables.outbox), messages=to_messages)
 
 
 def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
@@ -66,7 +65,8 @@ def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
         settings=settings,
         database=database,
         producer=AsyncProducer(client_config),
-        saga=build_saga(settings),
+        units=build_units(database),
+        clock=BookingClock(timeout),
         readiness={"database": database_check(database), "kafka": kafka_check(client_config)},
         admission=AdmissionMonitor(
             lambda: backlog.measure(database, outbox, timeout),
@@ -79,13 +79,13 @@ def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
 
 def workers(container: Container) -> dict[str, Worker]:
     """The background work the service runs beside the API, by name."""
-    settings, database, saga = container.settings, container.database, container.saga
+    settings, database, units = container.settings, container.database, container.units
     client_config = settings.kafka.client_config()
     projector_inbox = Inbox(tables.inbox, projector.INBOX_CONSUMER)
     replies_inbox = Inbox(tables.inbox, replies.INBOX_CONSUMER)
     replies_group = f"{settings.consumer_group}.booking-replies"
-    project: EventHandler = AvailabilityProjector(saga)
-    answer: EventHandler = BookingReplyHandler(saga)
+    project = projector.availability_projector(units)
+    answer = replies.booking_reply_handler(units)
 
     relay = OutboxRelay(
         dsn=settings.database.asyncpg_dsn,
@@ -119,8 +119,8 @@ def workers(container: Container) -> dict[str, Worker]:
             client_config, group_id=replies_group, topic=settings.booking_replies_topic
         )
         sweeper = ExpirySweeper(
-            database,
-            saga,
+            units,
+            container.clock,
             replies_read_until=progress.caught_up_as_of,
             interval_seconds=settings.effective_sweep_interval,
         )

@@ -34,9 +34,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from pydantic import ValidationError
 
 from care_plan import bootstrap
+from care_plan.domain import commands
 from care_plan.domain.rules import supersedes
-from care_plan.messaging.projector import cancel_bookings_of_deleted_slot, read_event
+from care_plan.messaging.projector import read_event
 from care_plan.persistence.read_model import ReadModel, SlotState
+from care_plan.service_layer import handlers
 from care_plan.settings import Settings
 from contract.topics import PROVIDER_AVAILABILITY
 from eventing.cloudevents import MalformedEventError, from_record
@@ -85,7 +87,7 @@ async def rebuild(
     await database.open()
     try:
         report = await read_topic(settings, database, topic=topic, timeout=timeout)
-        await write_read_model(settings, database, report)
+        await write_read_model(database, report)
     finally:
         await database.close()
     report.seconds = round(time.monotonic() - began, 2)
@@ -126,12 +128,11 @@ async def read_topic(
     return report
 
 
-async def write_read_model(settings: Settings, database: Database, report: RebuildReport) -> None:
+async def write_read_model(database: Database, report: RebuildReport) -> None:
     """Apply what ``read_topic`` found, in one transaction, without undoing newer states."""
     assert report.read_from is not None, "read_topic first"
-    saga = bootstrap.build_saga(settings)
-    async with database.transaction() as connection:
-        read_model = ReadModel(connection)
+    async with bootstrap.build_units(database).begin() as uow:
+        read_model = uow.read_model
         await read_model.lock_for_rebuild()
         report.written = await read_model.upsert_newer(list(report.newest.values()))
         report.removed = await read_model.delete_unknown(
@@ -142,7 +143,9 @@ async def write_read_model(settings: Settings, database: Database, report: Rebui
         await read_model.hold_for_live_bookings()
         # Slots deleted while a booking held them, if the live projector has not seen it.
         for availability_id in await read_model.deleted_with_live_bookings():
-            await cancel_bookings_of_deleted_slot(saga, connection, availability_id, None)
+            await handlers.cancel_bookings_of_slot(
+                commands.CancelBookingsOfSlot(availability_id), uow
+            )
 
 
 def _read_topic(settings: Settings, topic: str, report: RebuildReport, deadline: float) -> None:

@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from care_plan.domain.errors import InvalidPatientError
-from care_plan.domain.model import Booking, Insurance, Patient
+from care_plan.domain.model import Booking
 from care_plan.domain.rules import check_date_of_birth
 from contract.dates import FlexibleDateTime
 from contract.events import BookingStatus, EncounterType, PaymentMode
@@ -86,20 +86,6 @@ class InsuranceBody(ApiModel):
     plan: ShortText
     valid_until: IsoDate
 
-    def to_domain(self) -> Insurance:
-        return Insurance(self.payer, self.member_id, self.plan, self.valid_until)
-
-    @classmethod
-    def of(cls, insurance: Insurance | None) -> InsuranceBody | None:
-        if insurance is None:
-            return None
-        return cls(
-            payer=insurance.payer,
-            member_id=insurance.member_id,
-            plan=insurance.plan,
-            valid_until=insurance.valid_until,
-        )
-
 
 PATIENT_EXAMPLE: dict[str, JsonValue] = {
     "firstName": "Jane",
@@ -115,6 +101,8 @@ PATIENT_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
+# ``Patient.of`` reads a body; ``PatientOut.model_validate`` reads a patient's attributes: the
+# docstrings are the OpenAPI descriptions, so this is said here.
 class PatientBody(ApiModel):
     """A patient as created or replaced (``PUT`` replaces every field, insurance included)."""
 
@@ -130,16 +118,6 @@ class PatientBody(ApiModel):
     date_of_birth: Annotated[IsoDate, AfterValidator(_birth_date)]
     insurance: InsuranceBody | None = None
 
-    def to_domain(self, patient_id: UUID) -> Patient:
-        return Patient(
-            id=patient_id,
-            first_name=self.first_name,
-            last_name=self.last_name,
-            gender=self.gender,
-            date_of_birth=self.date_of_birth,
-            insurance=self.insurance.to_domain() if self.insurance else None,
-        )
-
 
 class PatientOut(ApiModel):
     model_config = ConfigDict(
@@ -154,17 +132,6 @@ class PatientOut(ApiModel):
     gender: str
     date_of_birth: date
     insurance: InsuranceBody | None = None
-
-    @classmethod
-    def of(cls, patient: Patient) -> PatientOut:
-        return cls(
-            id=patient.id,
-            first_name=patient.first_name,
-            last_name=patient.last_name,
-            gender=patient.gender,
-            date_of_birth=patient.date_of_birth,
-            insurance=InsuranceBody.of(patient.insurance),
-        )
 
 
 class BookingBody(ApiModel):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 from uuid import UUID
 
 from care_plan.domain.errors import BookingNotCancellableError
@@ -53,14 +54,61 @@ class Insurance:
     valid_until: date
 
 
+class InsuranceFields(Protocol):
+    """An insurance profile in any of its shapes (the API's body, the contract's snapshot)."""
+
+    @property
+    def payer(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def valid_until(self) -> date: ...
+
+
+class PatientFields(Protocol):
+    """A patient's data in any of its shapes; the id travels apart (a body has none)."""
+
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def gender(self) -> str: ...
+    @property
+    def date_of_birth(self) -> date: ...
+    @property
+    def insurance(self) -> InsuranceFields | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Patient:
+    """The wire shapes (the API's ``PatientOut``, the contract's ``PatientSnapshot``) are read
+    from a patient's attributes by pydantic (``from_attributes``); ``of`` is the one way back."""
+
     id: UUID
     first_name: str
     last_name: str
     gender: str
     date_of_birth: date
     insurance: Insurance | None = None
+
+    @classmethod
+    def of(cls, fields: PatientFields, *, id: UUID) -> Patient:
+        insurance = fields.insurance
+        return cls(
+            id=id,
+            first_name=fields.first_name,
+            last_name=fields.last_name,
+            gender=fields.gender,
+            date_of_birth=fields.date_of_birth,
+            insurance=Insurance(
+                insurance.payer, insurance.member_id, insurance.plan, insurance.valid_until
+            )
+            if insurance is not None
+            else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ order: a cancellation never overtakes the creation it cancels); booking events b
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from care_plan.domain.events import (
     BookingCancelled,
@@ -19,6 +18,7 @@ from care_plan.domain.events import (
     DomainEvent,
 )
 from care_plan.domain.model import Booking, Patient
+from care_plan.domain.snapshots import patient_snapshot
 from contract import sources, topics
 from contract.events import (
     BookingEvent,
@@ -26,10 +26,8 @@ from contract.events import (
     BookingSnapshot,
     BookingStatus,
     EventType,
-    PatientSnapshot,
     Slot,
 )
-from contract.events import Insurance as InsuranceData
 from eventing.cloudevents import Event
 
 _BOOKING_EVENT_TYPES: dict[type[DomainEvent], EventType] = {
@@ -38,31 +36,6 @@ _BOOKING_EVENT_TYPES: dict[type[DomainEvent], EventType] = {
     BookingExpired: EventType.BOOKING_EXPIRED,
     BookingCancelled: EventType.BOOKING_CANCELLED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str
-    event: Event
-
-
-def patient_snapshot(patient: Patient) -> PatientSnapshot:
-    insurance = patient.insurance
-    return PatientSnapshot(
-        id=patient.id,
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        gender=patient.gender,
-        date_of_birth=patient.date_of_birth,
-        insurance=InsuranceData(
-            payer=insurance.payer,
-            member_id=insurance.member_id,
-            plan=insurance.plan,
-            valid_until=insurance.valid_until,
-        )
-        if insurance
-        else None,
-    )
 
 
 def booking_event(booking: Booking, patient: Patient) -> BookingEvent:
@@ -100,11 +73,11 @@ def to_messages(
     booking: Booking,
     patient: Patient,
     events: Iterable[DomainEvent],
-    *,
     traceparent: str | None = None,
-) -> list[Outgoing]:
-    """The records for ``events``, built from the booking's state after they happened."""
-    messages: list[Outgoing] = []
+) -> list[tuple[str, Event]]:
+    """(topic, CloudEvent) for each of ``events``, built from the booking's state after they
+    happened: the unit of work's ``MessageMapper``."""
+    messages: list[tuple[str, Event]] = []
     subject = str(booking.id)
     for event in events:
         if isinstance(event, BookingRequested | CancellationRequested):
@@ -116,7 +89,7 @@ def to_messages(
             )
             status = BookingStatus.WAITING_FOR_CONFIRMATION if creation else booking.status
             messages.append(
-                Outgoing(
+                (
                     topics.BOOKING_REQUESTS,
                     Event.new(
                         source=sources.CARE_PLAN,
@@ -131,7 +104,7 @@ def to_messages(
         else:
             kind = _BOOKING_EVENT_TYPES[type(event)]
             messages.append(
-                Outgoing(
+                (
                     topics.CAREPLAN_BOOKINGS,
                     Event.new(
                         source=sources.CARE_PLAN,

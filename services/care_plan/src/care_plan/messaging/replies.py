@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from care_plan.domain import commands
 from care_plan.domain.model import Outcome
-from care_plan.saga import BookingSaga
+from care_plan.service_layer import handlers
+from care_plan.service_layer.unit_of_work import UnitOfWorkFactory
 from contract.events import BookingReply, EventType
 from eventing.cloudevents import Event
 from eventing.database import Connection
+from eventing.inbox import EventHandler
 
 logger = logging.getLogger(__name__)
 
@@ -16,11 +19,11 @@ INBOX_CONSUMER = "care-plan.booking-replies"
 DEFAULT_REJECTION = "rejected by the provider side"
 
 
-class BookingReplyHandler:
-    def __init__(self, saga: BookingSaga) -> None:
-        self._saga = saga
+def booking_reply_handler(units: UnitOfWorkFactory) -> EventHandler:
+    """A handler for ``eventing.inbox.idempotent``/``idempotent_batch``: it runs inside the
+    inbox's transaction."""
 
-    async def __call__(self, connection: Connection, event: Event) -> Outcome | None:
+    async def answer(connection: Connection, event: Event) -> Outcome | None:
         if event.type not in (
             EventType.BOOKING_REQUEST_CONFIRMED,
             EventType.BOOKING_REQUEST_REJECTED,
@@ -30,12 +33,16 @@ class BookingReplyHandler:
             )
             return None
         reply = BookingReply.model_validate(event.data)
-        if event.type == EventType.BOOKING_REQUEST_CONFIRMED:
-            outcome = await self._saga.confirm(connection, reply.booking_id, event.traceparent)
-        else:
-            outcome = await self._saga.reject(
-                connection, reply.booking_id, reply.reason or DEFAULT_REJECTION, event.traceparent
-            )
+        async with units.joining(connection, traceparent=event.traceparent) as uow:
+            if event.type == EventType.BOOKING_REQUEST_CONFIRMED:
+                outcome = await handlers.confirm_booking(
+                    commands.ConfirmBooking(reply.booking_id), uow
+                )
+            else:
+                reason = reply.reason or DEFAULT_REJECTION
+                outcome = await handlers.reject_booking(
+                    commands.RejectBooking(reply.booking_id, reason), uow
+                )
         if outcome is None:
             # Another deployment's booking, or one from before a database reset.
             logger.info(
@@ -43,3 +50,5 @@ class BookingReplyHandler:
                 extra={"ce_id": event.id, "booking_id": str(reply.booking_id)},
             )
         return outcome
+
+    return answer

@@ -15,10 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from care_plan.domain import commands
 from care_plan.domain.model import Outcome
-from care_plan.persistence.repository import BookingRepository
-from care_plan.saga import BookingSaga
-from eventing.database import Database
+from care_plan.service_layer import handlers
+from care_plan.service_layer.handlers import BookingClock
+from care_plan.service_layer.unit_of_work import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
@@ -26,16 +27,16 @@ logger = logging.getLogger(__name__)
 class ExpirySweeper:
     def __init__(
         self,
-        database: Database,
-        saga: BookingSaga,
+        units: UnitOfWorkFactory,
+        clock: BookingClock,
         *,
         replies_read_until: Callable[[], Awaitable[datetime | None]],
         interval_seconds: float,
         batch_size: int = 100,
     ) -> None:
         """:param replies_read_until: a time before which every reply was applied, or None."""
-        self._database = database
-        self._saga = saga
+        self._units = units
+        self._clock = clock
         self._replies_read_until = replies_read_until
         self._interval = interval_seconds
         self._batch_size = batch_size
@@ -45,17 +46,20 @@ class ExpirySweeper:
         read_until = await self._replies_read_until()
         if read_until is None:
             return 0  # replies may be waiting unread: judging deadlines now would be unfair
-        async with self._database.connection() as connection:
-            overdue = await BookingRepository(connection).overdue(
-                min(self._saga.clock(), read_until), limit=self._batch_size
+        async with self._units.reading() as uow:
+            overdue = await uow.bookings.overdue(
+                min(self._clock.now(), read_until), limit=self._batch_size
             )
         expired = 0
         for booking_id, _ in overdue:
             # One transaction per booking: one slow lock does not hold the others back.
-            async with self._database.transaction() as connection:
-                if await self._saga.expire(connection, booking_id) is Outcome.APPLIED:
-                    expired += 1
-                    logger.info("booking expired", extra={"booking_id": str(booking_id)})
+            async with self._units.begin() as uow:
+                outcome = await handlers.expire_booking(
+                    commands.ExpireBooking(booking_id), uow, self._clock
+                )
+            if outcome is Outcome.APPLIED:
+                expired += 1
+                logger.info("booking expired", extra={"booking_id": str(booking_id)})
         return expired
 
     async def run(self, stop: asyncio.Event) -> None:

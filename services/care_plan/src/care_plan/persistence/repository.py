@@ -10,18 +10,21 @@ events (and, through the slot lock, of one slot's requests) follow their commit 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from asyncpg import Record
+from asyncpg.exceptions import UniqueViolationError
 
+from care_plan.domain.decisions import KeyedBooking, KnownSlot
+from care_plan.domain.errors import SlotNotBookableError
 from care_plan.domain.model import Booking, Insurance, Patient, SlotSnapshot
 from care_plan.domain.rules import SlotHold
-from care_plan.persistence.tables import LIVE, SCHEMA
-from contract.events import BookingStatus, EncounterType, PaymentMode
-from eventing.database import Connection
+from care_plan.domain.snapshots import patient_of, patient_snapshot
+from care_plan.persistence.tables import IDEMPOTENCY_KEY_INDEX, LIVE, LIVE_PER_SLOT_INDEX, SCHEMA
+from contract.events import BookingStatus, EncounterType, PatientSnapshot, PaymentMode
+from eventing.database import Connection, constraint_of
 
 _PATIENTS = f"{SCHEMA}.patients"
 _BOOKINGS = f"{SCHEMA}.bookings"
@@ -98,45 +101,6 @@ class PatientRepository:
         return bool(status == "UPDATE 1")
 
 
-def patient_snapshot_json(patient: Patient) -> dict[str, Any]:
-    """The patient as stored with a booking (the wire's field names)."""
-    insurance = patient.insurance
-    return {
-        "id": str(patient.id),
-        "firstName": patient.first_name,
-        "lastName": patient.last_name,
-        "gender": patient.gender,
-        "dateOfBirth": patient.date_of_birth.isoformat(),
-        "insurance": {
-            "payer": insurance.payer,
-            "memberId": insurance.member_id,
-            "plan": insurance.plan,
-            "validUntil": insurance.valid_until.isoformat(),
-        }
-        if insurance
-        else None,
-    }
-
-
-def patient_from_snapshot(data: dict[str, Any]) -> Patient:
-    insurance = data.get("insurance")
-    return Patient(
-        id=UUID(data["id"]),
-        first_name=data["firstName"],
-        last_name=data["lastName"],
-        gender=data["gender"],
-        date_of_birth=date.fromisoformat(data["dateOfBirth"]),
-        insurance=Insurance(
-            payer=insurance["payer"],
-            member_id=insurance["memberId"],
-            plan=insurance["plan"],
-            valid_until=date.fromisoformat(insurance["validUntil"]),
-        )
-        if insurance
-        else None,
-    )
-
-
 # --- bookings ---------------------------------------------------------------------------
 
 
@@ -158,21 +122,43 @@ def _booking(row: Record) -> Booking:
         status=BookingStatus(row["status"]),
         reason=row["reason"],
         idempotency_key=row["idempotency_key"],
-        patient=patient_from_snapshot(row["patient_snapshot"]) if row["patient_snapshot"] else None,
+        patient=_snapshot_patient(row["patient_snapshot"]),
     )
 
 
-@dataclass(frozen=True, slots=True)
-class KeyedBooking:
-    booking: Booking
-    fingerprint: str | None
+def _snapshot_patient(data: dict[str, Any] | None) -> Patient | None:
+    return patient_of(PatientSnapshot.model_validate(data)) if data else None
+
+
+class IdempotencyKeyTakenError(Exception):
+    """A request with the same Idempotency-Key committed while this one ran: retry to read it."""
 
 
 class BookingRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        # The bookings written through this repository, in order: their events are staged in
+        # the outbox when the unit of work's block ends.
+        self.written: list[Booking] = []
 
     async def add(self, booking: Booking, *, fingerprint: str | None) -> None:
+        """Raises ``SlotNotBookableError`` for a slot a live booking holds and
+        ``IdempotencyKeyTakenError`` for a key a concurrent request committed first: the
+        unique indexes are the last word on both races."""
+        try:
+            await self._insert(booking, fingerprint)
+        except UniqueViolationError as error:
+            constraint = constraint_of(error)
+            if constraint == LIVE_PER_SLOT_INDEX:
+                # Unreachable while the slot row lock serialises bookings; kept as the answer
+                # the database's own guard would give.
+                raise SlotNotBookableError("the availability is held by another booking") from error
+            if constraint == IDEMPOTENCY_KEY_INDEX:
+                raise IdempotencyKeyTakenError(constraint) from error
+            raise
+        self.written.append(booking)
+
+    async def _insert(self, booking: Booking, fingerprint: str | None) -> None:
         await self._connection.execute(
             f"insert into {_BOOKINGS} (id, patient_id, provider_availability_id, status,"
             " payment_mode, reason, idempotency_key, request_fingerprint, slot_from_date,"
@@ -192,7 +178,7 @@ class BookingRepository:
             booking.slot.provider_id,
             booking.slot.speciality,
             booking.slot.encounter_type.value,
-            patient_snapshot_json(booking.patient) if booking.patient else None,
+            patient_snapshot(booking.patient).to_json_dict() if booking.patient else None,
             booking.created_at,
             booking.expires_at,
         )
@@ -241,6 +227,7 @@ class BookingRepository:
             booking.slot.speciality,
             booking.slot.encounter_type.value,
         )
+        self.written.append(booking)
 
     async def overdue(self, now: datetime, *, limit: int) -> Sequence[tuple[UUID, UUID]]:
         """(booking id, availability id) of waiting bookings past their deadline, oldest first."""
@@ -257,18 +244,11 @@ class BookingRepository:
 # --- slots (the read model) ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LockedSlot:
-    id: UUID
-    hold: SlotHold
-    snapshot: SlotSnapshot
-
-
 class SlotRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def lock(self, availability_id: UUID) -> LockedSlot | None:
+    async def lock(self, availability_id: UUID) -> KnownSlot | None:
         """The slot, row-locked until the transaction ends: bookings of it queue here."""
         row = await self._connection.fetchrow(
             "select id, deleted_at, held_by, provider_booking_id, from_date, to_date,"
@@ -277,7 +257,7 @@ class SlotRepository:
         )
         if row is None:
             return None
-        return LockedSlot(
+        return KnownSlot(
             id=row["id"],
             hold=SlotHold(
                 deleted=row["deleted_at"] is not None,

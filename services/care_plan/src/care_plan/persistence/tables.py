@@ -27,6 +27,9 @@ from eventing.outbox import outbox_table
 SCHEMA = "care_plan"
 LIVE_STATUS_VALUES = sorted(status.value for status in LIVE_STATUSES)
 LIVE = "(" + ", ".join(f"'{status}'" for status in LIVE_STATUS_VALUES) + ")"
+# The unique indexes whose violations the repository turns into answers (see repository.py).
+IDEMPOTENCY_KEY_INDEX = "bookings_idempotency_key"
+LIVE_PER_SLOT_INDEX = "bookings_one_live_per_slot"
 # A slot is offered when the provider has not deleted it, no live booking of ours holds it and
 # the provider reports no holder of its own (a booking made elsewhere: provider_booking_id).
 BOOKABLE = "deleted_at IS NULL AND held_by IS NULL AND provider_booking_id IS NULL"
@@ -126,7 +129,7 @@ bookings = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("bookings_by_patient", "patient_id", "created_at"),
     Index(
-        "bookings_idempotency_key",
+        IDEMPOTENCY_KEY_INDEX,
         "patient_id",
         "idempotency_key",
         unique=True,
@@ -134,7 +137,7 @@ bookings = Table(
     ),
     # The last line of defence against a double booking inside this service.
     Index(
-        "bookings_one_live_per_slot",
+        LIVE_PER_SLOT_INDEX,
         "provider_availability_id",
         unique=True,
         postgresql_where=text(f"status IN {LIVE}"),

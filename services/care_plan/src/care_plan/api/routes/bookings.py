@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from asyncpg.exceptions import UniqueViolationError
 from fastapi import APIRouter, Body, Header, Path, Response, status
 
-from care_plan.api.deps import ApiKey, ContainerDep
+from care_plan.api.deps import ApiKey, ContainerDep, Units
 from care_plan.api.schemas import BookingBody, BookingOut, ErrorOut
-from care_plan.domain.errors import (
-    BookingNotFoundError,
-    PatientNotFoundError,
-    SlotNotBookableError,
-)
-from care_plan.persistence.repository import BookingRepository, PatientRepository
-from care_plan.saga import RequestedBooking
-from eventing.database import constraint_of
+from care_plan.domain import commands
+from care_plan.service_layer import handlers
 from eventing.problems import too_many_requests_response
 
 router = APIRouter(
@@ -42,8 +35,6 @@ IdempotencyKey = Annotated[
         description="Retries with the same key (per patient) return the same booking",
     ),
 ]
-_KEY_CONSTRAINT = "bookings_idempotency_key"
-_LIVE_CONSTRAINT = "bookings_one_live_per_slot"
 
 
 @router.post(
@@ -71,28 +62,16 @@ async def request_booking(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> BookingOut:
-    for attempt in (1, 2):
-        try:
-            async with container.database.transaction() as connection:
-                result: RequestedBooking = await container.saga.request_booking(
-                    connection,
-                    patient_id=patient_id,
-                    availability_id=body.provider_availability_id,
-                    payment_mode=body.payment_mode,
-                    idempotency_key=idempotency_key,
-                    # The request's span (tracing on) or a fresh id: every record the booking
-                    # causes carries a traceparent (CONTRACT.md section 4).
-                    traceparent=container.tracing.traceparent_for_new_work(),
-                )
-            break
-        except UniqueViolationError as error:
-            if constraint_of(error) == _LIVE_CONSTRAINT:
-                # Unreachable while the slot row lock serialises bookings; kept as the answer
-                # the database's own guard would give.
-                raise SlotNotBookableError("the availability is held by another booking") from error
-            # The same key raced in for another slot and committed first: read it on retry.
-            if attempt == 2 or constraint_of(error) != _KEY_CONSTRAINT:
-                raise
+    result = await handlers.request_booking(
+        commands.RequestBooking(
+            patient_id, body.provider_availability_id, body.payment_mode, idempotency_key
+        ),
+        container.units,
+        container.clock,
+        # The request's span (tracing on) or a fresh id: every record the booking causes
+        # carries a traceparent (CONTRACT.md section 4).
+        traceparent=container.tracing.traceparent_for_new_work(),
+    )
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     # What `careplan trace <bookingId>` finds the booking's trace by.
@@ -101,25 +80,18 @@ async def request_booking(
 
 
 @router.get("", response_model=list[BookingOut], summary="A patient's bookings, oldest first")
-async def list_bookings(
-    container: ContainerDep, _: ApiKey, patient_id: PatientId
-) -> list[BookingOut]:
-    async with container.database.connection() as connection:
-        if await PatientRepository(connection).get(patient_id) is None:
-            raise PatientNotFoundError(patient_id)
-        bookings = await BookingRepository(connection).for_patient(patient_id)
+async def list_bookings(units: Units, _: ApiKey, patient_id: PatientId) -> list[BookingOut]:
+    async with units.reading() as uow:
+        bookings = await handlers.list_bookings(patient_id, uow)
     return [BookingOut.of(booking) for booking in bookings]
 
 
 @router.get("/{bookingId}", response_model=BookingOut, summary="Read one booking")
 async def get_booking(
-    container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
+    units: Units, _: ApiKey, patient_id: PatientId, booking_id: BookingId
 ) -> BookingOut:
-    async with container.database.connection() as connection:
-        booking = await BookingRepository(connection).get(booking_id)
-    if booking is None or booking.patient_id != patient_id:
-        raise BookingNotFoundError(booking_id)
-    return BookingOut.of(booking)
+    async with units.reading() as uow:
+        return BookingOut.of(await handlers.get_booking(patient_id, booking_id, uow))
 
 
 @router.delete(
@@ -135,10 +107,8 @@ async def get_booking(
     responses={409: {"model": ErrorOut, "description": "The booking already ended"}},
 )
 async def cancel_booking(
-    container: ContainerDep, _: ApiKey, patient_id: PatientId, booking_id: BookingId
+    units: Units, _: ApiKey, patient_id: PatientId, booking_id: BookingId
 ) -> Response:
-    async with container.database.transaction() as connection:
-        await container.saga.cancel_by_patient(
-            connection, patient_id=patient_id, booking_id=booking_id
-        )
+    async with units.begin() as uow:
+        await handlers.cancel_booking(commands.CancelBooking(patient_id, booking_id), uow)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, status
 
-from care_plan.api.deps import ApiKey, ContainerDep
+from care_plan.api.deps import ApiKey, Units
 from care_plan.api.schemas import PATIENT_EXAMPLE, ErrorOut, PatientBody, PatientOut
-from care_plan.domain.errors import PatientNotFoundError
-from care_plan.persistence.repository import PatientRepository
+from care_plan.domain import commands
+from care_plan.domain.model import Patient
+from care_plan.service_layer import handlers
 
 router = APIRouter(
     prefix="/patients",
@@ -36,14 +37,15 @@ _EXAMPLES = {
     "", status_code=status.HTTP_201_CREATED, response_model=PatientOut, summary="Register a patient"
 )
 async def create_patient(
-    container: ContainerDep,
+    units: Units,
     _: ApiKey,
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:
-    patient = body.to_domain(uuid.uuid4())
-    async with container.database.transaction() as connection:
-        await PatientRepository(connection).add(patient)
-    return PatientOut.of(patient)
+    async with units.begin() as uow:
+        patient = await handlers.register_patient(
+            commands.RegisterPatient(Patient.of(body, id=uuid.uuid4())), uow
+        )
+    return PatientOut.model_validate(patient)
 
 
 @router.get(
@@ -52,12 +54,9 @@ async def create_patient(
     summary="Read a patient",
     responses={404: {"model": ErrorOut}},
 )
-async def get_patient(container: ContainerDep, _: ApiKey, patient_id: PatientId) -> PatientOut:
-    async with container.database.connection() as connection:
-        patient = await PatientRepository(connection).get(patient_id)
-    if patient is None:
-        raise PatientNotFoundError(patient_id)
-    return PatientOut.of(patient)
+async def get_patient(units: Units, _: ApiKey, patient_id: PatientId) -> PatientOut:
+    async with units.reading() as uow:
+        return PatientOut.model_validate(await handlers.get_patient(patient_id, uow))
 
 
 @router.put(
@@ -67,13 +66,13 @@ async def get_patient(container: ContainerDep, _: ApiKey, patient_id: PatientId)
     responses={404: {"model": ErrorOut}},
 )
 async def update_patient(
-    container: ContainerDep,
+    units: Units,
     _: ApiKey,
     patient_id: PatientId,
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:
-    patient = body.to_domain(patient_id)
-    async with container.database.transaction() as connection:
-        if not await PatientRepository(connection).replace(patient):
-            raise PatientNotFoundError(patient_id)
-    return PatientOut.of(patient)
+    async with units.begin() as uow:
+        patient = await handlers.replace_patient(
+            commands.ReplacePatient(Patient.of(body, id=patient_id)), uow
+        )
+    return PatientOut.model_validate(patient)

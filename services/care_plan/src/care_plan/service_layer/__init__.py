@@ -1,0 +1,1 @@
+"""The use cases: handlers run each command inside a unit of work."""

@@ -1,0 +1,282 @@
+"""The use cases of Care Plan, one function per command, each inside one unit of work.
+
+Every booking step locks the slot row, then the booking row (the lock order everywhere),
+lets the domain decide, and writes the booking through ``uow.bookings``: its events reach the
+outbox when the unit of work commits. The same steps serve the HTTP API, the reply and
+availability consumers, and the expiry sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from prometheus_client import Counter
+
+from care_plan.domain import commands
+from care_plan.domain.decisions import (
+    KnownSlot,
+    Refused,
+    decide_booking,
+    replayed_booking,
+    request_fingerprint,
+    slot_at_confirmation,
+)
+from care_plan.domain.errors import (
+    BookingNotFoundError,
+    PatientNotFoundError,
+    SlotNotBookableError,
+    SlotNotFoundError,
+)
+from care_plan.domain.model import Booking, Outcome, Patient
+from care_plan.domain.rules import supersedes
+from care_plan.persistence.read_model import SlotState
+from care_plan.persistence.repository import IdempotencyKeyTakenError
+from care_plan.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS = Counter(
+    "care_plan_booking_transitions_total",
+    "Booking state changes and ignored (duplicate or late) inputs",
+    ["step", "outcome"],
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingClock:
+    """How long the provider side has to answer, and what time it is (tests set both)."""
+
+    timeout: timedelta
+    now: Callable[[], datetime] = field(default=_utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedBooking:
+    booking: Booking
+    replayed: bool  # an earlier request with the same Idempotency-Key created it
+
+
+class Projection(StrEnum):
+    INSERTED = "inserted"
+    UPDATED = "updated"
+    STALE = "stale"  # a duplicate or older event: the read model already holds newer state
+
+
+# --- patients --------------------------------------------------------------------------------
+
+
+async def register_patient(command: commands.RegisterPatient, uow: UnitOfWork) -> Patient:
+    # Patients are this service's own business: no event.
+    await uow.patients.add(command.patient)
+    return command.patient
+
+
+async def get_patient(patient_id: UUID, uow: UnitOfWork) -> Patient:
+    patient = await uow.patients.get(patient_id)
+    if patient is None:
+        raise PatientNotFoundError(patient_id)
+    return patient
+
+
+async def replace_patient(command: commands.ReplacePatient, uow: UnitOfWork) -> Patient:
+    """Bookings already made keep the patient as at their request (their snapshot)."""
+    if not await uow.patients.replace(command.patient):
+        raise PatientNotFoundError(command.patient.id)
+    return command.patient
+
+
+# --- bookings --------------------------------------------------------------------------------
+
+
+async def request_booking(
+    command: commands.RequestBooking,
+    units: UnitOfWorkFactory,
+    clock: BookingClock,
+    *,
+    traceparent: str | None = None,
+) -> RequestedBooking:
+    """Book a slot: the booking and its ``BOOKING_CREATION_REQUEST``, in one transaction.
+
+    A request with the same Idempotency-Key for another slot may commit while this one runs
+    (the slot locks do not serialise them); the key's unique index then refuses this one, and
+    the second attempt reads what the first committed: its replay, or a reused-key refusal.
+    """
+    try:
+        async with units.begin(traceparent=traceparent) as uow:
+            return await _request_booking(command, uow, clock)
+    except IdempotencyKeyTakenError:
+        async with units.begin(traceparent=traceparent) as uow:
+            return await _request_booking(command, uow, clock)
+
+
+async def _request_booking(
+    command: commands.RequestBooking, uow: UnitOfWork, clock: BookingClock
+) -> RequestedBooking:
+    patient = await get_patient(command.patient_id, uow)
+    fingerprint = request_fingerprint(command.availability_id, command.payment_mode)
+    if replay := await _replay(command, uow, fingerprint):
+        return replay
+    slot = await uow.slots.lock(command.availability_id)
+    if slot is None:
+        raise SlotNotFoundError(command.availability_id)
+    # A request with the same key may have committed while this one waited for the lock.
+    if replay := await _replay(command, uow, fingerprint):
+        return replay
+    decision = decide_booking(
+        slot,
+        patient=patient,
+        booking_id=uuid.uuid4(),
+        payment_mode=command.payment_mode,
+        idempotency_key=command.idempotency_key,
+        now=clock.now(),
+        timeout=clock.timeout,
+    )
+    if isinstance(decision, Refused):
+        TRANSITIONS.labels("request", "refused").inc()
+        raise SlotNotBookableError(decision.reason)
+    await uow.bookings.add(decision, fingerprint=fingerprint if command.idempotency_key else None)
+    await uow.slots.hold(slot.id, decision.id)
+    TRANSITIONS.labels("request", Outcome.APPLIED.value).inc()
+    return RequestedBooking(decision, replayed=False)
+
+
+async def _replay(
+    command: commands.RequestBooking, uow: UnitOfWork, fingerprint: str
+) -> RequestedBooking | None:
+    if command.idempotency_key is None:
+        return None
+    existing = await uow.bookings.by_idempotency_key(command.patient_id, command.idempotency_key)
+    booking = replayed_booking(existing, fingerprint)
+    return RequestedBooking(booking, replayed=True) if booking is not None else None
+
+
+async def list_bookings(patient_id: UUID, uow: UnitOfWork) -> list[Booking]:
+    await get_patient(patient_id, uow)
+    return await uow.bookings.for_patient(patient_id)
+
+
+async def get_booking(patient_id: UUID, booking_id: UUID, uow: UnitOfWork) -> Booking:
+    booking = await uow.bookings.get(booking_id)
+    if booking is None or booking.patient_id != patient_id:
+        raise BookingNotFoundError(booking_id)
+    return booking
+
+
+async def cancel_booking(command: commands.CancelBooking, uow: UnitOfWork) -> Booking:
+    booking, _ = await _lock(uow, command.booking_id)
+    if booking is None or booking.patient_id != command.patient_id:
+        raise BookingNotFoundError(command.booking_id)
+    await _finish(uow, booking, "cancel-by-patient", booking.cancel_by_patient())
+    return booking
+
+
+async def confirm_booking(command: commands.ConfirmBooking, uow: UnitOfWork) -> Outcome | None:
+    """None: the booking is not ours (another deployment's, or from before a reset)."""
+    booking, slot = await _lock(uow, command.booking_id)
+    if booking is None:
+        return None
+    outcome = booking.confirm(slot_at_confirmation(slot))
+    await _finish(uow, booking, "confirm", outcome)
+    return outcome
+
+
+async def reject_booking(command: commands.RejectBooking, uow: UnitOfWork) -> Outcome | None:
+    booking, _ = await _lock(uow, command.booking_id)
+    if booking is None:
+        return None
+    outcome = booking.reject(command.reason)
+    await _finish(uow, booking, "reject", outcome)
+    return outcome
+
+
+async def expire_booking(
+    command: commands.ExpireBooking, uow: UnitOfWork, clock: BookingClock
+) -> Outcome | None:
+    booking, _ = await _lock(uow, command.booking_id)
+    if booking is None:
+        return None
+    outcome = booking.expire(clock.now())
+    await _finish(uow, booking, "expire", outcome)
+    return outcome
+
+
+async def cancel_bookings_of_slot(
+    command: commands.CancelBookingsOfSlot, uow: UnitOfWork
+) -> list[Booking]:
+    """The provider deleted the slot: its live bookings end. The caller holds the slot lock."""
+    cancelled = []
+    for booking in await uow.bookings.live_for_slot(command.availability_id):
+        await _finish(
+            uow, booking, "cancel-by-provider", booking.cancel_by_provider(command.reason)
+        )
+        cancelled.append(booking)
+    if cancelled:
+        logger.info(
+            "bookings cancelled by the provider",
+            extra={
+                "availability_id": str(command.availability_id),
+                "bookings": [str(b.id) for b in cancelled],
+            },
+        )
+    return cancelled
+
+
+# --- the availability read model ------------------------------------------------------------
+
+
+async def project_availability(state: SlotState, uow: UnitOfWork) -> Projection:
+    """Apply an availability state to the read model unless it holds a newer one
+    (``domain.rules.supersedes``); a deletion ends the slot's live bookings. The slot's row lock
+    serialises this with the booking steps."""
+    deleting = state.deleted_at is not None
+    current = await uow.read_model.lock_version(state.id)
+    state = await uow.read_model.stored_form(state)
+    if current is None and await uow.read_model.insert(state):
+        outcome = Projection.INSERTED
+    else:
+        # Known already, or a concurrent writer inserted it first: compare under its lock.
+        current = current or await uow.read_model.lock_version(state.id)
+        if current is None:  # the insert lost to a concurrent one, whose row is there
+            raise LookupError(f"availability {state.id} vanished under its lock")
+        if not supersedes(
+            state.stamp, current.stamp, incoming_deletes=deleting, current_deleted=current.deleted
+        ):
+            return Projection.STALE
+        await uow.read_model.overwrite(state)
+        outcome = Projection.UPDATED
+    if deleting:
+        await cancel_bookings_of_slot(commands.CancelBookingsOfSlot(state.id), uow)
+    return outcome
+
+
+async def _lock(uow: UnitOfWork, booking_id: UUID) -> tuple[Booking | None, KnownSlot | None]:
+    """The booking, locked after its slot (the lock order of every step), and the slot."""
+    unlocked = await uow.bookings.get(booking_id)
+    if unlocked is None:
+        return None, None
+    slot = await uow.slots.lock(unlocked.availability_id)
+    return await uow.bookings.get(booking_id, for_update=True), slot
+
+
+async def _finish(uow: UnitOfWork, booking: Booking, step: str, outcome: Outcome) -> None:
+    TRANSITIONS.labels(step, outcome.value).inc()
+    if outcome is not Outcome.APPLIED:
+        if outcome is Outcome.TOO_LATE:
+            logger.info(
+                "input for an ended booking ignored",
+                extra={"booking_id": str(booking.id), "step": step, "status": booking.status.value},
+            )
+        return
+    await uow.bookings.save(booking)
+    if not booking.is_live:
+        await uow.slots.release(booking.availability_id, booking.id)
