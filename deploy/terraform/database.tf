@@ -20,7 +20,7 @@ resource "aws_db_parameter_group" "postgres" {
   name   = "${var.name}-postgres${split(".", var.db_engine_version)[0]}"
   family = "postgres${split(".", var.db_engine_version)[0]}"
 
-  # Clients must use TLS (the EKS overlay's DATABASE_URL asks for ssl=require).
+  # Clients must use TLS (the EKS overlay's DATABASE_URL asks for ssl=verify-full).
   parameter {
     name  = "rds.force_ssl"
     value = "1"
@@ -97,8 +97,22 @@ resource "aws_db_instance" "postgres" {
   monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
 }
 
-# Where the database is, for External Secrets to build DATABASE_URL (not secret, but kept next to
-# the credentials so that one ExternalSecret reads everything).
+# The certificate authorities of RDS in the region: the services verify the server's certificate
+# and host name (DATABASE_URL ?ssl=verify-full, PGSSLROOTCERT), so a man in the middle with any
+# other certificate is refused. Published by AWS, fetched over HTTPS at apply time.
+data "http" "rds_ca_bundle" {
+  url = "https://truststore.pki.rds.amazonaws.com/${var.region}/${var.region}-bundle.pem"
+
+  lifecycle {
+    postcondition {
+      condition     = self.status_code == 200 && strcontains(self.response_body, "BEGIN CERTIFICATE")
+      error_message = "The RDS CA bundle of ${var.region} could not be fetched."
+    }
+  }
+}
+
+# Where the database is and whom to trust, for External Secrets to build DATABASE_URL and the CA
+# file (not secret, but kept next to the credentials so that one ExternalSecret reads everything).
 resource "aws_secretsmanager_secret" "database_connection" {
   # checkov:skip=CKV2_AWS_57:Holds host, port and database name only, no credential to rotate; the password lives in the RDS-managed secret, which RDS rotates.
   name                    = "${var.name}/database-connection"
@@ -110,9 +124,10 @@ resource "aws_secretsmanager_secret" "database_connection" {
 resource "aws_secretsmanager_secret_version" "database_connection" {
   secret_id = aws_secretsmanager_secret.database_connection.id
   secret_string = jsonencode({
-    host   = aws_db_instance.postgres.address
-    port   = tostring(aws_db_instance.postgres.port)
-    dbname = aws_db_instance.postgres.db_name
+    host      = aws_db_instance.postgres.address
+    port      = tostring(aws_db_instance.postgres.port)
+    dbname    = aws_db_instance.postgres.db_name
+    ca_bundle = data.http.rds_ca_bundle.response_body
   })
 }
 

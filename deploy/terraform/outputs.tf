@@ -6,6 +6,8 @@ locals {
   # Exactly the keys of deploy/k8s/components/eks/terraform-outputs.env (a test compares them).
   k8s_overlay_env = {
     AWS_REGION                = var.region
+    AUTH_ISSUER               = local.auth_issuer
+    AUTH_AUDIENCE             = aws_cognito_user_pool_client.api.id
     ECR_REGISTRY              = local.ecr_registry
     KAFKA_BOOTSTRAP_SERVERS   = local.kafka_bootstrap_servers
     EVENTBRIDGE_SINK_ROLE_ARN = module.eventbridge_sink_irsa.iam_role_arn

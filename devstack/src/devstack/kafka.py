@@ -54,7 +54,7 @@ def _kafka_dir(settings: DevstackSettings) -> Path:
     return settings.state_dir / "kafka"
 
 
-def _java_command(
+def java_command(
     settings: DevstackSettings, main_class: str, *args: str, heap: str = "256m"
 ) -> list[str]:
     return [
@@ -93,9 +93,16 @@ def prepare(settings: DevstackSettings) -> None:
     config = _render_config(settings)
     if (_kafka_dir(settings) / "data" / "meta.properties").exists():
         return
-    cluster_id = _generate_cluster_id(settings)
+    format_storage(settings, config, _generate_cluster_id(settings))
+
+
+def format_storage(
+    settings: DevstackSettings, config: Path, cluster_id: str, *options: str
+) -> None:
+    """Format a single-node KRaft log for ``config``; ``options`` are StorageTool's own
+    (``--add-scram`` stores SCRAM credentials before the first start)."""
     subprocess.run(
-        _java_command(
+        java_command(
             settings,
             "kafka.tools.StorageTool",
             "format",
@@ -104,6 +111,7 @@ def prepare(settings: DevstackSettings) -> None:
             cluster_id,
             "-c",
             str(config),
+            *options,
         ),
         check=True,
         capture_output=True,
@@ -112,7 +120,7 @@ def prepare(settings: DevstackSettings) -> None:
 
 def _generate_cluster_id(settings: DevstackSettings) -> str:
     result = subprocess.run(
-        _java_command(settings, "kafka.tools.StorageTool", "random-uuid"),
+        java_command(settings, "kafka.tools.StorageTool", "random-uuid"),
         check=True,
         capture_output=True,
         text=True,
@@ -122,7 +130,7 @@ def _generate_cluster_id(settings: DevstackSettings) -> str:
 
 def command(settings: DevstackSettings) -> list[str]:
     config = _kafka_dir(settings) / "server.properties"
-    return _java_command(settings, "kafka.Kafka", str(config), heap=settings.kafka_heap)
+    return java_command(settings, "kafka.Kafka", str(config), heap=settings.kafka_heap)
 
 
 def ready(settings: DevstackSettings) -> None:

@@ -18,11 +18,12 @@ from typing import Any
 
 
 def _provider_schedule() -> dict[str, Any]:
+    from eventing.settings import Environment
     from provider_schedule.bootstrap import bootstrap
     from provider_schedule.main import create_app
     from provider_schedule.settings import ProviderScheduleSettings
 
-    container = bootstrap(ProviderScheduleSettings())
+    container = bootstrap(ProviderScheduleSettings(environment=Environment.LOCAL))
     try:
         return create_app(container, run_workers=False).openapi()
     finally:
@@ -33,8 +34,9 @@ def _care_plan() -> dict[str, Any]:
     from care_plan import bootstrap
     from care_plan.main import create_app
     from care_plan.settings import Settings
+    from eventing.settings import Environment
 
-    container = bootstrap.build(Settings())
+    container = bootstrap.build(Settings(environment=Environment.LOCAL))
     return create_app(container, run_workers=False).openapi()
 
 

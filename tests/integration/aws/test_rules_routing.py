@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from clinic_operations.logic import Visit, VisitStatus
+from clinic_operations.logic import Visit, VisitStatus, decide
 from clinic_operations.visits import list_visits
 from contract import topics
 from contract.events import (
@@ -203,9 +203,13 @@ def test_onsite_confirmed_booking_reaches_both_queues(
     )
     (delivered,) = [b for b in onsite if _booking_id_of(b) == str(booking.id)]
     assert delivered["id"] == event_id
-    assert delivered["source"] == "kafka-connect.care-plan-sink"
-    assert delivered["detail-type"] == "kafka-connect-careplan.bookings"
-    assert delivered["detail"] == detail
+    # The input transformer keeps what a visit records: the function reads the same visit from
+    # it as from the whole event, and nothing else of the patient travels.
+    whole = {"id": event_id, "time": delivered["time"], "detail": detail}
+    assert decide(json.dumps(delivered)) == decide(json.dumps(whole))
+    patient = delivered["detail"]["value"]["patient"]
+    assert set(patient) == {"id", "firstName", "lastName"}
+    assert "insurance" not in json.dumps(delivered)
 
 
 def test_virtual_confirmed_booking_reaches_only_the_confirmed_queue(

@@ -198,6 +198,8 @@ async def test_rebuild_replays_the_compacted_topic_into_an_emptied_read_model(
         [sys.executable, "-m", "care_plan.rebuild_read_model", "--topic", topic],
         env={
             **os.environ,
+            # As `careplan care-plan rebuild` and the manifests give it: there is no default.
+            "ENVIRONMENT": "test",
             "DATABASE_URL": database,
             "KAFKA_BOOTSTRAP_SERVERS": infrastructure.bootstrap_servers,
         },
@@ -257,6 +259,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
     topic = compacted_topic(infrastructure)
     provider = FakeProvider(infrastructure.bootstrap_servers, availability_topic=topic)
     settings = Settings(
+        environment="test",
         kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
         database=DatabaseSettings(database_url=database),
         availability_topic=topic,

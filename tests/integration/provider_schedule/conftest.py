@@ -52,7 +52,7 @@ def schedule_settings(
     infrastructure: DevstackSettings, **overrides: object
 ) -> ProviderScheduleSettings:
     return ProviderScheduleSettings(
-        environment=Environment.PRODUCTION,
+        environment=Environment.TEST,
         api_key=SecretStr(API_KEY),
         kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
         database=DatabaseSettings(database_url=infrastructure.sqlalchemy_url),

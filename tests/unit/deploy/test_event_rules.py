@@ -18,6 +18,7 @@ import pytest
 from moto.events.models import EventPattern
 from moto.events.utils import EventTemplateParser
 
+from clinic_operations.logic import decide as clinic_decide
 from contract import topics
 from contract.events import (
     BookingEvent,
@@ -204,3 +205,27 @@ def test_every_rule_is_covered_here() -> None:
         "all-cancelled-care-plan-events",
         "onsite-confirmed-care-plan-events",
     }
+
+
+@pytest.mark.parametrize("status", [BookingStatus.CONFIRMED, BookingStatus.CANCELLED_BY_PATIENT])
+def test_the_clinic_gets_the_visit_and_nothing_else_of_the_patient(status: BookingStatus) -> None:
+    """The on-site rule's input transformer, rendered by moto as the local platform renders it:
+    the function reads the same visit as from the whole event, and the message carries no date
+    of birth, gender or insurance."""
+    (rule_input,) = [
+        e
+        for e in both_copies(status, EncounterType.ONSITE)
+        if routed("onsite-confirmed-care-plan-events", [e])
+    ]
+    (target,) = RULES["onsite-confirmed-care-plan-events"].targets
+    assert target.input_transformer is not None
+    message = EventTemplateParser.parse(
+        input_template=target.input_transformer.input_template,
+        input_paths_map=dict(target.input_transformer.input_paths_map),
+        event={**rule_input, "ingestion-time": 0},
+    )
+    assert clinic_decide(json.dumps(message)) == clinic_decide(json.dumps(rule_input))
+    text = json.dumps(message)
+    patient = rule_input["detail"]["value"]["patient"]
+    for withheld in (patient["dateOfBirth"], "FEMALE", "Acme Health", "M-1", "GOLD"):
+        assert withheld not in text

@@ -188,7 +188,11 @@ def test_the_eks_overlays_use_rds_external_secrets_irsa_and_ecr(cloud: Rendered)
     assert "Secret" not in kinds, "secrets come from External Secrets on EKS"
     assert {"ExternalSecret", "SecretStore"} <= kinds
     secret = eks.one("ExternalSecret", "careplan-secrets")
-    assert set(secret["spec"]["target"]["template"]["data"]) == {"API_KEY", "DATABASE_URL"}
+    assert set(secret["spec"]["target"]["template"]["data"]) == {
+        "API_KEY",
+        "DATABASE_URL",
+        "RDS_CA_BUNDLE",
+    }
     sink = eks.one("ServiceAccount", "eventbridge-sink")
     assert re.fullmatch(
         r"arn:aws:iam::\d{12}:role/.+",

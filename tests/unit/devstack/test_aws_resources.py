@@ -34,6 +34,31 @@ NOTIFICATION_PATHS = {
     "slotTo": "$.detail.value.slot.toDate",
 }
 
+# What a clinic visit records, and nothing else of the patient (no date of birth, gender or
+# insurance): the Clinic Operations function reads it in the shape of the whole event.
+ONSITE_TEMPLATE = (
+    '{"id": "<id>", "time": "<time>", "detail": {"value": {'
+    '"booking": {"id": "<bookingId>", "status": "<status>"}, '
+    '"encounterType": "<encounterType>", '
+    '"patient": {"id": "<patientId>", "firstName": "<firstName>", "lastName": "<lastName>"}, '
+    '"slot": {"providerId": "<providerId>", "speciality": "<speciality>", '
+    '"fromDate": "<slotFrom>", "toDate": "<slotTo>"}}}}'
+)
+ONSITE_PATHS = {
+    "id": "$.id",
+    "time": "$.time",
+    "bookingId": "$.detail.value.booking.id",
+    "status": "$.detail.value.booking.status",
+    "encounterType": "$.detail.value.encounterType",
+    "patientId": "$.detail.value.patient.id",
+    "firstName": "$.detail.value.patient.firstName",
+    "lastName": "$.detail.value.patient.lastName",
+    "providerId": "$.detail.value.slot.providerId",
+    "speciality": "$.detail.value.slot.speciality",
+    "slotFrom": "$.detail.value.slot.fromDate",
+    "slotTo": "$.detail.value.slot.toDate",
+}
+
 
 @pytest.fixture(scope="module")
 def resources() -> AwsResources:
@@ -152,7 +177,8 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
                 "State": "ENABLED",
                 "Description": (
                     "On-site bookings (confirmations and cancellations) "
-                    "for the Clinic Operations function; "
+                    "for the Clinic Operations function, reduced by the input transformer to "
+                    "what a clinic visit records (no date of birth, gender or insurance); "
                     "careplan.bookings only, because its insured copy on "
                     "careplan.bookings.insured carries the same booking and would be routed "
                     "a second time"
@@ -165,6 +191,10 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
                     {
                         "Id": "onsite-care-plan-events-queue",
                         "Arn": "arn:aws:sqs:eu-west-1:111122223333:onsite-care-plan-events-queue",
+                        "InputTransformer": {
+                            "InputPathsMap": ONSITE_PATHS,
+                            "InputTemplate": ONSITE_TEMPLATE,
+                        },
                     }
                 ],
             },

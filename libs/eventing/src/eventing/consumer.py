@@ -31,6 +31,7 @@ from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
+from eventing.redaction import describe_error
 from telemetry import Tracing
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
@@ -209,7 +210,11 @@ class ConsumerRunner:
                 # One record may be at fault: record by record isolates and parks it.
                 logger.warning(
                     "batch failed, applying its records one by one",
-                    extra={**_where(batch[0][1]), "records": len(batch), "error": repr(error)},
+                    extra={
+                        **_where(batch[0][1]),
+                        "records": len(batch),
+                        "error": describe_error(error),
+                    },
                 )
                 return batch
             for _, record in batch:
@@ -223,7 +228,9 @@ class ConsumerRunner:
         try:
             return from_record(record.key, record.value, record.headers)
         except MalformedEventError as error:
-            logger.error("malformed record parked", extra={**_where(record), "error": str(error)})
+            logger.error(
+                "malformed record parked", extra={**_where(record), "error": describe_error(error)}
+            )
             await self._dead_letters.park(
                 record, reason=DeadLetterReason.MALFORMED, error=error, attempts=0
             )
@@ -271,7 +278,10 @@ class ConsumerRunner:
                 self._count(record, "processed")
                 return
             except self._permanent_errors as error:
-                logger.error("permanent failure, record parked", extra={**log, "error": str(error)})
+                logger.error(
+                    "permanent failure, record parked",
+                    extra={**log, "error": describe_error(error)},
+                )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.PERMANENT_FAILURE, error=error, attempts=attempt
                 )
@@ -284,12 +294,18 @@ class ConsumerRunner:
                     delay = self._retry.backoff(attempt)
                     logger.warning(
                         "handler failed, retrying",
-                        extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+                        extra={
+                            **log,
+                            "attempt": attempt,
+                            "delay": delay,
+                            "error": describe_error(error),
+                        },
                     )
                     await asyncio.sleep(delay)
                     continue
                 logger.error(
-                    "retries exhausted, record parked", extra={**log, "error": repr(error)}
+                    "retries exhausted, record parked",
+                    extra={**log, "error": describe_error(error)},
                 )
                 await self._dead_letters.park(
                     record, reason=DeadLetterReason.RETRIES_EXHAUSTED, error=error, attempts=attempt
@@ -301,7 +317,7 @@ class ConsumerRunner:
         delay = self._retry.max_backoff_seconds
         logger.warning(
             "database or network unavailable, waiting",
-            extra={**log, "attempt": attempt, "delay": delay, "error": repr(error)},
+            extra={**log, "attempt": attempt, "delay": delay, "error": describe_error(error)},
         )
         try:
             await asyncio.wait_for(self._stop.wait(), delay)

@@ -13,6 +13,7 @@ from contract.topics import dead_letter_topic
 from eventing.cloudevents import KafkaRecord
 from eventing.consumer_types import RecordContext
 from eventing.producer import AsyncProducer
+from eventing.redaction import redacted_message
 
 
 class DeadLetterReason(StrEnum):
@@ -32,7 +33,9 @@ def dead_letter_headers(
     why = {
         "dlt-reason": reason.value,
         "dlt-exception": type(error).__name__,
-        "dlt-exception-message": str(error)[:2000],
+        # Said without the record's values: operators read DLT headers, and a bad date of
+        # birth must not travel on in pydantic's ``input_value`` (the value keeps the bytes).
+        "dlt-exception-message": redacted_message(error),
         "dlt-original-topic": record.topic,
         "dlt-original-partition": str(record.partition),
         "dlt-original-offset": str(record.offset),

@@ -79,7 +79,8 @@ def run_service_migrations(*, schema: str, metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        # hide_parameters: a failed statement's text must not carry the row's values into a log.
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         try:
             async with engine.connect() as connection:
                 await connection.run_sync(migrate)

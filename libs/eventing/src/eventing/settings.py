@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -16,6 +17,10 @@ RECONNECT_CONFIG = {"reconnect.backoff.ms": "100", "reconnect.backoff.max.ms": "
 
 
 class KafkaSettings(BaseSettings):
+    """How every client reaches the brokers: plaintext locally; on EKS ``SASL_SSL`` with
+    ``SCRAM-SHA-512`` (Strimzi's ``tls`` listener, MSK's SCRAM) and the cluster's CA in
+    ``KAFKA_SSL_CA_LOCATION``. The same variables for the services, the Quix app and the sink."""
+
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -23,6 +28,8 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # PEM file of the CA that signed the brokers' certificates; the system store when unset.
+    ssl_ca_location: str | None = None
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings common to producers, consumers and admin clients."""
@@ -37,6 +44,8 @@ class KafkaSettings(BaseSettings):
             config["sasl.username"] = self.sasl_username
         if self.sasl_password:
             config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            config["ssl.ca.location"] = self.ssl_ca_location
         return config
 
 
@@ -98,4 +107,39 @@ def check_api_key(api_key: SecretStr, environment: Environment) -> None:
             f"API_KEY is the published default {LOCAL_API_KEY!r}, accepted only with "
             f"ENVIRONMENT=local, dev or test (ENVIRONMENT is {environment.value!r}); "
             "set API_KEY to a secret of this deployment"
+        )
+
+
+class AuthSettings(BaseSettings):
+    """Who issues the bearer tokens the HTTP services accept: a Cognito user pool in the cloud,
+    moto's locally. ``AUTH_ISSUER`` is the pool's issuer URL (the ``iss`` of its tokens)."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    issuer: str | None = None
+    audience: str | None = None  # the app client id (the ``aud``/``client_id`` of a token)
+    jwks_url: str | None = None  # default: the issuer's /.well-known/jwks.json
+
+
+MISSING_ENVIRONMENT = (
+    "ENVIRONMENT is not set: set it to local, dev, test, staging or production (there is no "
+    "default, so that a deployment that forgets it cannot run with development credentials)"
+)
+
+
+def require_environment(values: Any) -> Any:
+    """A ``model_validator(mode="before")`` body: refuse settings read without ENVIRONMENT."""
+    if isinstance(values, dict) and values.get("environment") in (None, ""):
+        raise ValueError(MISSING_ENVIRONMENT)
+    return values
+
+
+def check_deployment(environment: Environment, api_key: SecretStr, auth: AuthSettings) -> None:
+    """Fail closed: outside development, no published key and no service without an issuer to
+    verify tokens against."""
+    check_api_key(api_key, environment)
+    if not environment.allows_local_key and not (auth.issuer or "").strip():
+        raise ValueError(
+            f"AUTH_ISSUER is not set, and ENVIRONMENT={environment.value} needs it: the issuer "
+            "URL of the Cognito user pool whose tokens this service accepts"
         )

@@ -44,6 +44,7 @@ from contract.topics import PROVIDER_AVAILABILITY
 from eventing.cloudevents import MalformedEventError, from_record
 from eventing.database import Database
 from eventing.logging import configure_logging
+from eventing.redaction import describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def _read(message: Message, report: RebuildReport) -> None:
             extra={
                 "partition": message.partition(),
                 "offset": message.offset(),
-                "error": str(error)[:200],
+                "error": describe_error(error),
             },
         )
         return

@@ -6,7 +6,7 @@ same in `careplan up`, compose and Kubernetes.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,17 +14,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contract import topics
 from eventing.settings import (
     LOCAL_API_KEY,
+    AuthSettings,
     DatabaseSettings,
     Environment,
     KafkaSettings,
-    check_api_key,
+    check_deployment,
+    require_environment,
 )
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    environment: Environment = Environment.LOCAL
+    environment: Environment  # required: see require_environment
     http_host: str = "0.0.0.0"  # noqa: S104 - the container's port is the boundary
     http_port: int = 8080
     log_level: str = "INFO"
@@ -51,10 +53,16 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_is_set(cls, values: Any) -> Any:
+        return require_environment(values)
 
     @model_validator(mode="after")
     def _no_default_key_outside_development(self) -> Self:
-        check_api_key(self.api_key, self.environment)
+        check_deployment(self.environment, self.api_key, self.auth)
         return self
 
     @property

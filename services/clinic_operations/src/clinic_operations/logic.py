@@ -1,8 +1,10 @@
 """What one EventBridge booking event means for the clinic: pure decisions, no I/O.
 
-The SQS message body is the EventBridge event the ``onsite-confirmed-care-plan-events`` rule
-delivers unchanged; its ``detail`` is the connector-shaped Kafka record (CONTRACT.md section 5)
-whose ``value`` is a booking event (CONTRACT.md section 3).
+The SQS message body is what the ``onsite-confirmed-care-plan-events`` rule delivers: the
+EventBridge event's ``id`` and ``time`` and a ``detail.value`` in the booking event's shape
+(CONTRACT.md sections 3 and 5), reduced by the rule's input transformer to what a visit records
+(booking id and status, encounter type, patient id and name, slot), so no date of birth,
+gender or insurance reaches the clinic. The whole event reads the same.
 
 A visit only ever moves forward: absent -> CONFIRMED -> CANCELLED, and CANCELLED is final (a
 cancelled booking is never confirmed again; rebooking creates a new booking id). Hence:

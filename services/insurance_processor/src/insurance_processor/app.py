@@ -36,6 +36,7 @@ from contract.sources import INSURANCE_PROCESSOR
 from eventing.consumer_types import RecordContext
 from eventing.dead_letter import DeadLetterReason, dead_letter_headers
 from eventing.membership import fast_resume_config, transactional_config
+from eventing.redaction import describe_error
 from eventing.settings import RECONNECT_CONFIG
 from insurance_processor.serialization import (
     CloudEvent,
@@ -229,7 +230,7 @@ class BookingRouter:
                 "partition": record.partition,
                 "offset": record.offset,
                 "reason": reason.value,
-                "error": f"{type(error).__name__}: {error}"[:500],
+                "error": describe_error(error),
             },
         )
         return OutgoingRecord(

@@ -1,13 +1,14 @@
 """The service's settings, read from the environment (the names compose, Kubernetes and
-`careplan up` set: ``API_KEY``, ``HTTP_PORT``, ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``...).
+`careplan up` set: ``ENVIRONMENT``, ``API_KEY``, ``HTTP_PORT``, ``DATABASE_URL``, ...).
 
-The default API key ``LOCAL_DEV`` (the contract's local key) is accepted only when
-``ENVIRONMENT`` is ``local`` or ``dev``. ``ENVIRONMENT`` defaults to ``local`` because the local
-launcher sets nothing; every deployment outside a laptop sets ``ENVIRONMENT=production`` (or
-``staging``) and a key of its own, and the service refuses to start if the key is the default.
+It fails closed: ``ENVIRONMENT`` has no default (`careplan up` sets ``local``, the manifests set
+theirs), the published key ``LOCAL_DEV`` is refused outside ``local``, ``dev`` and ``test``, and
+so is a configuration without ``AUTH_ISSUER`` there.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,10 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contract import topics
 from eventing.settings import (
     LOCAL_API_KEY,
+    AuthSettings,
     DatabaseSettings,
     Environment,
     KafkaSettings,
-    check_api_key,
+    check_deployment,
+    require_environment,
 )
 from provider_schedule.messaging.topics import ScheduleTopics
 
@@ -28,7 +31,7 @@ DEFAULT_API_KEY = LOCAL_API_KEY  # refused outside local, dev and test
 class ProviderScheduleSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
-    environment: Environment = Environment.LOCAL
+    environment: Environment  # required: see require_environment
     api_key: SecretStr = SecretStr(DEFAULT_API_KEY)
     http_host: str = "0.0.0.0"  # noqa: S104 - a container's port is its only way in
     http_port: int = Field(default=8090, ge=1, le=65535)
@@ -36,6 +39,7 @@ class ProviderScheduleSettings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     consumer_group: str = "provider-schedule"
     availability_topic: str = topics.PROVIDER_AVAILABILITY
@@ -47,9 +51,14 @@ class ProviderScheduleSettings(BaseSettings):
     # Writes that publish are refused with 429 while the oldest unpublished event is older.
     admission_budget_seconds: float = Field(default=5.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_is_set(cls, values: Any) -> Any:
+        return require_environment(values)
+
     @model_validator(mode="after")
     def _refuse_default_key_outside_development(self) -> ProviderScheduleSettings:
-        check_api_key(self.api_key, self.environment)
+        check_deployment(self.environment, self.api_key, self.auth)
         return self
 
     @property
