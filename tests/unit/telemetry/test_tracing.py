@@ -72,3 +72,8 @@ def test_the_traceparent_travels_in_the_connector_shaped_detail() -> None:
     assert traceparent_in_event(event) == PARENT
     assert traceparent_in_body('{"detail": {"headers": []}}') is None
     assert traceparent_in_body("not json") is None
+
+
+def test_headers_an_input_transformer_rendered_as_json_text_still_carry_it() -> None:
+    event = {"detail": {"headers": ['{"ce_id": "1"}', '{"traceparent": "%s"}' % PARENT, "x"]}}
+    assert traceparent_in_event(event) == PARENT

@@ -18,9 +18,20 @@ def traceparent_in_event(event: Mapping[str, Any]) -> str | None:
     if not isinstance(headers, list):
         return None
     for header in headers:
+        if isinstance(header, str):
+            # An input transformer that copies the array as moto does renders each entry as
+            # JSON text; EventBridge itself inserts the objects.
+            header = _object_or_none(header)
         if isinstance(header, Mapping) and isinstance(value := header.get(TRACEPARENT), str):
             return value
     return None
+
+
+def _object_or_none(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def traceparent_in_body(body: str) -> str | None:
