@@ -3,6 +3,7 @@ trace they are given and link the parents a batch serves."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -75,5 +76,6 @@ def test_the_traceparent_travels_in_the_connector_shaped_detail() -> None:
 
 
 def test_headers_an_input_transformer_rendered_as_json_text_still_carry_it() -> None:
-    event = {"detail": {"headers": ['{"ce_id": "1"}', '{"traceparent": "%s"}' % PARENT, "x"]}}
+    rendered = json.dumps({"traceparent": PARENT})
+    event = {"detail": {"headers": ['{"ce_id": "1"}', rendered, "x"]}}
     assert traceparent_in_event(event) == PARENT
