@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from opentelemetry.trace import SpanKind
@@ -27,7 +28,6 @@ from eventing.cloudevents import Event, MalformedEventError, from_record
 from eventing.consumer_metrics import observe_lag, timed
 from eventing.consumer_tracing import apply_traced_batch, record_attributes
 from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
-from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
@@ -78,6 +78,16 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 def is_outage(error: BaseException) -> bool:
     """The database or the network is away: the record is not at fault, so it must wait for
     the outage to end rather than be parked (the DLT is for records that can never succeed)."""
+    if isinstance(error, OSError | TimeoutError):
+        return True
+    # The database's own connection errors, where eventing[database] is installed. Without it
+    # (the Quix Streams app, the sink) there is no asyncpg, hence no database outage to wait for.
+    try:
+        from eventing.database import is_connection_error
+    except ModuleNotFoundError as missing:
+        if missing.name != "asyncpg":
+            raise
+        return False
     return is_connection_error(error)
 
 
@@ -148,9 +158,12 @@ class ConsumerRunner:
         self._stop = stop
         consumer = Consumer(self._config)
         consumer.subscribe(self._topics, on_assign=self._on_assign)
+        # A cancelled to_thread leaves its thread in poll() or commit(): closing the consumer
+        # under it aborts the process inside librdkafka, so each use holds this lock.
+        in_use = threading.Lock()
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self._next_batch, consumer)
+                messages = await asyncio.to_thread(_holding, in_use, self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
                 try:
                     for partition in _by_partition(messages):
@@ -161,10 +174,13 @@ class ConsumerRunner:
                     pass  # what was not processed is not committed: it comes again
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
-                    await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
-                    observe_lag(consumer, self._group_id, offsets)
+                    await asyncio.to_thread(
+                        _holding, in_use, consumer.commit, offsets=offsets, asynchronous=False
+                    )
+                    # Under the same lock as every other use of the client (see _holding).
+                    _holding(in_use, observe_lag, consumer, self._group_id, offsets)
         finally:
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(_holding, in_use, consumer.close)
 
     async def _handle_partition(
         self, messages: list[Message], processed: dict[tuple[str, int], int]
@@ -355,3 +371,11 @@ def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
             continue
         groups.setdefault((message.topic(), message.partition()), []).append(message)
     return list(groups.values())
+
+
+_T = TypeVar("_T")
+
+
+def _holding(lock: threading.Lock, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    with lock:
+        return call(*args, **kwargs)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uvicorn
+import asyncio
 
-from eventbridge_sink.bootstrap import build_app
+from eventbridge_sink.bootstrap import serve
 from eventbridge_sink.settings import SinkSettings
 from eventing.logging import configure_logging
 from eventing.settings import KafkaSettings
@@ -17,9 +17,10 @@ def main() -> None:
     configure_logging(settings.log_level, service="eventbridge-sink")
     tracing = configure_tracing("eventbridge-sink")
     instrument_botocore(tracing)
-    app = build_app(settings, KafkaSettings(), tracing=tracing)
-    uvicorn.run(app, host="0.0.0.0", port=settings.http_port, log_config=None)  # noqa: S104
-    tracing.shutdown()
+    try:
+        asyncio.run(serve(settings, KafkaSettings(), tracing=tracing))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":
