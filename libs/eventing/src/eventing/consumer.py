@@ -178,7 +178,9 @@ class ConsumerRunner:
                         _holding, in_use, consumer.commit, offsets=offsets, asynchronous=False
                     )
                     # Under the same lock as every other use of the client (see _holding).
-                    _holding(in_use, observe_lag, consumer, self._group_id, offsets)
+                    await asyncio.to_thread(
+                        _holding, in_use, observe_lag, consumer, self._group_id, offsets
+                    )
         finally:
             await asyncio.to_thread(_holding, in_use, consumer.close)
 
