@@ -14,12 +14,13 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
-from devstack.catalog import platform_components
+from devstack.catalog import OPTIONAL_PARTS, platform_components
 from devstack.cli_errors import aws_reachable
 from devstack.dlt_cli import dlt
+from devstack.jaeger import install_jaeger
 from devstack.kafka import install_jars
 from devstack.platform import ComponentFailedError, Platform, PortsTakenError
-from devstack.processes import ProcessFiles
+from devstack.processes import ProcessFiles, running_process
 from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
 
@@ -37,10 +38,20 @@ _STATE_STYLE = {
 CATALOG = "devstack.catalog:platform_components"
 
 
-def _platform(replicas: list[str] | None = None) -> tuple[DevstackSettings, Platform]:
+# What `--with` accepts: optional parts, left out of `up` unless asked for.
+_WITH_HELP = f"Also start these optional parts: {', '.join(OPTIONAL_PARTS)}."
+
+
+def _platform(
+    replicas: list[str] | None = None, *, tracing: bool = False
+) -> tuple[DevstackSettings, Platform]:
     settings = DevstackSettings()
     if replicas:
         settings = settings.model_copy(update={"replicas": ",".join(replicas)})
+    # Jaeger already running (an earlier `up --with tracing`): what starts now traces too.
+    jaeger_runs = running_process(ProcessFiles.under(settings.state_dir, "jaeger")) is not None
+    if tracing or jaeger_runs:
+        settings = settings.model_copy(update={"tracing": True})
     try:
         platform = Platform(settings, platform_components(), supervisor_catalog=CATALOG)
     except ReplicaPlanError as error:
@@ -70,13 +81,29 @@ class _ProgressReporter:
         )
 
 
+def _check_optional(with_: list[str] | None) -> set[str]:
+    chosen = set(with_ or [])
+    unknown = chosen - set(OPTIONAL_PARTS)
+    if unknown:
+        console.print(f"[red]--with: unknown {', '.join(sorted(unknown))}[/]. {_WITH_HELP}")
+        raise typer.Exit(2)
+    return chosen
+
+
 @app.command()
-def install() -> None:
-    """Fetch what the platform runs on (the Kafka jars) into the cache folder."""
+def install(
+    with_: Annotated[list[str] | None, typer.Option("--with", help=_WITH_HELP)] = None,
+) -> None:
+    """Fetch what the platform runs on (the Kafka jars, and Jaeger with tracing) into the
+    cache folder."""
     settings = DevstackSettings()
     with console.status("Resolving the Kafka jars from Maven Central..."):
         libs = install_jars(settings)
     console.print(f"Kafka jars in [bold]{libs}[/]")
+    if "tracing" in _check_optional(with_):
+        with console.status("Building Jaeger from its Go module (minutes, once)..."):
+            jaeger = install_jaeger(settings)
+        console.print(f"Jaeger in [bold]{jaeger}[/]")
 
 
 @app.command()
@@ -91,9 +118,20 @@ def up(
             "`down`; a smaller plan stops the replicas beyond it."
         ),
     ] = None,
+    with_: Annotated[list[str] | None, typer.Option("--with", help=_WITH_HELP)] = None,
 ) -> None:
     """Start the platform (idempotent) and wait until every part is usable."""
-    settings, platform = _platform(replicas)
+    optional = _check_optional(with_)
+    settings, platform = _platform(replicas, tracing="tracing" in optional)
+    if "tracing" in optional:
+        with console.status("Building Jaeger from its Go module (once; minutes on 2 cores)..."):
+            install_jaeger(settings)
+    if only is None and optional:
+        only = [
+            c.part
+            for c in platform.components
+            if not c.optional or c.part in {OPTIONAL_PARTS[name] for name in optional}
+        ]
     began = time.monotonic()
     with Progress(
         SpinnerColumn(finished_text=""),
@@ -219,7 +257,13 @@ def demo() -> None:
     from devstack.demo import Demo, DemoFailedError
 
     settings, platform = _platform()
-    not_ready = [row.name for row in platform.status() if row.state not in ("ready", "external")]
+    optional = set(OPTIONAL_PARTS.values())
+    not_ready = [
+        row.name
+        for row in platform.status()
+        if row.state not in ("ready", "external")
+        and not (row.name in optional and row.state == "stopped")
+    ]
     if not_ready:
         console.print(f"[red]Not running: {', '.join(not_ready)}[/]. Start it with `careplan up`.")
         raise typer.Exit(1)
@@ -311,6 +355,31 @@ def _require_running(platform: Platform, parts: list[str]) -> None:
             highlight=False,
         )
         raise typer.Exit(1)
+
+
+@app.command()
+def trace(
+    booking_id: Annotated[str, typer.Argument(help="The booking's id (as POST returned it)")],
+) -> None:
+    """Print a booking's trace from Jaeger as a span tree with timings (`up --with tracing`)."""
+    import httpx
+
+    from devstack.trace_view import count_spans, fetch_trace, find_trace_ids, render, span_tree
+
+    settings, _ = _platform()
+    try:
+        with httpx.Client(base_url=settings.jaeger_url, timeout=10) as client:
+            trace_ids = find_trace_ids(client, booking_id)
+            if not trace_ids:
+                console.print(f"[red]No trace for booking {booking_id}[/] in {settings.jaeger_url}")
+                raise typer.Exit(1)
+            roots = span_tree(fetch_trace(client, trace_ids[0]))
+    except httpx.HTTPError as error:
+        console.print(f"[red]Jaeger at {settings.jaeger_url}: {error}[/] (`up --with tracing`)")
+        raise typer.Exit(1) from error
+    title = f"trace {trace_ids[0]} · booking {booking_id} · {count_spans(roots)} spans"
+    console.print(render(roots, title))
+    console.print(f"[dim]{settings.jaeger_url}/trace/{trace_ids[0]}[/]")
 
 
 def _slot_text(start: str | None, end: str | None) -> str:

@@ -20,6 +20,8 @@ class NotReadyError(Exception):
 class Tier(StrEnum):
     INFRASTRUCTURE = "infrastructure"
     SERVICE = "service"
+    # A developer's view of the local platform (the event-flow page): never deployed.
+    TOOL = "tool"
 
 
 def _nothing(_: DevstackSettings) -> None:
@@ -61,6 +63,8 @@ class Component:
     # The ports the process listens on: checked free before `up` starts anything.
     ports: Callable[[DevstackSettings], Sequence[int]] = _no_ports
     depends_on: tuple[str, ...] = ()
+    # Started only when named (`careplan up --with tracing`): `up` of everything leaves it out.
+    optional: bool = False
     stop_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 90.0
     # Declares replica ``i`` (i >= 1) of this part (devstack.replicas); None: it runs once.

@@ -341,5 +341,16 @@ class Demo:
             "  careplan clinic visits the visits Clinic Operations recorded\n"
             "  careplan logs <part>   a component's log (-f to follow)\n"
             "  careplan down          stop everything (the platform stays up until then)\n"
+            f"  Event flow, live       http://127.0.0.1:{s.flow_port}\n"
             f"  API key: X-API-KEY: {s.api_key}"
         )
+        if s.tracing:
+            self.console.print(
+                f"\n[bold]This booking's trace[/]  careplan trace {booking['id']}\n"
+                f"  {s.jaeger_url}/search?service=care-plan&tags="
+                f"%7B%22booking.id%22%3A%22{booking['id']}%22%7D"
+            )
+        else:
+            self.console.print(
+                "\n[dim]Traces: `careplan up --with tracing` adds Jaeger (built once, minutes)[/]"
+            )

@@ -132,8 +132,13 @@ class Platform:
         return ProcessFiles.under(self._settings.state_dir, name)
 
     def select(self, names: Iterable[str] | None) -> list[Component]:
-        """The named components and everything they depend on, in start order."""
-        wanted = self._named(names) if names is not None else set(self._components)
+        """The named components and everything they depend on, in start order; without
+        names, every component but the optional ones."""
+        wanted = (
+            self._named(names)
+            if names is not None
+            else {c.name for c in self._components.values() if not c.optional}
+        )
         closure: set[str] = set()
         stack = list(wanted)
         while stack:

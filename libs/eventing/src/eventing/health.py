@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka.admin import AdminClient
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 if TYPE_CHECKING:
     # A type only: the health endpoints need no database driver when a service has no database.
@@ -103,7 +104,14 @@ def health_router(
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        # Exemplars (trace ids on latency buckets) exist only in OpenMetrics: a Prometheus
+        # with exemplar storage on asks for it; everyone else gets the classic text format.
+        if "application/openmetrics-text" in request.headers.get("accept", ""):
+            return Response(
+                openmetrics.generate_latest(REGISTRY),  # type: ignore[no-untyped-call]
+                media_type=openmetrics.CONTENT_TYPE_LATEST,
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -6,7 +6,7 @@ Nothing is built at import; ``main`` calls ``build`` once, tests call it with th
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from care_plan.messaging import projector, replies
@@ -28,6 +28,7 @@ from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
 from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import Worker
+from telemetry import Tracing
 
 
 # A database or network outage uses up none of these attempts: the consumer runner waits it out
@@ -53,6 +54,7 @@ class Container:
     readiness: dict[str, ReadinessCheck]
     informational: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
+    tracing: Tracing = field(default_factory=Tracing)
 
 
 def create_database(settings: Settings) -> Database:
@@ -66,7 +68,7 @@ def build_units(database: Database) -> UnitOfWorkFactory:
     return UnitOfWorkFactory(database, outbox=Outbox(tables.outbox), messages=to_messages)
 
 
-def build(settings: Settings) -> Container:
+def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
     database = create_database(settings)
     client_config = settings.kafka.client_config()
     outbox, timeout = Outbox(tables.outbox), timedelta(seconds=settings.booking_timeout_seconds)
@@ -84,6 +86,7 @@ def build(settings: Settings) -> Container:
             service="care-plan",
             budget_seconds=settings.effective_admission_budget,
         ),
+        tracing=tracing or Tracing(),
     )
 
 
@@ -98,7 +101,10 @@ def workers(container: Container) -> dict[str, Worker]:
     answer = replies.booking_reply_handler(units)
 
     relay = OutboxRelay(
-        dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=container.producer
+        dsn=settings.database.asyncpg_dsn,
+        table=tables.outbox,
+        producer=container.producer,
+        tracing=container.tracing,
     )
     availability = ConsumerRunner(
         client_config=client_config,
@@ -108,6 +114,7 @@ def workers(container: Container) -> dict[str, Worker]:
         batch_handler=idempotent_batch(database, projector_inbox, project),
         producer=container.producer,
         retry=transient_retry(settings),
+        tracing=container.tracing,
     )
     booking_replies = ConsumerRunner(
         client_config=client_config,
@@ -117,6 +124,7 @@ def workers(container: Container) -> dict[str, Worker]:
         batch_handler=idempotent_batch(database, replies_inbox, answer),
         producer=container.producer,
         retry=transient_retry(settings),
+        tracing=container.tracing,
     )
 
     async def sweep(stop: asyncio.Event) -> None:

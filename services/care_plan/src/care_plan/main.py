@@ -27,6 +27,8 @@ from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.problem_openapi import install_openapi_conventions
 from eventing.supervision import WorkerGroup
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_asyncpg, instrument_fastapi
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,10 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, service="care-plan")
-    app = create_app(bootstrap.build(settings))
+    tracing = configure_tracing("care-plan")
+    instrument_asyncpg(tracing)
+    app = create_app(bootstrap.build(settings, tracing=tracing))
+    instrument_fastapi(app, tracing)
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -103,3 +108,4 @@ def main() -> None:
         access_log=False,  # RequestMetricsMiddleware counts requests; a line each costs CPU
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
     )
+    tracing.shutdown()

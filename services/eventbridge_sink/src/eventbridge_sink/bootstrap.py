@@ -22,6 +22,7 @@ from eventing.probes import HealthServer, ReadinessCheck, kafka_check
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
 from eventing.supervision import WorkerGroup
+from telemetry import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,9 @@ class Sink:
     checks: Mapping[str, ReadinessCheck]
 
 
-def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
+def build_sink(
+    settings: SinkSettings, kafka: KafkaSettings, *, tracing: Tracing | None = None
+) -> Sink:
     events = boto3.client(
         "events", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
     )
@@ -59,6 +62,7 @@ def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
                 parallel_requests=settings.parallel_requests,
             ),
             call_health,
+            tracing=tracing,
         ),
         producer=producer,
     )
@@ -78,9 +82,11 @@ def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
     return Sink(workers=workers, producer=producer, checks=checks)
 
 
-async def serve(settings: SinkSettings, kafka: KafkaSettings) -> None:
+async def serve(
+    settings: SinkSettings, kafka: KafkaSettings, *, tracing: Tracing | None = None
+) -> None:
     """Forward until SIGTERM or SIGINT, then let the batch in hand settle and stop."""
-    sink = build_sink(settings, kafka)
+    sink = build_sink(settings, kafka, tracing=tracing)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

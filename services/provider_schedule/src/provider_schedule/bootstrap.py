@@ -25,6 +25,7 @@ from provider_schedule.messaging.handlers import INBOX_CONSUMER, booking_respond
 from provider_schedule.persistence import tables
 from provider_schedule.persistence.unit_of_work import UnitOfWorkFactory
 from provider_schedule.settings import ProviderScheduleSettings
+from telemetry import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def retention_purger(
     )
 
 
-def bootstrap(settings: ProviderScheduleSettings) -> Container:
+def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = None) -> Container:
     kafka_config = settings.kafka.client_config()
     database = Database(
         settings.database.database_url,
@@ -109,7 +110,9 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
     )
     inbox = Inbox(tables.inbox, INBOX_CONSUMER)
     producer = AsyncProducer({**kafka_config, "client.id": "provider-schedule"})
-    relay = OutboxRelay(dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer)
+    relay = OutboxRelay(
+        dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer, tracing=tracing
+    )
     consumer = ConsumerRunner(
         client_config=kafka_config,
         group_id=settings.consumer_group,
@@ -119,6 +122,7 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
         producer=producer,
         retry=BOOKING_RETRY,
         poll_timeout=settings.consumer_poll_seconds,
+        tracing=tracing,
     )
     outbox = Outbox(tables.outbox)
 

@@ -21,6 +21,8 @@ from provider_schedule.api.routes import availability, providers
 from provider_schedule.api.security import require_api_key
 from provider_schedule.bootstrap import Container, bootstrap
 from provider_schedule.settings import ProviderScheduleSettings
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_asyncpg, instrument_fastapi
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,10 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
 def run() -> None:
     settings = ProviderScheduleSettings()
     configure_logging(settings.log_level, service="provider-schedule")
-    app = create_app(bootstrap(settings))
+    tracing = configure_tracing("provider-schedule")
+    instrument_asyncpg(tracing)
+    app = create_app(bootstrap(settings, tracing=tracing))
+    instrument_fastapi(app, tracing)
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -100,3 +105,4 @@ def run() -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=20,
     )
+    tracing.shutdown()
