@@ -27,13 +27,14 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from contract import topics
+from contract import sources, topics
 from contract.events import (
     BookingEvent,
     BookingSnapshot,
     BookingStatus,
     CoverageDecision,
     EncounterType,
+    EventType,
     Insurance,
     InsuredBookingEvent,
     PatientSnapshot,
@@ -44,6 +45,7 @@ from devstack.backlog import consumer_lags, queue_depths
 from devstack.moto import aws_client
 from devstack.processes import ProcessFiles, running_process
 from devstack.settings import DevstackSettings
+from eventing.cloudevents import binary_headers
 
 SINK_GROUP = "eventbridge-sink"
 SAMPLE_SECONDS = 5.0
@@ -128,11 +130,24 @@ def run(settings: DevstackSettings, rate: float, seconds: float, drain_timeout: 
             time.sleep(min(due - now, 0.05))
         event, insured = booking(index)
         key = str(event.booking.id).encode()
-        producer.produce(topics.CAREPLAN_BOOKINGS, json.dumps(event.to_json_dict()).encode(), key)
+        # Binary-mode CloudEvents with the contract's headers, as Care Plan's relay and the
+        # Insurance Processor write them: the sink parks anything else, and the run's records
+        # stay on the topics other readers (the contract audit) check.
+        subject = str(event.booking.id)
+        confirmed = EventType.BOOKING_CONFIRMED.value
+        producer.produce(
+            topics.CAREPLAN_BOOKINGS,
+            json.dumps(event.to_json_dict()).encode(),
+            key,
+            headers=binary_headers(id=str(uuid.uuid4()), source=sources.CARE_PLAN,
+                                   type=confirmed, time=None, subject=subject, traceparent=None),
+        )  # fmt: skip
         records += 1
         if insured is not None:
             value = insured.model_dump_json(by_alias=True).encode()
-            producer.produce(topics.CAREPLAN_BOOKINGS_INSURED, value, key)
+            headers = binary_headers(id=str(uuid.uuid4()), source=sources.INSURANCE_PROCESSOR,
+                                     type=confirmed, time=None, subject=subject, traceparent=None)  # fmt: skip
+            producer.produce(topics.CAREPLAN_BOOKINGS_INSURED, value, key, headers=headers)
             records += 1
         producer.poll(0)
         if time.monotonic() >= next_sample:

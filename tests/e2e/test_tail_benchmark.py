@@ -16,6 +16,7 @@ import pytest
 
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
+from tests.support.aws_calls import LOG_VARIABLE
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,9 @@ def test_the_tail_is_back_to_zero_within_a_minute_of_a_burst(
 ) -> None:
     launcher.up(TAIL)
     environment = {
-        **os.environ,
+        # The bench is no deployable: its own AWS calls stay out of the session's record of
+        # what the deployables call (the chaos run's platform too: it is not the session's).
+        **{name: value for name, value in os.environ.items() if name != LOG_VARIABLE},
         "CAREPLAN_STATE_DIR": str(devstack_settings.state_dir),
         "CAREPLAN_PORT_OFFSET": str(devstack_settings.port_offset),
     }
