@@ -3,62 +3,15 @@ expiry, signature, algorithm and the role binding."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
-from eventing.identity import Principal, Role, TokenRejected, TokenVerifier
-
-ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_pool"
-CLIENT = "app-client"
-
-
-def _private_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class KeysByKid:
-    """The JWKS as the service sees it: the public keys by kid."""
-
-    def __init__(self, **keys: rsa.RSAPrivateKey) -> None:
-        self._keys = {
-            kid: jwt.PyJWK(
-                {**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid, "alg": "RS256"}
-            )
-            for kid, key in keys.items()
-        }
-
-    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
-        kid = jwt.get_unverified_header(token).get("kid")
-        if kid not in self._keys:
-            raise jwt.PyJWKClientError(f"no key {kid}")
-        return self._keys[kid]
-
-
-SIGNING_KEY = _private_key()
-VERIFIER = TokenVerifier(issuer=ISSUER, audience=CLIENT, keys=KeysByKid(k1=SIGNING_KEY))
-
-
-def _claims(**overrides: Any) -> dict[str, Any]:
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": "user-1",
-        "aud": CLIENT,
-        "token_use": "id",
-        "exp": int(time.time()) + 600,
-        "custom:role": "patient",
-        "custom:patient_id": "p-1",
-    }
-    claims.update(overrides)
-    return {name: value for name, value in claims.items() if value is not None}
-
-
-def _token(claims: dict[str, Any], key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "k1") -> str:
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+from eventing.identity import Principal, Role, TokenRejected
+from tests.support.tokens import CLIENT, VERIFIER, private_key
+from tests.support.tokens import claims as _claims
+from tests.support.tokens import token as _token
 
 
 def test_an_id_token_names_the_patient_it_is_bound_to() -> None:
@@ -75,7 +28,7 @@ def test_an_access_token_is_checked_by_client_id_and_takes_its_role_from_a_group
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        (_claims(exp=int(time.time()) - 120), "expired"),
+        (_claims(exp=1), "expired"),
         (_claims(iss="https://cognito-idp.eu-west-1.amazonaws.com/other"), "InvalidIssuer"),
         (_claims(aud="other-client"), "another client (aud)"),
         (_claims(aud=None, token_use="access", client_id="other-client"), "(client_id)"),
@@ -93,7 +46,7 @@ def test_a_token_outside_what_is_accepted_is_rejected(claims: dict[str, Any], re
 
 def test_a_token_signed_by_another_key_under_a_known_kid_is_rejected() -> None:
     with pytest.raises(TokenRejected, match="InvalidSignatureError"):
-        VERIFIER.verify(_token(_claims(), key=_private_key()))
+        VERIFIER.verify(_token(_claims(), key=private_key()))
 
 
 def test_a_token_naming_an_unknown_kid_is_rejected() -> None:

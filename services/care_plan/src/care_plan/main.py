@@ -21,7 +21,7 @@ from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMiddleware
-from eventing.api_key import ApiKeyMiddleware
+from eventing.authentication import AuthenticationMiddleware, token_verifier
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
@@ -34,7 +34,9 @@ SHUTDOWN_GRACE_SECONDS = 15.0
 DESCRIPTION = """
 Patients, the availability read model (from `provider.availability`), search, and the booking
 saga with the Provider Schedule service (CONTRACT.md). Every endpoint but health and metrics
-needs the `X-API-KEY` header.
+needs a bearer token from the Cognito user pool (locally `careplan token --patient ID`) or, in
+local, dev and test only, the `X-API-KEY` header (an operator). A patient reaches only their own
+record and bookings.
 """
 
 
@@ -72,15 +74,20 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
-    # Inside the key check (added earlier = inner): an anonymous caller gets 401, never 429.
+    # Inside the authentication (added earlier = inner): an anonymous caller gets 401, never 429.
     app.add_middleware(
         AdmissionMiddleware,
         monitor=container.admission,
         guarded=guarded_write,
         service="care-plan",
     )
+    settings = container.settings
     app.add_middleware(
-        ApiKeyMiddleware, api_key=container.settings.api_key, error_body=unauthorized_body
+        AuthenticationMiddleware,
+        verifier=token_verifier(settings.auth),
+        api_key=settings.api_key,
+        accept_api_key=settings.environment.allows_local_key,
+        error_body=unauthorized_body,
     )
     app.add_middleware(RequestMetricsMiddleware)
     return app

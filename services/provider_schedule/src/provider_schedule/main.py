@@ -10,14 +10,17 @@ import uvicorn
 from fastapi import Depends, FastAPI
 
 from eventing.admission import AdmissionMiddleware
-from eventing.api_key import ApiKeyMiddleware
+from eventing.authentication import (
+    AuthenticationMiddleware,
+    current_principal,
+    token_verifier,
+)
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from provider_schedule.api.admission import guarded_write
 from provider_schedule.api.errors import register_error_handlers, unauthorized_body
 from provider_schedule.api.routes import availability, providers
-from provider_schedule.api.security import require_api_key
 from provider_schedule.bootstrap import Container, bootstrap
 from provider_schedule.settings import ProviderScheduleSettings
 
@@ -27,8 +30,9 @@ DESCRIPTION = """
 Providers, their availability (slots), and the booking responder that answers
 `provider.availability.booking.requests`.
 
-Every request except `/health/*`, `/metrics` and these documents needs the header
-`X-API-KEY` (locally `LOCAL_DEV`; use **Authorize**). Errors are JSON:
+Every request except `/health/*`, `/metrics` and these documents needs a bearer token from
+the Cognito user pool (locally `careplan token --provider ID`) or, in local, dev and test only,
+the header `X-API-KEY` (`LOCAL_DEV`; use **Authorize**). Errors are JSON:
 `{status, error, message, path, errors?}`. Dates are ISO-8601 (with an offset; none means UTC)
 or the legacy `dd.MM.yyyy` form.
 """
@@ -60,7 +64,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.units = container.units
     app.state.container = container
     register_error_handlers(app)
-    secured = [Depends(require_api_key(settings.api_key))]
+    secured = [Depends(current_principal)]  # every route: an authenticated caller
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)
     readiness = dict(container.readiness)
@@ -75,7 +79,13 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         service="provider-schedule",
     )
     # Added last = outermost: metrics count the 401s of the key check too.
-    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, error_body=unauthorized_body)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        verifier=token_verifier(settings.auth),
+        api_key=settings.api_key,
+        accept_api_key=settings.environment.allows_local_key,
+        error_body=unauthorized_body,
+    )
     app.add_middleware(RequestMetricsMiddleware)
     return app
 
