@@ -1,4 +1,4 @@
-"""The `careplan` command: up, down, status and logs of the local platform."""
+"""The `careplan` command: up, down, status and logs of the local platform, and local tokens."""
 
 from __future__ import annotations
 
@@ -266,6 +266,36 @@ def notifications() -> None:
             f"[{style}]{row.state}[/]",
         )
     console.print(table)
+
+
+@app.command()
+def token(
+    patient: Annotated[str | None, typer.Option(help="A patient's id: their token")] = None,
+    provider: Annotated[str | None, typer.Option(help="A provider's id: its token")] = None,
+    operator: Annotated[bool, typer.Option(help="An operator's token")] = False,
+) -> None:
+    """Print a bearer token of the local user pool, alone on the last line."""
+    from devstack.cognito import issue_token, load_pool
+    from devstack.moto import aws_client
+
+    if sum((patient is not None, provider is not None, operator)) != 1:
+        console.print("[red]give exactly one of --patient ID, --provider ID, --operator[/]")
+        raise typer.Exit(2)
+    settings, _ = _platform()
+    pool = load_pool(settings.state_dir)
+    if pool is None:
+        console.print("[red]no local user pool: run `careplan up` first[/]")
+        raise typer.Exit(1)
+    role = "patient" if patient else "provider" if provider else "operator"
+    issued = issue_token(
+        aws_client(settings, "cognito-idp"),
+        pool,
+        role=role,
+        patient_id=patient,
+        provider_id=provider,
+    )
+    # Plain print: rich would wrap the long token over several lines.
+    print(issued)
 
 
 def _slot_text(start: str | None, end: str | None) -> str:

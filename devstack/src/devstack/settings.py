@@ -152,4 +152,11 @@ class DevstackSettings(BaseSettings):
             "BOOKING_TIMEOUT_SECONDS": str(self.booking_timeout_seconds),
             "LOG_LEVEL": "INFO",
             "ENVIRONMENT": "local",
-        }
+        } | self._auth_environment()
+
+    def _auth_environment(self) -> dict[str, str]:
+        """The local user pool's issuer, client and key set, once moto has made it."""
+        from devstack.cognito import load_pool
+
+        pool = load_pool(self.state_dir)
+        return pool.auth_environment() if pool is not None else {}
