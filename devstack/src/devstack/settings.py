@@ -138,21 +138,25 @@ class DevstackSettings(BaseSettings):
             if self.admission_budget_seconds is not None
             else {}
         )
-        return admission | {
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-            "DATABASE_URL": self.sqlalchemy_url,
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
-            "AWS_REGION": self.aws_region,
-            "AWS_DEFAULT_REGION": self.aws_region,
-            # moto accepts any credentials; real AWS uses the standard chain instead.
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "API_KEY": self.api_key,
-            "TOPIC_PARTITIONS": str(self.topic_partitions),
-            "BOOKING_TIMEOUT_SECONDS": str(self.booking_timeout_seconds),
-            "LOG_LEVEL": "INFO",
-            "ENVIRONMENT": "local",
-        } | self._auth_environment()
+        return (
+            admission
+            | {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                "DATABASE_URL": self.sqlalchemy_url,
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_REGION": self.aws_region,
+                "AWS_DEFAULT_REGION": self.aws_region,
+                # moto accepts any credentials; real AWS uses the standard chain instead.
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "API_KEY": self.api_key,
+                "TOPIC_PARTITIONS": str(self.topic_partitions),
+                "BOOKING_TIMEOUT_SECONDS": str(self.booking_timeout_seconds),
+                "LOG_LEVEL": "INFO",
+                "ENVIRONMENT": "local",
+            }
+            | self._auth_environment()
+        )
 
     def _auth_environment(self) -> dict[str, str]:
         """The local user pool's issuer, client and key set, once moto has made it."""

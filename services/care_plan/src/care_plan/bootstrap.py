@@ -18,6 +18,7 @@ from care_plan.service_layer.handlers import BookingClock
 from care_plan.service_layer.unit_of_work import UnitOfWorkFactory
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMonitor
+from eventing.audit import AuditLog
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.health import ReadinessCheck, database_check, kafka_check
@@ -42,6 +43,7 @@ class Container:
     clock: BookingClock
     readiness: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
+    audit: AuditLog
 
 
 def create_database(settings: Settings) -> Database:
@@ -64,6 +66,7 @@ def build(settings: Settings) -> Container:
         database=database,
         producer=AsyncProducer(client_config),
         units=build_units(database),
+        audit=AuditLog(database, tables.SCHEMA),
         clock=BookingClock(timeout),
         readiness={"database": database_check(database), "kafka": kafka_check(client_config)},
         admission=AdmissionMonitor(

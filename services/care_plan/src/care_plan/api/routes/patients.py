@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, status
 
-from care_plan.api.deps import OperatorCaller, PatientCaller, PatientId, Units
+from care_plan.api.deps import PatientCaller, PatientId, RegisteringOperator, Units
 from care_plan.api.schemas import PATIENT_EXAMPLE, ErrorOut, PatientBody, PatientOut
 from care_plan.domain import commands
 from care_plan.domain.model import Patient
@@ -36,7 +36,7 @@ _EXAMPLES = {
 )
 async def create_patient(
     units: Units,
-    _: OperatorCaller,
+    _: RegisteringOperator,
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:
     async with units.begin() as uow:
