@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
+from devstack import identity_cli
 from devstack.catalog import platform_components
 from devstack.kafka import install_jars
 from devstack.platform import ComponentFailedError, Platform
@@ -22,6 +23,8 @@ from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
 
 app = typer.Typer(help="Run the Managed Care Plan platform on this machine.", no_args_is_help=True)
+app.command()(identity_cli.token)
+app.command()(identity_cli.audit)
 console = Console()
 
 _STATE_STYLE = {
@@ -266,36 +269,6 @@ def notifications() -> None:
             f"[{style}]{row.state}[/]",
         )
     console.print(table)
-
-
-@app.command()
-def token(
-    patient: Annotated[str | None, typer.Option(help="A patient's id: their token")] = None,
-    provider: Annotated[str | None, typer.Option(help="A provider's id: its token")] = None,
-    operator: Annotated[bool, typer.Option(help="An operator's token")] = False,
-) -> None:
-    """Print a bearer token of the local user pool, alone on the last line."""
-    from devstack.cognito import issue_token, load_pool
-    from devstack.moto import aws_client
-
-    if sum((patient is not None, provider is not None, operator)) != 1:
-        console.print("[red]give exactly one of --patient ID, --provider ID, --operator[/]")
-        raise typer.Exit(2)
-    settings, _ = _platform()
-    pool = load_pool(settings.state_dir)
-    if pool is None:
-        console.print("[red]no local user pool: run `careplan up` first[/]")
-        raise typer.Exit(1)
-    role = "patient" if patient else "provider" if provider else "operator"
-    issued = issue_token(
-        aws_client(settings, "cognito-idp"),
-        pool,
-        role=role,
-        patient_id=patient,
-        provider_id=provider,
-    )
-    # Plain print: rich would wrap the long token over several lines.
-    print(issued)
 
 
 def _slot_text(start: str | None, end: str | None) -> str:

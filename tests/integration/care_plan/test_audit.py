@@ -3,7 +3,11 @@ action, patient, request id), the operator's reads included; nobody may change o
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import asyncpg
 import jwt
@@ -80,3 +84,26 @@ async def test_the_audit_trail_is_append_only(
     async with service.container.database.connection() as connection:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await connection.execute(statement)
+
+
+async def test_careplan_audit_lists_the_records(
+    service: Service, identities: LocalIdentities, care_plan_database: str
+) -> None:
+    patient = await _register(service, identities)
+    request_id = f"req-{uuid.uuid4().hex}"
+    headers = identities.headers("operator") | {"X-Request-ID": request_id}
+    assert (await service.anonymous.get(f"/patients/{patient}", headers=headers)).status_code == 200
+    settings = identities.settings.model_copy(update={"database_url": care_plan_database})
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "careplan"), "audit", "--limit", "500"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**settings.as_environment(), "PATH": "/usr/bin:/bin", "COLUMNS": "250"},
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if request_id in line)
+    assert patient in line
+    assert "operator" in line
