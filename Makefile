@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools demo test test-unit test-integration up down status lint format bench chaos clean
+.PHONY: help install deploy-tools demo test test-unit test-integration test-random mutation mutation-smoke up down status lint format bench chaos clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -49,6 +49,20 @@ lint: .venv/.installed ## ruff and mypy --strict
 
 test: install deploy-tools lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
 	$(RUN) pytest $(PYTEST_ARGS)
+	$(MAKE) mutation-smoke
+
+TEST_OFFSET = $(or $(CAREPLAN_TEST_PORT_OFFSET),10000)
+
+test-random: install ## The whole suite in a random order (the seed is printed: --random-order-seed=N repeats it)
+	$(RUN) pytest -p random_order.plugin --random-order-bucket=global $(PYTEST_ARGS)
+
+mutation: install ## mutmut over both services' domain/ and eventing's outbox, relay, inbox, consumer: score and survivors
+	CAREPLAN_TEST_SHARED_PLATFORM=1 $(RUN) python tools/mutation.py; status=$$?; \
+	  CAREPLAN_STATE_DIR=.careplan/test-$(TEST_OFFSET) CAREPLAN_PORT_OFFSET=$(TEST_OFFSET) \
+	  $(RUN) careplan down >/dev/null; exit $$status
+
+mutation-smoke: .venv/.installed ## `make mutation` sized down for `make test`: Provider Schedule's decisions only
+	$(RUN) python tools/mutation.py --area provider_schedule.domain --mutants 'provider_schedule.domain.decisions.*'
 
 test-unit: .venv/.installed ## Unit tests only (no infrastructure)
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)

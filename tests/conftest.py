@@ -31,8 +31,10 @@ def pytest_sessionfinish() -> None:
     logging.getLogger("librdkafka").disabled = True
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The contract audit reads what every other test produced: it runs last."""
+    """The contract audit reads what every other test produced: it runs last, also after
+    `make test-random` shuffled the rest (hence trylast: after the shuffle)."""
     items.sort(key=lambda item: item.get_closest_marker("contract_audit") is not None)
 
 
@@ -52,6 +54,14 @@ def _test_settings() -> DevstackSettings:
     )
 
 
+def _shares_a_running_platform() -> bool:
+    """`make mutation` runs one pytest session per mutant: starting Kafka and PostgreSQL for
+    each would cost a minute a mutant, so those sessions start the platform once, leave it
+    running, and `make mutation` stops it at the end (tests use unique ids and topics, so a
+    session finds nothing of the one before in its way)."""
+    return os.environ.get("CAREPLAN_TEST_SHARED_PLATFORM") == "1"
+
+
 @pytest.fixture(scope="session")
 def devstack_settings() -> DevstackSettings:
     return _test_settings()
@@ -62,6 +72,9 @@ def test_platform(devstack_settings: DevstackSettings) -> Iterator[Platform]:
     """The launcher of this test session: fresh state, stopped at the end. Every process it
     starts records the AWS calls it makes, for the IAM check (tests/unit/deploy/test_iam.py)."""
     platform = Platform(devstack_settings, INFRASTRUCTURE)
+    if _shares_a_running_platform():
+        yield platform
+        return
     # Whatever an aborted earlier session left running (services included) is stopped while its
     # pid files still exist: wiping them first would orphan those processes.
     Platform(devstack_settings, platform_components()).down()
@@ -95,6 +108,9 @@ def launcher(devstack_settings: DevstackSettings, test_platform: Platform) -> It
     stopped when the session ends.
     """
     platform = Platform(devstack_settings, platform_components())
+    if _shares_a_running_platform():
+        yield platform
+        return
     try:
         yield platform
     finally:

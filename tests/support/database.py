@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,9 @@ class IsolatedSchema:
 @asynccontextmanager
 async def isolated_schema(settings: DevstackSettings, prefix: str) -> AsyncIterator[IsolatedSchema]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5)
+    # pre_ping: tests that restart PostgreSQL (test_outages.py) leave dead connections in the
+    # pool; the schema is still dropped afterwards.
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5, pool_pre_ping=True)
     async with engine.begin() as connection:
         await connection.execute(text(f'create schema "{name}"'))
         await connection.run_sync(create_outbox_and_inbox, name)
@@ -63,3 +66,21 @@ async def isolated_schema(settings: DevstackSettings, prefix: str) -> AsyncItera
         async with engine.begin() as connection:
             await connection.execute(text(f'drop schema "{name}" cascade'))
         await engine.dispose()
+
+
+async def until_outbox_published(schema: IsolatedSchema, timeout: float = 60.0) -> None:
+    """Until the relay marked every outbox row published: then everything it will send is on
+    the topic, and ``read_to_end`` sees it all (duplicates included). A database that is
+    starting again (a test restarted it) is waited for."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                async with schema.database.connection() as connection:
+                    waiting = await connection.fetchval(
+                        f'select count(*) from "{schema.name}".outbox where published_at is null'
+                    )
+            except OSError:
+                waiting = None
+            if waiting == 0:
+                return
+            await asyncio.sleep(0.05)

@@ -95,6 +95,9 @@ def patient_notifications(replica: int = 0) -> Component:
             "LAMBDA_HANDLER": NOTIFICATIONS_HANDLER,
             "LAMBDA_FUNCTION_NAME": "patient-notifications",
             "LAMBDA_RETRY_DELAY_SECONDS": "2",
+            # Three round trips per message (claim, send, mark) and every confirmed booking:
+            # the busiest function waits on latency, not CPU (bench/serverless_tail.py).
+            "LAMBDA_POLLERS": "10",
         },
         depends_on=("moto",),
         replicate=patient_notifications,

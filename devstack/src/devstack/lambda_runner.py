@@ -13,7 +13,9 @@ Environment: ``LAMBDA_QUEUE_NAME`` or ``ONSITE_QUEUE_NAME`` (default
 (1-10, default 10), ``LAMBDA_RETRY_DELAY_SECONDS`` (unset: a failed message waits out the
 queue's visibility timeout, as on Lambda; set: it becomes visible again after that many
 seconds, for a faster local loop), ``SQS_WAIT_SECONDS`` (long poll, default 5, also the longest
-SIGTERM waits), plus ``AWS_ENDPOINT_URL`` and ``AWS_REGION`` read by boto3.
+SIGTERM waits), ``LAMBDA_POLLERS`` (concurrent pollers, each invoking the function with its own
+batches, default 5: Lambda starts polling a standard queue with five), plus ``AWS_ENDPOINT_URL``
+and ``AWS_REGION`` read by boto3.
 
 Run it with ``python -m devstack.lambda_runner``.
 """
@@ -46,6 +48,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], Any]
 DEFAULT_QUEUE_NAME = "onsite-care-plan-events-queue"
 DEFAULT_HANDLER = "clinic_operations.handler.handler"
 DEFAULT_FUNCTION_NAME = "clinic-operations"
+DEFAULT_POLLERS = 5
 
 
 # --- Lambda's contract (pure) -----------------------------------------------------------
@@ -228,6 +231,24 @@ class SqsEventSourceMapping:
                 logger.exception("polling failed", extra={"queue": self._queue_url})
                 stop.wait(1)
 
+    def run_concurrently(self, pollers: int, stop: threading.Event) -> None:
+        """``pollers`` loops of ``run`` at once, as Lambda scales its pollers with the backlog.
+
+        Each invocation needs several round trips per message (the SQS receive and delete, the
+        function's own calls), so one poller leaves the queue waiting on latency, not on CPU.
+        Concurrent invocations are what Lambda does too: the functions are idempotent for it.
+        """
+        if pollers < 1:
+            raise ValueError("pollers must be at least 1")
+        threads = [
+            threading.Thread(target=self.run, args=(stop,), name=f"poller-{index}", daemon=True)
+            for index in range(pollers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
     def _invoke(self, event: dict[str, Any], ids: list[str]) -> set[str]:
         request_id = str(uuid.uuid4())
         context = LambdaContext(
@@ -324,8 +345,9 @@ def main() -> None:
         function_name=os.environ.get("LAMBDA_FUNCTION_NAME", DEFAULT_FUNCTION_NAME),
     )
     if mapping is not None:
-        logger.info("polling", extra={"queue": queue_name})
-        mapping.run(stop)
+        pollers = int(os.environ.get("LAMBDA_POLLERS", str(DEFAULT_POLLERS)))
+        logger.info("polling", extra={"queue": queue_name, "pollers": pollers})
+        mapping.run_concurrently(pollers, stop)
     logger.info("stopped")
 
 

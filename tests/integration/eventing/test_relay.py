@@ -16,7 +16,7 @@ from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer, DeliveryError
 from eventing.relay import OutboxRelay, RelayOptions
 from eventing.settings import DatabaseSettings
-from tests.support.database import IsolatedSchema, isolated_schema
+from tests.support.database import IsolatedSchema, isolated_schema, until_outbox_published
 from tests.support.kafka import read_all, read_to_end, unique_topic
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,8 @@ async def test_events_of_one_key_arrive_in_the_order_they_were_written(
                         for i in range(10)
                     ],
                 )
-            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=300)
+            await until_outbox_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
             await relay
@@ -108,7 +109,8 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
                 topic,
                 [Event.new(source="/t", type="B", data={"n": n}, key=str(n)) for n in range(20)],
             )
-            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=40)
+            await until_outbox_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop_first.set()
             stop_second.set()
@@ -118,17 +120,6 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
     ids = [dict(r.headers())["ce_id"] for r in records]
     assert len(ids) == 40
     assert len(set(ids)) == 40, "two active relays would have published duplicates"
-
-
-async def _until_published(schema: IsolatedSchema, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            async with schema.database.connection() as connection:
-                if not await connection.fetchval(
-                    f'select count(*) from "{schema.name}".outbox where published_at is null'
-                ):
-                    return
-            await asyncio.sleep(0.05)
 
 
 async def _until(condition: object, timeout: float = 15.0) -> None:
@@ -153,7 +144,8 @@ async def test_relay_connects_with_the_database_url_form_the_eks_overlay_uses(
         running = asyncio.create_task(relay.run(stop))
         try:
             await _write(schema, topic, [Event.new(source="/test", type="STEP", data={}, key="k")])
-            records = await asyncio.to_thread(read_all, infrastructure, topic, expect=1)
+            await until_outbox_published(schema)
+            records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
             await running
@@ -208,7 +200,7 @@ async def test_a_delivery_failure_mid_batch_keeps_each_keys_order(
         stop = asyncio.Event()
         running = asyncio.create_task(relay.run(stop))
         try:
-            await _until_published(schema)
+            await until_outbox_published(schema)
             records = await asyncio.to_thread(read_to_end, infrastructure, topic)
         finally:
             stop.set()
@@ -226,3 +218,47 @@ async def test_a_delivery_failure_mid_batch_keeps_each_keys_order(
         last_seen = list(dict.fromkeys(reversed(seen)))[::-1]
         assert last_seen == sorted(last_seen), f"{key!r} out of order: {seen}"
         assert set(seen) == {n for n in range(30) if f"k{n % 3}".encode() == key}
+
+
+class CountsBatches:
+    """The real producer, recording how many records each call of the relay hands it."""
+
+    def __init__(self, producer: AsyncProducer) -> None:
+        self._producer = producer
+        self.sizes: list[int] = []
+
+    async def send_many(
+        self, records: Sequence[tuple[str, KafkaRecord]]
+    ) -> list[DeliveryError | None]:
+        self.sizes.append(len(records))
+        return await self._producer.send_many(records)
+
+
+async def test_the_relay_sends_at_most_its_batch_size_at_a_time(
+    infrastructure: DevstackSettings,
+) -> None:
+    topic = unique_topic(infrastructure, "relay-batch-size")
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    counting = CountsBatches(producer)
+    async with isolated_schema(infrastructure, "relay_batch_size") as schema:
+        await _write(
+            schema,
+            topic,
+            [Event.new(source="/t", type="A", data={"n": n}, key=str(n)) for n in range(12)],
+        )
+        relay = OutboxRelay(
+            dsn=schema.dsn,
+            table=schema.outbox,
+            producer=counting,  # type: ignore[arg-type]
+            options=RelayOptions(batch_size=5, idle_poll_seconds=600),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        try:
+            await until_outbox_published(schema)
+        finally:
+            stop.set()
+            await running
+            producer.close()
+
+    assert counting.sizes == [5, 5, 2]

@@ -23,8 +23,8 @@ from eventing.database import Connection
 from eventing.inbox import Inbox, idempotent
 from eventing.outbox import Outbox
 from eventing.producer import AsyncProducer
-from tests.support.database import isolated_schema
-from tests.support.kafka import read_all, unique_topic
+from tests.support.database import isolated_schema, until_outbox_published
+from tests.support.kafka import read_to_end, unique_topic
 
 pytestmark = pytest.mark.integration
 RELAY = Path(__file__).with_name("relay_process.py")
@@ -82,7 +82,8 @@ async def test_relay_killed_after_ack_before_mark_yields_one_effect(
         second = tmp_path / "second"
         relay = _start_relay(infrastructure, schema.dsn, schema.name, second)
         try:
-            on_topic = await asyncio.to_thread(read_all, infrastructure, topic, expect=100)
+            await until_outbox_published(schema)
+            on_topic = await asyncio.to_thread(read_to_end, infrastructure, topic)
             assert len(on_topic) == 100, "every event was published twice: once per relay run"
             assert len({dict(m.headers())["ce_id"] for m in on_topic}) == 50
 

@@ -27,7 +27,6 @@ from contract.topics import dead_letter_topic
 from devstack.settings import DevstackSettings
 from insurance_processor.transforms import insured_event_id
 from tests.support.kafka import (
-    read_all,
     read_to_end,
     unique_topic,
     wait_until_committed_to_end,
@@ -311,7 +310,8 @@ def test_restart_with_lost_local_state_neither_repeats_nor_re_emits(
     first = start()
     before_id = setup.input.event(before)
     setup.input.flush()
-    assert len(read_all(infrastructure, setup.output_topic, expect=1)) == 1
+    wait_until_committed_to_end(infrastructure, _group(setup), setup.input.topic)
+    assert len(read_to_end(infrastructure, setup.output_topic)) == 1
     assert first.terminate() == 0
 
     # The dedup state must come back from its changelog topic, not from the local folder.

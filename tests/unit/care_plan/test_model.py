@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from care_plan.domain.events import (
     BookingRequested,
     CancellationRequested,
 )
-from care_plan.domain.model import Booking, Outcome, SlotSnapshot
+from care_plan.domain.model import Booking, Outcome, Patient, SlotSnapshot
 from contract.events import BookingStatus, EncounterType, PaymentMode
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -193,3 +193,41 @@ def test_provider_deletion_leaves_an_ended_booking_alone(status: BookingStatus) 
     assert booking.cancel_by_provider("slot deleted") is Outcome.TOO_LATE
     assert booking.status is status
     assert booking.collect_events() == []
+
+
+def test_expiry_and_patient_cancellation_add_to_uncollected_events() -> None:
+    expiring, cancelling = waiting_booking(), waiting_booking()
+    expiring.events.append(BookingRequested(expiring.id))
+    cancelling.events.append(BookingRequested(cancelling.id))
+
+    assert expiring.expire(NOW + TIMEOUT) is Outcome.APPLIED
+    assert cancelling.cancel_by_patient() is Outcome.APPLIED
+
+    assert expiring.reason == "no reply from the provider side in time"
+    assert expiring.collect_events() == [
+        BookingRequested(expiring.id),
+        BookingExpired(expiring.id),
+        CancellationRequested(expiring.id),
+    ]
+    assert cancelling.collect_events() == [
+        BookingRequested(cancelling.id),
+        BookingCancelled(cancelling.id),
+        CancellationRequested(cancelling.id),
+    ]
+
+
+def test_request_keeps_the_patient_the_key_and_the_time() -> None:
+    patient = Patient(uuid.uuid4(), "Jane", "Roe", "FEMALE", date(1990, 1, 1))
+    booking = Booking.request(
+        id=uuid.uuid4(),
+        patient_id=patient.id,
+        availability_id=uuid.uuid4(),
+        payment_mode=PaymentMode.SELF_PAY,
+        slot=waiting_booking().slot,
+        now=NOW,
+        timeout=TIMEOUT,
+        idempotency_key="key-1",
+        patient=patient,
+    )
+    assert (booking.patient, booking.idempotency_key) == (patient, "key-1")
+    assert (booking.created_at, booking.expires_at) == (NOW, NOW + TIMEOUT)

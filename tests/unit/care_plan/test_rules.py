@@ -106,3 +106,20 @@ def test_a_slot_the_provider_reports_booked_elsewhere_is_refused() -> None:
     assert refusal(SlotHold(deleted=False, held_by=None, held_elsewhere=uuid.uuid4())) == (
         "the provider reports the availability as booked by another booking"
     )
+
+
+def test_future_birth_date_refusal_says_why() -> None:
+    with pytest.raises(InvalidPatientError) as refused:
+        check_date_of_birth(date(2026, 11, 26), today=date(2026, 11, 25))
+    assert str(refused.value) == "dateOfBirth must not be in the future"
+
+
+def test_birth_year_exactly_the_oldest_plausible_age_ago_is_valid() -> None:
+    check_date_of_birth(date(1876, 1, 1), today=date(2026, 11, 25))
+
+
+def test_without_versions_or_times_on_both_sides_arrival_order_decides() -> None:
+    timed = Stamp(version=None, time=datetime(2026, 11, 25, tzinfo=UTC))
+    bare = Stamp(version=None, time=None)
+    for incoming, current in [(bare, bare), (timed, bare), (bare, timed)]:
+        assert supersedes(incoming, current, incoming_deletes=False, current_deleted=False)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from contract.events import EncounterType
-from provider_schedule.domain.errors import AvailabilityBookedError, InvalidTimeRangeError
+from provider_schedule.domain.errors import (
+    AvailabilityBookedError,
+    AvailabilityNotFoundError,
+    InvalidTimeRangeError,
+    ProviderNotFoundError,
+)
 from provider_schedule.domain.model import (
     FIRST_VERSION,
     Availability,
@@ -96,3 +102,88 @@ def test_profile_changes_apply_only_the_given_fields() -> None:
     assert changed.profile == Profile("John", "Doe", "Orthodontist", "MALE")
     assert changed.id == provider.id
     assert ProfileChanges().applied_to(provider.profile) == provider.profile
+
+
+def test_deleting_a_provider_stamps_the_time_and_keeps_the_rest() -> None:
+    provider = Provider.register(Profile("John", "Doe", "Dentist", "MALE"))
+
+    deleted = provider.deleted(START)
+
+    assert deleted.deleted_at == START
+    assert deleted.is_deleted
+    assert (deleted.id, deleted.profile) == (provider.id, provider.profile)
+    assert not provider.is_deleted
+
+
+def test_not_found_errors_name_what_is_missing() -> None:
+    provider_id, availability_id = uuid.uuid4(), uuid.uuid4()
+
+    provider_missing = ProviderNotFoundError(provider_id)
+    slot_missing = AvailabilityNotFoundError(provider_id, availability_id)
+
+    assert str(provider_missing) == f"provider {provider_id} does not exist"
+    assert provider_missing.provider_id == provider_id
+    assert str(slot_missing) == (
+        f"availability {availability_id} of provider {provider_id} does not exist"
+    )
+    assert (slot_missing.provider_id, slot_missing.availability_id) == (
+        provider_id,
+        availability_id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2026, 12, 1, 9), START + HALF_HOUR),
+        (START, datetime(2026, 12, 1, 10)),
+    ],
+    ids=["naive-start", "naive-end"],
+)
+def test_either_end_without_an_offset_is_refused(start: datetime, end: datetime) -> None:
+    with pytest.raises(InvalidTimeRangeError) as refused:
+        TimeRange(start, end)
+    assert str(refused.value) == "fromDate and toDate need a time zone offset"
+
+
+def test_a_range_starting_where_another_ends_does_not_overlap_it() -> None:
+    later = TimeRange(START + HALF_HOUR, START + 2 * HALF_HOUR)
+    assert not later.overlaps(TimeRange(START, START + HALF_HOUR))
+
+
+def test_opened_slot_belongs_to_its_provider() -> None:
+    provider_id = uuid.uuid4()
+    slot = Availability.open(provider_id, TimeRange(START, START + HALF_HOUR),
+                             EncounterType.VIRTUAL)  # fmt: skip
+    assert (slot.provider_id, slot.encounter_type) == (provider_id, EncounterType.VIRTUAL)
+
+
+def test_rescheduling_takes_the_new_time_and_encounter_type() -> None:
+    later = TimeRange(START + HALF_HOUR, START + 2 * HALF_HOUR)
+    slot = _slot()
+
+    moved = slot.rescheduled(later, EncounterType.VIRTUAL)
+    retyped = slot.rescheduled(slot.time_range, EncounterType.VIRTUAL)
+
+    assert (moved.time_range, moved.encounter_type) == (later, EncounterType.VIRTUAL)
+    assert (retyped.time_range, retyped.encounter_type) == (slot.time_range, EncounterType.VIRTUAL)
+
+
+def test_refusal_to_reschedule_a_booked_slot_names_the_slot() -> None:
+    slot = _slot().booked_by(uuid.uuid4())
+    with pytest.raises(AvailabilityBookedError) as refused:
+        slot.rescheduled(slot.time_range, EncounterType.VIRTUAL)
+    assert refused.value.availability_id == slot.id
+    assert str(refused.value) == (
+        f"availability {slot.id} is booked; its time and encounter type cannot change while a "
+        "booking holds it (delete it to cancel the booking)"
+    )
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name", "speciality", "gender"])
+def test_each_profile_field_can_change_alone(field: str) -> None:
+    profile = Profile("John", "Doe", "Dentist", "MALE")
+    changed = ProfileChanges(**{field: "NEW"}).applied_to(profile)
+    assert getattr(changed, field) == "NEW"
+    others = [f.name for f in fields(Profile) if f.name != field]
+    assert [getattr(changed, f) for f in others] == [getattr(profile, f) for f in others]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter, Histogram
@@ -138,9 +139,12 @@ class ConsumerRunner:
         self._stop = stop
         consumer = Consumer(self._config)
         consumer.subscribe(self._topics, on_assign=self._on_assign)
+        # A cancelled to_thread leaves its thread in poll() or commit(): closing the consumer
+        # under it aborts the process inside librdkafka, so each use holds this lock.
+        in_use = threading.Lock()
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self._next_batch, consumer)
+                messages = await asyncio.to_thread(_holding, in_use, self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
                 try:
                     for partition in _by_partition(messages):
@@ -151,9 +155,11 @@ class ConsumerRunner:
                     pass  # what was not processed is not committed: it comes again
                 if processed:
                     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in processed.items()]
-                    await asyncio.to_thread(consumer.commit, offsets=offsets, asynchronous=False)
+                    await asyncio.to_thread(
+                        _holding, in_use, consumer.commit, offsets=offsets, asynchronous=False
+                    )
         finally:
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(_holding, in_use, consumer.close)
 
     async def _handle_partition(
         self, messages: list[Message], processed: dict[tuple[str, int], int]
@@ -321,3 +327,11 @@ def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
             continue
         groups.setdefault((message.topic(), message.partition()), []).append(message)
     return list(groups.values())
+
+
+_T = TypeVar("_T")
+
+
+def _holding(lock: threading.Lock, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    with lock:
+        return call(*args, **kwargs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,9 @@ class ReplyProgress:
         )
         self._topic = topic
         self._timeout = timeout
+        # A cancelled ``asyncio.to_thread`` leaves its thread running: closing the consumer under
+        # a query still in flight aborted the whole process inside librdkafka. Close waits.
+        self._in_use = threading.Lock()
 
     async def caught_up_as_of(self) -> datetime | None:
         """A time ``T`` such that every reply written before ``T`` has been applied; None when
@@ -48,6 +52,10 @@ class ReplyProgress:
             return None
 
     def _caught_up_as_of(self) -> datetime | None:
+        with self._in_use:
+            return self._query_caught_up_as_of()
+
+    def _query_caught_up_as_of(self) -> datetime | None:
         metadata = self._consumer.list_topics(self._topic, timeout=self._timeout)
         partitions = [
             TopicPartition(self._topic, p) for p in metadata.topics[self._topic].partitions
@@ -68,4 +76,5 @@ class ReplyProgress:
         return moment
 
     def close(self) -> None:
-        self._consumer.close()
+        with self._in_use:
+            self._consumer.close()

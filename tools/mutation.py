@@ -1,0 +1,93 @@
+"""`make mutation`: mutmut over the domain of both services and the eventing core.
+
+mutmut expects the code under ``src/`` of the folder it runs in, so it runs once per package
+of the uv workspace (each package's ``[tool.mutmut]`` names what to mutate and which tests
+cover it). Every run starts from scratch: a result cached from older code proves nothing.
+Prints each area's score and every mutant that was not killed; exits non-zero when an area
+falls below the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MUTMUT = REPO / ".venv" / "bin" / "mutmut"
+# The eventing tests share one running Kafka and PostgreSQL (CAREPLAN_TEST_SHARED_PLATFORM)
+# and some take fixed advisory locks: their mutants run one at a time.
+AREAS = {
+    "provider_schedule.domain": (REPO / "services" / "provider_schedule", None),
+    "care_plan.domain": (REPO / "services" / "care_plan", None),
+    "eventing": (REPO / "libs" / "eventing", 1),
+}
+KILLED = {"killed", "timeout"}
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    killed: int
+    total: int
+    not_killed: list[str]
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.killed / self.total if self.total else 0.0
+
+
+def run_area(folder: Path, mutant_glob: str | None, max_children: int) -> Score:
+    shutil.rmtree(folder / "mutants", ignore_errors=True)
+    # mutmut runs pytest inside mutants/ and re-runs each test by its id, which only resolves
+    # for tests under that folder: the repository's tests are linked in, not copied.
+    (folder / "mutants").mkdir()
+    (folder / "mutants" / "tests").symlink_to(REPO / "tests", target_is_directory=True)
+    names = [mutant_glob] if mutant_glob else []
+    # mutmut's progress spinner is noise in a log; its verdicts are read back below.
+    subprocess.run(
+        [MUTMUT, "run", "--max-children", str(max_children), *names],
+        cwd=folder,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    listing = subprocess.run(
+        [MUTMUT, "results", "--all", "true"], cwd=folder, check=True, capture_output=True, text=True
+    ).stdout
+    verdicts = dict(line.strip().rsplit(": ", 1) for line in listing.splitlines() if ": " in line)
+    if mutant_glob:
+        verdicts = {name: v for name, v in verdicts.items() if fnmatch(name, mutant_glob)}
+    # A mutant that ran out of time did not pass the tests: mutmut counts it as killed too.
+    killed = [name for name, verdict in verdicts.items() if verdict in KILLED]
+    not_killed = [f"{name}: {v}" for name, v in sorted(verdicts.items()) if v not in KILLED]
+    return Score(killed=len(killed), total=len(verdicts), not_killed=not_killed)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--area", choices=sorted(AREAS), action="append")
+    parser.add_argument("--mutants", help="only mutants whose name matches this glob")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--target", type=float, default=90.0)
+    args = parser.parse_args(argv)
+    below_target = []
+    for area in args.area or sorted(AREAS):
+        folder, max_children = AREAS[area]
+        score = run_area(folder, args.mutants, max_children or args.max_children)
+        print(f"{area}: {score.killed}/{score.total} mutants killed ({score.percent:.1f} %)")
+        for line in score.not_killed:
+            print(f"    not killed: {line}")
+        if score.percent < args.target:
+            below_target.append(area)
+    if below_target:
+        print(f"below {args.target} %: {', '.join(below_target)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
