@@ -7,18 +7,13 @@ from __future__ import annotations
 import uuid
 
 from tests.integration.care_plan.conftest import Service
+from tests.integration.care_plan.support import IDENTITY_PATIENT, register_as_operator
 from tests.support.cognito import LocalIdentities, moto_signing_key, resigned
 from tests.support.tokens import private_key
 
-PATIENT = {"firstName": "Ann", "lastName": "Lee", "gender": "FEMALE", "dateOfBirth": "1990-01-02"}
-
 
 async def _register(service: Service, identities: LocalIdentities) -> str:
-    response = await service.anonymous.post(
-        "/patients", json=PATIENT, headers=identities.headers("operator")
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return await register_as_operator(service.anonymous, identities.headers("operator"))
 
 
 async def test_a_patient_reads_their_own_record_and_bookings_only(
@@ -44,7 +39,9 @@ async def test_a_patient_may_not_register_patients_nor_a_provider_read_one(
     patient = await _register(service, identities)
     client = service.anonymous
     as_patient = identities.headers("patient", patient_id=patient)
-    assert (await client.post("/patients", json=PATIENT, headers=as_patient)).status_code == 403
+    assert (
+        await client.post("/patients", json=IDENTITY_PATIENT, headers=as_patient)
+    ).status_code == 403
     as_provider = identities.headers("provider", provider_id=str(uuid.uuid4()))
     assert (await client.get(f"/patients/{patient}", headers=as_provider)).status_code == 403
 

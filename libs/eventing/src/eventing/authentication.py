@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +36,7 @@ from eventing.identity import (
     default_jwks_url,
     jwks_client,
 )
-from eventing.settings import AuthSettings
+from eventing.settings import AuthSettings, Environment
 
 PRINCIPAL_STATE = "principal"
 MACHINE_SUBJECT = "api-key"
@@ -134,6 +134,25 @@ class AuthenticationMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def add_authentication(
+    app: FastAPI,
+    *,
+    auth: AuthSettings,
+    api_key: SecretStr,
+    environment: Environment,
+    error_body: UnauthorizedBody,
+) -> None:
+    """The middleware as every HTTP service configures it: the API key only where the
+    environment allows the development credentials."""
+    app.add_middleware(
+        AuthenticationMiddleware,
+        verifier=token_verifier(auth),
+        api_key=api_key,
+        accept_api_key=environment.allows_local_key,
+        error_body=error_body,
+    )
 
 
 async def current_principal(

@@ -21,7 +21,7 @@ from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMiddleware
-from eventing.authentication import AuthenticationMiddleware, token_verifier
+from eventing.authentication import add_authentication
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
@@ -82,11 +82,11 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         service="care-plan",
     )
     settings = container.settings
-    app.add_middleware(
-        AuthenticationMiddleware,
-        verifier=token_verifier(settings.auth),
+    add_authentication(
+        app,
+        auth=settings.auth,
         api_key=settings.api_key,
-        accept_api_key=settings.environment.allows_local_key,
+        environment=settings.environment,
         error_body=unauthorized_body,
     )
     app.add_middleware(RequestMetricsMiddleware)

@@ -10,11 +10,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 
 from eventing.admission import AdmissionMiddleware
-from eventing.authentication import (
-    AuthenticationMiddleware,
-    current_principal,
-    token_verifier,
-)
+from eventing.authentication import add_authentication, current_principal
 from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
@@ -79,11 +75,11 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         service="provider-schedule",
     )
     # Added last = outermost: metrics count the 401s of the key check too.
-    app.add_middleware(
-        AuthenticationMiddleware,
-        verifier=token_verifier(settings.auth),
+    add_authentication(
+        app,
+        auth=settings.auth,
         api_key=settings.api_key,
-        accept_api_key=settings.environment.allows_local_key,
+        environment=settings.environment,
         error_body=unauthorized_body,
     )
     app.add_middleware(RequestMetricsMiddleware)
