@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools demo test test-unit test-integration test-random mutation mutation-smoke up down status lint format bench chaos clean
+.PHONY: help install deploy-tools demo test test-unit test-integration test-random mutation mutation-smoke up down status lint format bench chaos clean images push
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -66,6 +66,12 @@ mutation-smoke: .venv/.installed ## `make mutation` sized down for `make test`: 
 
 test-unit: .venv/.installed ## Unit tests only (no infrastructure)
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+images: ## Build every image with docker buildx bake (needs a Docker engine)
+	bash deploy/images.sh build
+
+push: ## Push the four service images: make push REGISTRY=<registry> [TAG=<tag>]
+	bash deploy/images.sh push "$(REGISTRY)"
 
 format: .venv/.installed ## Apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .

@@ -36,7 +36,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from contract.sources import CARE_PLAN
 from contract.topics import dead_letter_topic
 from eventing.settings import KafkaSettings
-from insurance_processor.app import ProcessorMetrics, build_application
+from insurance_processor.app import build_application
+from insurance_processor.metrics import ProcessorMetrics
 from insurance_processor.settings import ProcessorSettings
 
 

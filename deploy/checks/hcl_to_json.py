@@ -1,6 +1,8 @@
-"""Parses every *.tf file of a folder with python-hcl2; runs in .careplan/tools/venv.
+"""Parses every *.tf file of a folder, or one HCL file, with python-hcl2; runs in
+.careplan/tools/venv.
 
     hcl_to_json.py deploy/terraform   ->   {"<file name>": <parsed file>, ...} on stdout
+    hcl_to_json.py docker-bake.hcl    ->   {"docker-bake.hcl": <parsed file>} on stdout
 
 A file that does not parse makes the script exit 1 and name it on stderr.
 """
@@ -15,10 +17,11 @@ import hcl2
 
 
 def main() -> int:
-    folder = Path(sys.argv[1])
+    given = Path(sys.argv[1])
+    paths = [given] if given.is_file() else sorted(given.glob("*.tf"))
     parsed: dict[str, object] = {}
     failed = False
-    for path in sorted(folder.glob("*.tf")):
+    for path in paths:
         try:
             with path.open(encoding="utf-8") as handle:
                 parsed[path.name] = hcl2.load(handle)

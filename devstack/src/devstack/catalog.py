@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from devstack.component import Component, Tier
 from devstack.kafka import KAFKA
@@ -53,24 +54,43 @@ INSURANCE_PROCESSOR = service(
 )
 
 
-def clinic_operations(replica: int = 0) -> Component:
-    """Plays Lambda's SQS event source mapping for the Clinic Operations function; replicas
-    are competing consumers of the queue, as Lambda's concurrent pollers are."""
+def lambda_runner(
+    name: str,
+    *,
+    queue: str,
+    handler: str,
+    environment: dict[str, str],
+    replicate: Callable[[int], Component],
+    replica: int,
+) -> Component:
+    """Plays Lambda's SQS event source mapping for one function (``devstack.lambda_runner``);
+    replicas are competing consumers of the queue, as Lambda's concurrent pollers are."""
     return Component(
-        name=replica_name("clinic-operations", replica),
+        name=replica_name(name, replica),
         tier=Tier.SERVICE,
         command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
-        ready=queue_ready(ONSITE_QUEUE),
-        address=lambda _: f"sqs://{ONSITE_QUEUE} -> {LAMBDA_HANDLER}",
+        ready=queue_ready(queue),
+        address=lambda _: f"sqs://{queue} -> {handler}",
         environment=lambda _: {
-            "ONSITE_QUEUE_NAME": ONSITE_QUEUE,
-            "LAMBDA_HANDLER": LAMBDA_HANDLER,
+            **environment,
+            "LAMBDA_HANDLER": handler,
             "LAMBDA_RETRY_DELAY_SECONDS": "2",
         },
         depends_on=("moto",),
-        replicate=clinic_operations,
-        replica_of="clinic-operations" if replica else None,
+        replicate=replicate,
+        replica_of=name if replica else None,
         replica_index=replica,
+    )
+
+
+def clinic_operations(replica: int = 0) -> Component:
+    return lambda_runner(
+        "clinic-operations",
+        queue=ONSITE_QUEUE,
+        handler=LAMBDA_HANDLER,
+        environment={"ONSITE_QUEUE_NAME": ONSITE_QUEUE},
+        replicate=clinic_operations,
+        replica=replica,
     )
 
 
@@ -82,27 +102,21 @@ NOTIFICATIONS_HANDLER = "patient_notifications.handler.handler"
 
 
 def patient_notifications(replica: int = 0) -> Component:
-    """Plays the SQS event source mapping of the Patient Notifications function, which tells
-    patients (through SES, moto locally) that a booking was confirmed or cancelled."""
-    return Component(
-        name=replica_name("patient-notifications", replica),
-        tier=Tier.SERVICE,
-        command=lambda _: [sys.executable, "-m", "devstack.lambda_runner"],
-        ready=queue_ready(NOTIFICATIONS_QUEUE),
-        address=lambda _: f"sqs://{NOTIFICATIONS_QUEUE} -> {NOTIFICATIONS_HANDLER}",
-        environment=lambda _: {
+    """The Patient Notifications function tells patients (through SES, moto locally) that a
+    booking was confirmed or cancelled."""
+    return lambda_runner(
+        "patient-notifications",
+        queue=NOTIFICATIONS_QUEUE,
+        handler=NOTIFICATIONS_HANDLER,
+        environment={
             "LAMBDA_QUEUE_NAME": NOTIFICATIONS_QUEUE,
-            "LAMBDA_HANDLER": NOTIFICATIONS_HANDLER,
             "LAMBDA_FUNCTION_NAME": "patient-notifications",
-            "LAMBDA_RETRY_DELAY_SECONDS": "2",
             # Three round trips per message (claim, send, mark) and every confirmed booking:
             # the busiest function waits on latency, not CPU (bench/serverless_tail.py).
             "LAMBDA_POLLERS": "10",
         },
-        depends_on=("moto",),
         replicate=patient_notifications,
-        replica_of="patient-notifications" if replica else None,
-        replica_index=replica,
+        replica=replica,
     )
 
 

@@ -17,12 +17,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from contract.topics import dead_letter_topic
 from devstack.aws_bootstrap import load_aws_resources
 from devstack.settings import DevstackSettings
-from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
+from eventbridge_sink.forwarder import Forwarder, ForwarderOptions, PutEvents
 from eventbridge_sink.sink import KafkaToEventBridge
 from eventing.cloudevents import Event, to_record
-from eventing.dead_letter import DeadLetterPublisher
 from eventing.producer import AsyncProducer
-from tests.support.kafka import read_to_end, unique_topic, wait_until_committed_to_end
+from tests.support.kafka import read_all, read_to_end, unique_topic, wait_until_committed_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +60,22 @@ def _booking_event(booking_id: str, encounter: str) -> Event:
     )
 
 
+def sink_for(
+    settings: DevstackSettings, topic: str, group: str, put_events: PutEvents, dlt: AsyncProducer
+) -> KafkaToEventBridge:
+    """The sink as bootstrap builds it, on the test's topic, group and PutEvents."""
+    return KafkaToEventBridge(
+        client_config={"bootstrap.servers": settings.bootstrap_servers},
+        group_id=group,
+        topics=[topic],
+        forwarder=Forwarder(
+            put_events,
+            ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events"),
+        ),
+        producer=dlt,
+    )
+
+
 async def test_records_reach_the_bus_and_the_rules_route_them(
     infrastructure: DevstackSettings,
 ) -> None:
@@ -87,15 +102,7 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
 
     dlt_producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
     group = f"sink-{topic}"
-    sink = KafkaToEventBridge(
-        consumer_config={"bootstrap.servers": infrastructure.bootstrap_servers, "group.id": group},
-        topics=[topic],
-        forwarder=Forwarder(
-            put_events,
-            ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events"),
-        ),
-        dead_letters=DeadLetterPublisher(dlt_producer, group),
-    )
+    sink = sink_for(infrastructure, topic, group, put_events, dlt_producer)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
@@ -120,6 +127,43 @@ async def test_records_reach_the_bus_and_the_rules_route_them(
     assert [m.value() for m in parked] == [poison_offset_marker]
     assert dict(parked[0].headers())["dlt-reason"] == b"malformed"
     assert _committed_everything(infrastructure, group, topic)
+
+
+async def test_an_event_eventbridge_cannot_take_is_parked_and_committed(
+    infrastructure: DevstackSettings,
+) -> None:
+    """A CloudEvent over PutEvents' 256 KB limit passes the consumer runner (it is a valid
+    event) and is refused by the forwarder: the sink parks it itself, then commits."""
+    topic = unique_topic(infrastructure, "sink-oversized", partitions=1)
+    oversized = _booking_event(str(uuid.uuid4()), "VIRTUAL")
+    oversized.data["padding"] = "x" * 300_000
+    record = to_record(oversized)
+    producer = Producer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    producer.produce(topic, key=record.key, value=record.value, headers=record.headers)
+    producer.flush(10)
+
+    async def put_events(entries: list[Any]) -> dict[str, Any]:
+        raise AssertionError("an oversized entry must never be sent")
+
+    dlt_producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    group = f"sink-{topic}"
+    sink = sink_for(infrastructure, topic, group, put_events, dlt_producer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    try:
+        parked = await asyncio.to_thread(
+            read_all, infrastructure, dead_letter_topic(topic), expect=1
+        )
+        await asyncio.to_thread(wait_until_committed_to_end, infrastructure, group, topic)
+    finally:
+        stop.set()
+        await task
+        dlt_producer.close()
+
+    assert [m.value() for m in parked] == [record.value]
+    headers = dict(parked[0].headers())
+    assert headers["dlt-reason"] == b"malformed"
+    assert b"over the limit" in headers["dlt-exception-message"]
 
 
 def _queue_name(topic: str) -> str:

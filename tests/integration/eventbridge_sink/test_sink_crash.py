@@ -21,15 +21,13 @@ import pytest
 from confluent_kafka import Producer
 
 from devstack.settings import DevstackSettings
-from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
-from eventbridge_sink.sink import KafkaToEventBridge
 from eventing.cloudevents import to_record
-from eventing.dead_letter import DeadLetterPublisher
 from eventing.producer import AsyncProducer
 from tests.integration.eventbridge_sink.test_sink import (
     _booking_event,
     _notification_rule_for,
     _queue_name,
+    sink_for,
 )
 from tests.support.kafka import unique_topic, wait_until_committed_to_end
 
@@ -44,14 +42,7 @@ class SinkDiedError(BaseException):
 
 async def _run_sink(settings: DevstackSettings, topic: str, group: str, put: PutEvents) -> None:
     dlt = AsyncProducer({"bootstrap.servers": settings.bootstrap_servers})
-    sink = KafkaToEventBridge(
-        consumer_config={"bootstrap.servers": settings.bootstrap_servers, "group.id": group},
-        topics=[topic],
-        forwarder=Forwarder(
-            put, ForwarderOptions(connector_id="care-plan-sink", event_bus_name="care-plan-events")
-        ),
-        dead_letters=DeadLetterPublisher(dlt, group),
-    )
+    sink = sink_for(settings, topic, group, put, dlt)
     stop = asyncio.Event()
     try:
         await asyncio.wait_for(sink.run(stop), timeout=60)

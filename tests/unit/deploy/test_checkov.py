@@ -1,4 +1,4 @@
-"""checkov over the Dockerfiles, the rendered Kubernetes manifests and Terraform: nothing fails,
+"""checkov over the Dockerfile, the rendered Kubernetes manifests and Terraform: nothing fails,
 and every skipped check is one we decided on, with its reason written next to it."""
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ ALLOWED_SKIPS = {
 }
 
 
-def scan(directory: Path, framework: str) -> dict[str, Any]:
+def scan(target: Path, framework: str) -> dict[str, Any]:
+    """:param target: a folder (every file of the framework in it) or one file."""
     # --skip-download: offline, no guideline download from the vendor's platform.
     result = run(
         [
             checkov(),
-            "-d",
-            directory,
+            "-f" if target.is_file() else "-d",
+            target,
             "--framework",
             framework,
             "--skip-download",
@@ -70,7 +71,7 @@ def kubernetes_dir(tmp: str) -> Path:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     rendered = kubernetes_dir(str(tmp_path_factory.mktemp("rendered")))
     return {
-        "dockerfile": scan(ROOT / "services", "dockerfile"),
+        "dockerfile": scan(ROOT / "Dockerfile", "dockerfile"),
         "kubernetes": scan(rendered, "kubernetes"),
         "terraform": scan(DEPLOY / "terraform", "terraform"),
     }

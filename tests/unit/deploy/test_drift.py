@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -16,11 +15,12 @@ from devstack import catalog
 from devstack.settings import DevstackSettings
 from tests.unit.deploy.conftest import Rendered
 from tests.unit.deploy.test_compose import resolved as compose
+from tests.unit.deploy.test_images import resolved_target
 from tests.unit.deploy.test_terraform import locals_, resources
-from tests.unit.deploy.tools import DEPLOY, ROOT
+from tests.unit.deploy.tools import DEPLOY
 
 # The deployables, as the launcher declares them: Kubernetes Deployment / compose service name ->
-# Python package (services/<package>/Dockerfile). The Lambda is the one the local runner plays.
+# Python package (its target in docker-bake.hcl). The Lambda is the one the local runner plays.
 LONG_RUNNING = {
     component.name: list(component.command(DevstackSettings()))[-1]
     for component in catalog.SERVICES
@@ -134,8 +134,7 @@ def test_every_service_of_the_launcher_is_deployed(rendered: Rendered) -> None:
         assert component.name in deployments, f"{component.name} runs locally but has no Deployment"
         assert component.name in LONG_RUNNING
         module = list(component.command(settings))[-1]
-        dockerfile = ROOT / "services" / module / "Dockerfile"
-        assert f'CMD ["python", "-m", "{module}"]' in dockerfile.read_text(encoding="utf-8")
+        assert resolved_target(component.name)["args"]["APP_MODULE"] == module
         container = deployments[component.name]["spec"]["template"]["spec"]["containers"][0]
         port = component.environment(settings)["HTTP_PORT"]
         assert str(container["ports"][0]["containerPort"]) == port, component.name
@@ -144,49 +143,10 @@ def test_every_service_of_the_launcher_is_deployed(rendered: Rendered) -> None:
 def test_every_deployable_runs_in_compose_and_has_an_image_repository() -> None:
     services = compose()["services"]
     for name, package in LONG_RUNNING.items():
-        assert services[name]["build"]["dockerfile"] == f"services/{package}/Dockerfile"
+        assert services[name]["build"]["dockerfile"] == "Dockerfile"
+        assert services[name]["build"]["args"]["APP_MODULE"] == package
     assert services["clinic-operations"]["command"] == ["python", "-m", "devstack.lambda_runner"]
     images = set(re.findall(r'"([a-z-]+)"', str(locals_()["service_images"]))) or set(
         locals_()["service_images"]
     )
     assert images == set(LONG_RUNNING)
-
-
-# --- Dockerfiles -----------------------------------------------------------------------------
-
-
-def workspace_members() -> list[Path]:
-    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
-        "members"
-    ]
-    return sorted(
-        p for pattern in members for p in ROOT.glob(pattern) if (p / "pyproject.toml").is_file()
-    )
-
-
-@pytest.mark.parametrize("package", sorted(LONG_RUNNING.values()) + sorted(LAMBDA.values()))
-def test_dockerfile_builds_one_workspace_package_into_a_non_root_slim_image(package: str) -> None:
-    text = (ROOT / "services" / package / "Dockerfile").read_text(encoding="utf-8")
-    name = tomllib.loads((ROOT / "services" / package / "pyproject.toml").read_text())["project"][
-        "name"
-    ]
-    assert re.search(rf"uv sync --frozen --no-dev .*--package {name}\b", text)
-    bases = re.findall(r"^FROM python:(\S+) AS (?:builder|runtime)$", text, flags=re.MULTILINE)
-    assert len(bases) == 2
-    assert bases[0] == bases[1]
-    assert bases[0].startswith("3.11.")
-    assert "-slim" in bases[0]
-    stages = re.findall(r"^FROM .*? AS (\w+)$", text, flags=re.MULTILINE)
-    assert stages[-1] == "runtime"
-    assert "builder" in stages
-    runtime = text.split(" AS runtime", 1)[1]
-    assert "/bin/uv" not in runtime, "build tools in the final image"
-    assert "apt-get" not in runtime, "build tools in the final image"
-    assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
-    assert "HEALTHCHECK" in runtime
-    # uv needs every member's manifest to read the lock: a new member must be copied too.
-    for member in workspace_members():
-        manifest = member.relative_to(ROOT) / "pyproject.toml"
-        assert f"COPY {manifest} {member.relative_to(ROOT)}/" in text, (
-            f"{package} misses {manifest}"
-        )

@@ -64,9 +64,14 @@ def strimzi_crds() -> Path:
 
 
 def run(
-    args: list[str | Path], *, stdin: str | None = None, cwd: Path = ROOT, timeout: float = 600
+    args: list[str | Path],
+    *,
+    stdin: str | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**(os.environ if env is None else env), "NO_COLOR": "1"}
     return subprocess.run(
         [str(a) for a in args],
         input=stdin,

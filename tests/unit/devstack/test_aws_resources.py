@@ -345,3 +345,27 @@ def test_redrive_without_max_receive_count_is_rejected() -> None:
 
     with pytest.raises(ResourceDefinitionError, match="MaxReceiveCount"):
         parse_aws_resources(**documents)
+
+
+def test_a_count_written_as_true_is_rejected() -> None:
+    documents = copy.deepcopy(_documents())
+    documents["queues"]["Queues"][0]["DeadLetterQueue"]["MaxReceiveCount"] = True
+
+    with pytest.raises(ResourceDefinitionError, match="MaxReceiveCount"):
+        parse_aws_resources(**documents)
+
+
+def test_a_retention_beyond_what_sqs_allows_is_rejected_offline() -> None:
+    documents = copy.deepcopy(_documents())
+    documents["queues"]["Queues"][0]["MessageRetentionPeriod"] = 1_209_601
+
+    with pytest.raises(ResourceDefinitionError, match="MessageRetentionPeriod"):
+        parse_aws_resources(**documents)
+
+
+def test_a_table_that_is_not_on_demand_is_rejected() -> None:
+    documents = copy.deepcopy(_documents())
+    documents["tables"]["Tables"][0]["BillingMode"] = "PROVISIONED"
+
+    with pytest.raises(ResourceDefinitionError, match="BillingMode"):
+        parse_aws_resources(**documents)

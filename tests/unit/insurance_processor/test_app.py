@@ -7,10 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from quixstreams.context import set_message_context
 from quixstreams.models import MessageContext
 
-from insurance_processor.app import BookingRouter, Destination, OutgoingRecord, ProcessorMetrics
+from eventing.dead_letter import DeadLetterReason
+from insurance_processor.app import BookingRouter, Destination, OutgoingRecord
+from insurance_processor.metrics import Outcome, ProcessorMetrics
 from insurance_processor.serialization import (
     MalformedEventError,
     MalformedRecord,
@@ -205,16 +208,32 @@ def test_record_without_a_value_is_parked(route: BookingRouter) -> None:
 
 
 def test_metrics_are_rendered_in_prometheus_text_format() -> None:
-    metrics = ProcessorMetrics(insured=3, not_insured=2, other_types=1, duplicates=4)
-    metrics.dead_lettered["malformed"] = 5
+    metrics = ProcessorMetrics()
+    for outcome, times in ((Outcome.INSURED, 3), (Outcome.NOT_INSURED, 2), (Outcome.DUPLICATE, 4)):
+        for _ in range(times):
+            metrics.count(outcome)
+    for _ in range(5):
+        metrics.count_parked(DeadLetterReason.MALFORMED)
 
-    assert metrics.render().splitlines() == [
-        "# HELP insurance_processor_records_total Input records by what the processor did with them.",
-        "# TYPE insurance_processor_records_total counter",
-        'insurance_processor_records_total{outcome="insured"} 3',
-        'insurance_processor_records_total{outcome="not_insured"} 2',
-        'insurance_processor_records_total{outcome="other_type"} 1',
-        'insurance_processor_records_total{outcome="duplicate"} 4',
-        'insurance_processor_records_total{outcome="dead_lettered",reason="malformed"} 5',
-        'insurance_processor_records_total{outcome="dead_lettered",reason="permanent-failure"} 0',
-    ]
+    samples = {
+        (sample.labels["outcome"], sample.labels["reason"]): sample.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+        if sample.name == "insurance_processor_records_total"
+    }
+    assert samples == {
+        ("insured", ""): 3,
+        ("not_insured", ""): 2,
+        ("other_type", ""): 0,
+        ("duplicate", ""): 4,
+        ("dead_lettered", "malformed"): 5,
+        ("dead_lettered", "permanent-failure"): 0,
+    }
+    assert (metrics.insured, metrics.duplicates, metrics.dead_lettered["malformed"]) == (3, 4, 5)
+
+
+def test_two_processors_count_apart() -> None:
+    first, second = ProcessorMetrics(), ProcessorMetrics()
+    first.count(Outcome.INSURED)
+
+    assert (first.insured, second.insured) == (1, 0)

@@ -25,7 +25,6 @@ from pydantic import ValidationError
 
 from eventing.cloudevents import Event, MalformedEventError, from_record
 from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
-from eventing.database import is_connection_error
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
@@ -75,6 +74,16 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 def is_outage(error: BaseException) -> bool:
     """The database or the network is away: the record is not at fault, so it must wait for
     the outage to end rather than be parked (the DLT is for records that can never succeed)."""
+    if isinstance(error, OSError | TimeoutError):
+        return True
+    # The database's own connection errors, where eventing[database] is installed. Without it
+    # (the Quix Streams app, the sink) there is no asyncpg, hence no database outage to wait for.
+    try:
+        from eventing.database import is_connection_error
+    except ModuleNotFoundError as missing:
+        if missing.name != "asyncpg":
+            raise
+        return False
     return is_connection_error(error)
 
 

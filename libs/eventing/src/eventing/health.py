@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from eventing.database import Database
+if TYPE_CHECKING:
+    # A type only: the health endpoints need no database driver when a service has no database.
+    from eventing.database import Database
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 

@@ -28,9 +28,10 @@ from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
 from eventing.supervision import Worker
 
-# A record that cannot be handled because the database is away is retried for about two
-# minutes before it is parked, holding its partition back meanwhile: parking a valid reply
-# would only let its booking expire. A record that breaks the contract is parked at once.
+# A database or network outage uses up none of these attempts: the consumer runner waits it out
+# (eventing.consumer.is_outage). Other transient failures are retried for about two minutes
+# before the record is parked, holding its partition back meanwhile: parking a valid reply would
+# only let its booking expire. A record that breaks the contract is parked at once.
 TRANSIENT_RETRY = RetryPolicy(attempts=30, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
 
 

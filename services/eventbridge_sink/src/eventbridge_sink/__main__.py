@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uvicorn
+import asyncio
 
-from eventbridge_sink.bootstrap import build_app
+from eventbridge_sink.bootstrap import serve
 from eventbridge_sink.settings import SinkSettings
 from eventing.logging import configure_logging
 from eventing.settings import KafkaSettings
@@ -13,8 +13,7 @@ from eventing.settings import KafkaSettings
 def main() -> None:
     settings = SinkSettings()
     configure_logging(settings.log_level, service="eventbridge-sink")
-    app = build_app(settings, KafkaSettings())
-    uvicorn.run(app, host="0.0.0.0", port=settings.http_port, log_config=None)  # noqa: S104
+    asyncio.run(serve(settings, KafkaSettings()))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,36 @@
-"""Builds the sink from its settings: the one place where clients are created."""
+"""Builds the sink from its settings: the one place where clients are created.
+
+The sink is a consumer, not a web application: its probes are served by ``eventing.probes``
+(a stdlib HTTP server thread), so its image holds no web framework.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from fastapi import FastAPI
 
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
 from eventbridge_sink.settings import SinkSettings
 from eventbridge_sink.sink import KafkaToEventBridge
-from eventing.dead_letter import DeadLetterPublisher
-from eventing.health import health_router, kafka_check
-from eventing.membership import fast_resume_config
+from eventing.probes import HealthServer, ReadinessCheck, kafka_check
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
 from eventing.supervision import WorkerGroup
 
 
-def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
+@dataclass(frozen=True, slots=True)
+class Sink:
+    workers: WorkerGroup
+    producer: AsyncProducer
+    checks: Mapping[str, ReadinessCheck]
+
+
+def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
     events = boto3.client(
         "events", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
     )
@@ -29,17 +38,13 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
     async def put_events(entries: list[Any]) -> dict[str, Any]:
         return dict(await asyncio.to_thread(events.put_events, Entries=entries))
 
-    async def bus_check() -> None:
-        await asyncio.to_thread(events.describe_event_bus, Name=settings.event_bus_name)
+    def bus_check() -> None:
+        events.describe_event_bus(Name=settings.event_bus_name)
 
     producer = AsyncProducer(kafka.client_config())
     sink = KafkaToEventBridge(
-        consumer_config={
-            **kafka.client_config(),
-            "group.id": settings.consumer_group,
-            # A restarted replica resumes as the same static member, within seconds.
-            **fast_resume_config(settings.consumer_group),
-        },
+        client_config=kafka.client_config(),
+        group_id=settings.consumer_group,
         topics=settings.topics,
         forwarder=Forwarder(
             put_events,
@@ -52,27 +57,36 @@ def build_app(settings: SinkSettings, kafka: KafkaSettings) -> FastAPI:
                 parallel_requests=settings.parallel_requests,
             ),
         ),
-        dead_letters=DeadLetterPublisher(producer, settings.consumer_group),
+        producer=producer,
     )
     workers = WorkerGroup({"kafka-to-eventbridge": sink.run})
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        workers.start()
-        try:
-            yield
-        finally:
-            await workers.stop()
-            await asyncio.to_thread(producer.close)
+    def forwarding_check() -> None:
+        # Read from the probe thread: a stale answer costs one probe period, nothing more.
+        if not workers.alive:
+            raise RuntimeError("the forwarding loop is not running")
 
-    app = FastAPI(title="EventBridge sink", lifespan=lifespan)
-    app.include_router(
-        health_router(
-            {
-                "kafka": kafka_check(kafka.client_config()),
-                "eventbridge": bus_check,
-                "forwarding": workers.readiness_check,
-            }
-        )
-    )
-    return app
+    checks = {
+        "kafka": kafka_check(kafka.client_config()),
+        "eventbridge": bus_check,
+        "forwarding": forwarding_check,
+    }
+    return Sink(workers=workers, producer=producer, checks=checks)
+
+
+async def serve(settings: SinkSettings, kafka: KafkaSettings) -> None:
+    """Forward until SIGTERM or SIGINT, then let the batch in hand settle and stop."""
+    sink = build_sink(settings, kafka)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    probes = HealthServer(settings.http_host, settings.http_port, checks=sink.checks)
+    probes.start()
+    sink.workers.start()
+    try:
+        await stop.wait()
+    finally:
+        await sink.workers.stop()
+        await asyncio.to_thread(sink.producer.close)
+        probes.stop()

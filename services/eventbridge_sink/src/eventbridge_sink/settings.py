@@ -15,6 +15,7 @@ class SinkSettings(BaseSettings):
     connector_id: str = "care-plan-sink"
     topics: list[str] = Field(default=[CAREPLAN_BOOKINGS, CAREPLAN_BOOKINGS_INSURED])
     consumer_group: str = "eventbridge-sink"
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container's port is its only way in
     http_port: int = 8082
     log_level: str = "INFO"
     # Attempts for entries that EventBridge rejects one by one; then they go to the DLT.

@@ -1,24 +1,31 @@
-"""The Kafka side of the sink: consume, forward, park what cannot go, commit what is settled.
+"""The Kafka side of the sink, on the shared consumer runner (``eventing.consumer``).
 
-Offsets are committed only once every record of a poll is settled: accepted by EventBridge, or
-parked in ``<topic>.dlt`` with the broker's acknowledgement. A crash before that re-forwards the
-poll; EventBridge then sees a record twice, which its consumers tell apart by the Kafka
-coordinates (topic, partition, offset) in the event's detail.
+The runner polls, groups a poll's records by partition, hands each group to ``forward_batch``
+and commits a partition's offsets only once that call returned. ``forward_batch`` returns only
+when every record of the group is settled: accepted by EventBridge (the forwarder sends the
+group in parallel PutEvents calls and retries a failing call until it goes through), or parked in
+``<topic>.dlt`` with the broker's acknowledgement. A crash before that re-forwards the group;
+EventBridge then sees a record twice, which its consumers tell apart by the Kafka coordinates
+(topic, partition, offset) in the event's detail. A record that is not a CloudEvent is parked by
+the runner as malformed before it reaches the forwarder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter
 
 from eventbridge_sink.forwarder import Forwarder, Rejected
 from eventbridge_sink.mapping import KafkaRecord
+from eventing.cloudevents import Event
+from eventing.consumer import ConsumerRunner
 from eventing.consumer_types import RecordContext
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
+from eventing.producer import AsyncProducer
 
 logger = logging.getLogger(__name__)
 
@@ -38,43 +45,42 @@ class KafkaToEventBridge:
     def __init__(
         self,
         *,
-        consumer_config: dict[str, Any],
-        topics: list[str],
+        client_config: dict[str, Any],
+        group_id: str,
+        topics: Sequence[str],
         forwarder: Forwarder,
-        dead_letters: DeadLetterPublisher,
+        producer: AsyncProducer,
         batch_size: int = 100,
     ) -> None:
-        self._config = {
-            **consumer_config,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-        }
-        self._topics = topics
+        """:param producer: sends what cannot be forwarded to ``<topic>.dlt``."""
         self._forwarder = forwarder
-        self._dead_letters = dead_letters
-        self._batch_size = batch_size
-        self.assigned = asyncio.Event()
+        self._dead_letters = DeadLetterPublisher(producer, group_id)
+        self._runner = ConsumerRunner(
+            client_config=client_config,
+            group_id=group_id,
+            topics=topics,
+            handler=self.forward_one,
+            batch_handler=self.forward_batch,
+            producer=producer,
+            batch_size=batch_size,
+        )
+
+    @property
+    def assigned(self) -> asyncio.Event:
+        return self._runner.assigned
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = Consumer(self._config)
-        consumer.subscribe(self._topics, on_assign=lambda *_: self.assigned.set())
-        try:
-            while not stop.is_set():
-                messages = await asyncio.to_thread(consumer.consume, self._batch_size, 0.5)
-                records = [_record(m) for m in messages if _usable(m)]
-                if not records:
-                    continue
-                verdict = await self._forwarder.forward(records)
-                for rejected in verdict.rejected:
-                    await self._park(rejected)
-                for record in verdict.accepted:
-                    FORWARDED.labels(record.topic, "accepted").inc()
-                await asyncio.to_thread(
-                    consumer.commit, offsets=_next_offsets(records), asynchronous=False
-                )
-        finally:
-            await asyncio.to_thread(consumer.close)
+        await self._runner.run(stop)
+
+    async def forward_one(self, event: Event, record: RecordContext) -> None:
+        await self.forward_batch([(event, record)])
+
+    async def forward_batch(self, batch: Sequence[tuple[Event, RecordContext]]) -> None:
+        verdict = await self._forwarder.forward([_record(context) for _, context in batch])
+        for rejected in verdict.rejected:
+            await self._park(rejected)
+        for record in verdict.accepted:
+            FORWARDED.labels(record.topic, "accepted").inc()
 
     async def _park(self, rejected: Rejected) -> None:
         record = rejected.record
@@ -105,33 +111,14 @@ class KafkaToEventBridge:
         )
 
 
-def _usable(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        logger.warning("consumer error", extra={"error": str(error)})
-    return False
-
-
-def _record(message: Message) -> KafkaRecord:
-    timestamp_type, timestamp = message.timestamp()
+def _record(context: RecordContext) -> KafkaRecord:
     return KafkaRecord(
-        topic=message.topic(),
-        partition=message.partition(),
-        offset=message.offset(),
-        timestamp_ms=timestamp if timestamp_type else None,
-        headers=list(message.headers() or []),
-        key=message.key(),
-        value=message.value(),
+        topic=context.topic,
+        partition=context.partition,
+        offset=context.offset,
+        # librdkafka reports -1 for a record without a timestamp.
+        timestamp_ms=context.timestamp if context.timestamp >= 0 else None,
+        headers=list(context.headers),
+        key=context.key,
+        value=context.value,
     )
-
-
-def _next_offsets(records: list[KafkaRecord]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        last[key] = max(last.get(key, -1), record.offset)
-    return [
-        TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()
-    ]

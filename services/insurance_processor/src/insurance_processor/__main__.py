@@ -12,8 +12,9 @@ import logging
 import threading
 
 from eventing.logging import configure_logging
-from insurance_processor.app import ProcessorMetrics, build_application
-from insurance_processor.health import HealthServer, flag_check, kafka_check
+from eventing.probes import HealthServer, flag_check, kafka_check
+from insurance_processor.app import build_application
+from insurance_processor.metrics import ProcessorMetrics
 from insurance_processor.settings import ProcessorSettings
 
 SERVICE = "insurance-processor"

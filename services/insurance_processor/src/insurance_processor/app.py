@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -37,6 +37,7 @@ from eventing.dead_letter import DeadLetterReason, dead_letter_headers
 from eventing.membership import fast_resume_config, transactional_config
 from eventing.redaction import describe_error
 from eventing.settings import RECONNECT_CONFIG
+from insurance_processor.metrics import Outcome, ProcessorMetrics
 from insurance_processor.serialization import (
     CloudEvent,
     CloudEventDeserializer,
@@ -67,37 +68,6 @@ class OutgoingRecord:
     headers: Sequence[tuple[str, str | bytes]]
 
 
-@dataclass(slots=True)
-class ProcessorMetrics:
-    """Counters of what happened to the input records, served on ``/metrics``."""
-
-    insured: int = 0
-    not_insured: int = 0
-    other_types: int = 0
-    duplicates: int = 0
-    dead_lettered: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (DeadLetterReason.MALFORMED, DeadLetterReason.PERMANENT_FAILURE), 0
-        )
-    )
-
-    def render(self) -> str:
-        name = "insurance_processor_records_total"
-        lines = [
-            f"# HELP {name} Input records by what the processor did with them.",
-            f"# TYPE {name} counter",
-            f'{name}{{outcome="insured"}} {self.insured}',
-            f'{name}{{outcome="not_insured"}} {self.not_insured}',
-            f'{name}{{outcome="other_type"}} {self.other_types}',
-            f'{name}{{outcome="duplicate"}} {self.duplicates}',
-        ]
-        lines += [
-            f'{name}{{outcome="dead_lettered",reason="{reason}"}} {count}'
-            for reason, count in self.dead_lettered.items()
-        ]
-        return "\n".join(lines) + "\n"
-
-
 class BookingRouter:
     """The processing step: one input record in, at most one output record out."""
 
@@ -122,13 +92,13 @@ class BookingRouter:
                 value = MalformedRecord(None, MalformedEventError("the record has no value"))
             return self._park(value.value, key, timestamp, headers, value.error)
         if value.type not in INSURED_EVENT_TYPES:
-            self._metrics.other_types += 1
+            self._metrics.count(Outcome.OTHER_TYPE)
             return None
         try:
             booking = read_booking_event(value)
             insured = insure(value.type, booking)
             if insured is None:
-                self._metrics.not_insured += 1
+                self._metrics.count(Outcome.NOT_INSURED)
                 return None
             record = OutgoingRecord(
                 destination=Destination.INSURED,
@@ -160,11 +130,11 @@ class BookingRouter:
         # Bytes in and out: Quix would JSON-encode any other state key or value.
         seen = dedup_key(value.type, booking).encode()
         if state.exists(seen):
-            self._metrics.duplicates += 1
+            self._metrics.count(Outcome.DUPLICATE)
             logger.debug("dropped a duplicate", extra={"ce_id": value.id, "dedup_key": seen})
             return None
         state.set_bytes(seen, value.id.encode(), ttl=self._dedup_ttl)
-        self._metrics.insured += 1
+        self._metrics.count(Outcome.INSURED)
         return record
 
     def _park(
@@ -188,7 +158,7 @@ class BookingRouter:
             value=value,
             headers=list(headers or ()),
         )
-        self._metrics.dead_lettered[reason] += 1
+        self._metrics.count_parked(reason)
         logger.warning(
             "parked a record in the dead-letter topic",
             extra={

@@ -26,8 +26,9 @@ from provider_schedule.settings import ProviderScheduleSettings
 
 logger = logging.getLogger(__name__)
 
-# A database outage of a few seconds must not send booking requests to the dead-letter topic:
-# about 25 s of retries before a record is parked.
+# A database or network outage uses up none of these attempts: the consumer runner waits it out
+# (eventing.consumer.is_outage) and the record is never parked for it. The attempts are for the
+# other transient failures of a booking request: about 16 s of backoff before it is parked.
 BOOKING_RETRY = RetryPolicy(attempts=8, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
 
 

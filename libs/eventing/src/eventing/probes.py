@@ -1,7 +1,8 @@
 """``/health/live``, ``/health/ready`` and ``/metrics`` from a stdlib HTTP server thread.
 
-The processor is a Quix Streams loop, not a web application: a daemon thread with
-``http.server`` answers the probes without an event loop or a web framework in the image.
+For the deployables that are not web applications (the Insurance Processor's Quix Streams loop,
+the EventBridge sink's consumer): a daemon thread with ``http.server`` answers the probes
+without a web framework in their images. The HTTP services use ``eventing.health`` (FastAPI).
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], None]
 """Returns if the dependency is usable, raises with the reason if not."""
-
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def kafka_check(client_config: Mapping[str, Any], *, timeout: float = 2.0) -> ReadinessCheck:
@@ -48,8 +48,9 @@ class HealthServer:
         port: int,
         *,
         checks: Mapping[str, ReadinessCheck],
-        metrics: Callable[[], str],
+        metrics: Callable[[], bytes] = generate_latest,
     ) -> None:
+        """:param metrics: the Prometheus exposition, by default of the process-wide registry."""
         handler = _handler_class(checks, metrics)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -82,7 +83,7 @@ def readiness(checks: Mapping[str, ReadinessCheck]) -> tuple[bool, dict[str, str
 
 
 def _handler_class(
-    checks: Mapping[str, ReadinessCheck], metrics: Callable[[], str]
+    checks: Mapping[str, ReadinessCheck], metrics: Callable[[], bytes]
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -98,7 +99,7 @@ def _handler_class(
                     _json({"status": status, "checks": results}),
                 )
             elif path == "/metrics":
-                self._send(HTTPStatus.OK, PROMETHEUS_CONTENT_TYPE, metrics().encode())
+                self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, metrics())
             else:
                 self._send(HTTPStatus.NOT_FOUND, "application/json", _json({"detail": "Not Found"}))
 
@@ -110,7 +111,7 @@ def _handler_class(
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            # Probes every few seconds would drown the processor's own logs.
+            # Probes every few seconds would drown the service's own logs.
             logger.debug("health request: " + format, *args)
 
     return Handler

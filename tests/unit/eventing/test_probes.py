@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from insurance_processor.health import HealthServer, flag_check
+from eventing.probes import HealthServer, flag_check
 
 
 class Unreachable(Exception):
@@ -30,7 +31,7 @@ def base_url(running: threading.Event) -> Iterator[str]:
         "127.0.0.1",
         0,
         checks={"processor": flag_check(running, "the processing loop has not started")},
-        metrics=lambda: "insurance_processor_records_total 7\n",
+        metrics=lambda: b"insurance_processor_records_total 7\n",
     )
     server.start()
     try:
@@ -78,6 +79,6 @@ def test_metrics_and_unknown_paths(base_url: str) -> None:
     metrics = httpx.get(f"{base_url}/metrics")
 
     assert metrics.status_code == 200
-    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert metrics.headers["content-type"] == CONTENT_TYPE_LATEST
     assert metrics.text == "insurance_processor_records_total 7\n"
     assert httpx.get(f"{base_url}/nothing").status_code == 404
