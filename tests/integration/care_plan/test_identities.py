@@ -43,7 +43,9 @@ async def test_a_patient_may_not_register_patients_nor_a_provider_read_one(
         await client.post("/patients", json=IDENTITY_PATIENT, headers=as_patient)
     ).status_code == 403
     as_provider = identities.headers("provider", provider_id=str(uuid.uuid4()))
-    assert (await client.get(f"/patients/{patient}", headers=as_provider)).status_code == 403
+    refused = await client.get(f"/patients/{patient}", headers=as_provider)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden"
 
 
 async def test_an_operator_reads_any_patient(service: Service, identities: LocalIdentities) -> None:

@@ -37,6 +37,7 @@ _DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
 _HTTP_ERRORS = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -108,5 +109,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def unauthorized_body(_path: str, message: str) -> dict[str, Any]:
-    """The 401 of the API key check, in this service's error format."""
+    """The 401 of the authentication (bearer token or API key), in this service's error format."""
     return error_body("unauthorized", message)

@@ -131,7 +131,7 @@ def register_error_handlers(app: FastAPI) -> None:
 
 
 def unauthorized_body(path: str, message: str) -> dict[str, Any]:
-    """The 401 of the API key check, in this service's error format."""
+    """The 401 of the authentication (bearer token or API key), in this service's error format."""
     return ErrorBody(
         status=401, error=HTTPStatus(401).phrase, message=message, path=path
     ).model_dump(exclude_none=True)
