@@ -48,9 +48,17 @@ class SigningKeys(Protocol):
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
 
 
-def jwks_client(jwks_url: str) -> jwt.PyJWKClient:
-    # The set is cached for five minutes and refetched at once for an unknown kid (rotation).
-    return jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
+def jwks_client(jwks_url: str, *, refetch_cooldown_seconds: float = 30) -> jwt.PyJWKClient:
+    """The set is cached for five minutes and fetched again for an unknown kid (a rotation),
+    at most once per cooldown: tokens naming made-up kids cannot make every request a fetch
+    from the issuer. A rotated key is served by Cognito before it signs, so the wait is moot."""
+    return jwt.PyJWKClient(
+        jwks_url,
+        cache_jwk_set=True,
+        lifespan=300,
+        timeout=5,
+        cooldown_duration=refetch_cooldown_seconds,
+    )
 
 
 def default_jwks_url(issuer: str) -> str:
