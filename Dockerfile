@@ -22,6 +22,7 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY libs/contract/pyproject.toml libs/contract/
 COPY libs/eventing/pyproject.toml libs/eventing/
+COPY libs/telemetry/pyproject.toml libs/telemetry/
 COPY devstack/pyproject.toml devstack/
 COPY services/provider_schedule/pyproject.toml services/provider_schedule/
 COPY services/care_plan/pyproject.toml services/care_plan/

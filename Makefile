@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools demo test test-unit test-integration test-random mutation mutation-smoke up down status lint format bench chaos clean images push
+.PHONY: help install deploy-tools browser conformance demo tracing test test-unit test-integration test-tracing test-random mutation mutation-smoke up down status lint format bench bench-tracing chaos clean images push
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -29,6 +29,13 @@ install: .venv/.installed ## Install the virtualenv, the packages and the Kafka 
 deploy-tools: ## Install the offline deployment checkers (kustomize, checkov, ...) into .careplan/tools
 	bash deploy/checks/install-tools.sh
 
+browser: ## Headless Chromium for the browser tests (docs, event-flow page): Debian's package, when missing
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+tracing: install ## Start the platform with Jaeger (built from its Go module once: minutes)
+	$(RUN) careplan up --with tracing
+
 demo: install ## Start the platform and play the booking story
 	$(RUN) careplan up
 	$(RUN) careplan demo
@@ -47,7 +54,7 @@ lint: .venv/.installed ## ruff and mypy --strict
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-test: install deploy-tools lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
+test: install deploy-tools browser lint ## Lint, then unit, integration and end-to-end tests on a real broker and database
 	$(RUN) pytest $(PYTEST_ARGS)
 	$(MAKE) mutation-smoke
 
@@ -63,6 +70,10 @@ mutation: install ## mutmut over both services' domain/ and eventing's outbox, r
 
 mutation-smoke: .venv/.installed ## `make mutation` sized down for `make test`: Provider Schedule's decisions only
 	$(RUN) python tools/mutation.py --area provider_schedule.domain --mutants 'provider_schedule.domain.decisions.*'
+
+test-tracing: install ## Build Jaeger, then read a booking's trace back from it (`careplan trace`)
+	$(RUN) careplan install --with tracing
+	CAREPLAN_REQUIRE_JAEGER=1 $(RUN) pytest tests/e2e/test_jaeger_trace.py $(PYTEST_ARGS)
 
 test-unit: .venv/.installed ## Unit tests only (no infrastructure)
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
@@ -84,6 +95,14 @@ bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/insurance_processor.py
 	$(RUN) careplan up --only care-plan --only provider-schedule
 	$(RUN) python bench/booking.py
+
+conformance: install browser ## schemathesis --checks all against both APIs, many examples, a random seed
+	CAREPLAN_CONFORMANCE_EXAMPLES=$${CAREPLAN_CONFORMANCE_EXAMPLES:-100} CAREPLAN_CONFORMANCE_SEED= \
+	  $(RUN) pytest tests/e2e/test_api_conformance.py $(PYTEST_ARGS)
+
+bench-tracing: install ## Booking figures with tracing off, at 10 % and at 100 % sampling
+	$(RUN) careplan up --only care-plan --only provider-schedule
+	$(RUN) python bench/booking.py --rates 100 200 --seconds 15 --sampling off 0.1 1
 
 chaos: install ## Booking load while every part is SIGKILLed, 1 then 2 replicas; prints the checks
 	$(RUN) python bench/chaos.py --replicas 1 2 --rolling

@@ -3,6 +3,7 @@
     uv run python bench/booking.py                       # rates 50 100 200 400 800, 20 s each
     uv run python bench/booking.py --rates 50 200 --seconds 10
     uv run python bench/booking.py --overload 64 --seconds 60   # closed loop, 64 connections
+    uv run python bench/booking.py --rates 100 --sampling off 0.1 1   # tracing's cost
 
 For each offered rate it creates one free slot per booking through Provider Schedule's API (32
 concurrent clients; the slot-creation rate is printed too), waits until Care Plan lists them,
@@ -38,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import psutil
 from http_load import Client, Request, Response, closed_loop, open_loop
+from tracing_switch import ensure_otlp_endpoint, restart_with_sampling
 
 from devstack.catalog import INFRASTRUCTURE, SERVICES
 from devstack.processes import ProcessFiles, running_process
@@ -347,7 +349,22 @@ def report(results: Sequence[PhaseResult]) -> None:
 
 
 async def main(arguments: argparse.Namespace) -> None:
+    if not arguments.sampling:
+        await run(DevstackSettings(), arguments, label="")
+        return
+    # Each sampling restarts the booking path's services with it (bench/tracing_switch.py).
     settings = DevstackSettings()
+    sink = ensure_otlp_endpoint(settings)
+    try:
+        for sampling in arguments.sampling:
+            print(f"\n#### tracing {sampling} ####", flush=True)
+            await run(restart_with_sampling(settings, sampling), arguments, label=sampling)
+    finally:
+        if sink is not None:
+            sink.shutdown()
+
+
+async def run(settings: DevstackSettings, arguments: argparse.Namespace, *, label: str) -> None:
     platform = Platform(settings, arguments.replicas)
     connection = await asyncpg.connect(libpq_dsn(settings.sqlalchemy_url))
     database = CarePlanDatabase(connection)
@@ -375,7 +392,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 break
     finally:
         await connection.close()
-    print("\n== booking benchmark ==")
+    print(f"\n== booking benchmark{f' (tracing {label})' if label else ''} ==")
     report(results)
 
 
@@ -392,6 +409,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1,
         help="replicas of each service to spread the load over (as `careplan up --replicas`)",
+    )
+    parser.add_argument(
+        "--sampling",
+        nargs="+",
+        default=None,
+        help="run the phases once per setting: off, or a sampling ratio (0.1, 1); restarts "
+        "Care Plan and Provider Schedule with it",
     )
     return parser.parse_args(argv)
 

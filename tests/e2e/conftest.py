@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,22 +195,39 @@ async def _warm_up(saga: Saga) -> None:
 async def second_care_plan(saga: Saga) -> AsyncIterator[httpx.AsyncClient]:
     """Another Care Plan deployment with a database of its own, sharing Kafka and the provider
     side with the first (a second region, or the Java Care Plan run beside ours)."""
+    async with extra_care_plan(saga, "care-plan-second", port=8083) as second:
+        yield second.client
+
+
+@dataclass(frozen=True)
+class ExtraCarePlan:
+    client: httpx.AsyncClient
+    database_url: str  # SQLAlchemy URL of its own database
+
+
+@asynccontextmanager
+async def extra_care_plan(
+    saga: Saga, name: str, *, port: int, environment: dict[str, str] | None = None
+) -> AsyncIterator[ExtraCarePlan]:
+    """A Care Plan process beside the launcher's, with a database and consumer group of its
+    own (``name``), and ``environment`` over the platform's service settings."""
     settings = saga.settings
-    database = await create_database(settings, "careplan_second")
-    port = settings.port(8083)
-    environment = {
+    database = await create_database(settings, name.replace("-", "_"))
+    port = settings.port(port)
+    variables = {
         **os.environ,
         **settings.service_environment(),
         "DATABASE_URL": database,
         "HTTP_PORT": str(port),
-        "CONSUMER_GROUP": "care-plan-second",
+        "CONSUMER_GROUP": name,
+        **(environment or {}),
     }
-    log = (settings.state_dir / "logs" / "care-plan-second.log").open("wb")
+    log = (settings.state_dir / "logs" / f"{name}.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "care_plan",
-        env=environment,
+        env=variables,
         stdout=log,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -217,14 +235,14 @@ async def second_care_plan(saga: Saga) -> AsyncIterator[httpx.AsyncClient]:
         async with _client(settings, port) as client:
 
             async def ready() -> bool:
-                assert process.returncode is None, "the second Care Plan exited"
+                assert process.returncode is None, f"{name} exited"
                 try:
                     return (await client.get("/health/ready")).status_code == 200
                 except httpx.TransportError:
                     return False
 
-            await eventually(ready, timeout=60, interval=0.2, what="second Care Plan ready")
-            yield client
+            await eventually(ready, timeout=60, interval=0.2, what=f"{name} ready")
+            yield ExtraCarePlan(client, database)
     finally:
         process.terminate()
         try:

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable
 
 from devstack.component import Component, Tier
+from devstack.flow.component import FLOW
+from devstack.jaeger import JAEGER
 from devstack.kafka import KAFKA
 from devstack.moto import MOTO, queue_ready
 from devstack.postgres import POSTGRES
@@ -17,6 +19,8 @@ ONSITE_QUEUE = "onsite-care-plan-events-queue"
 LAMBDA_HANDLER = "clinic_operations.handler.handler"
 
 INFRASTRUCTURE: tuple[Component, ...] = (KAFKA, POSTGRES, MOTO)
+# `careplan up --with <name>` starts these parts; plain `up` leaves them out.
+OPTIONAL_PARTS: dict[str, str] = {"tracing": JAEGER.name}
 
 PROVIDER_SCHEDULE = service(
     name="provider-schedule",
@@ -133,4 +137,4 @@ SERVICES: tuple[Component, ...] = (
 
 
 def platform_components() -> tuple[Component, ...]:
-    return INFRASTRUCTURE + SERVICES
+    return (*INFRASTRUCTURE, JAEGER, *SERVICES, FLOW)

@@ -15,10 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from devstack import identity_cli
-from devstack.catalog import platform_components
+from devstack.catalog import OPTIONAL_PARTS, platform_components
+from devstack.cli_errors import aws_reachable
+from devstack.dlt_cli import dlt
+from devstack.jaeger import install_jaeger
 from devstack.kafka import install_jars
-from devstack.platform import ComponentFailedError, Platform
-from devstack.processes import ProcessFiles
+from devstack.platform import ComponentFailedError, Platform, PortsTakenError
+from devstack.processes import ProcessFiles, running_process
 from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
 
@@ -38,10 +41,20 @@ _STATE_STYLE = {
 CATALOG = "devstack.catalog:platform_components"
 
 
-def _platform(replicas: list[str] | None = None) -> tuple[DevstackSettings, Platform]:
+# What `--with` accepts: optional parts, left out of `up` unless asked for.
+_WITH_HELP = f"Also start these optional parts: {', '.join(OPTIONAL_PARTS)}."
+
+
+def _platform(
+    replicas: list[str] | None = None, *, tracing: bool = False
+) -> tuple[DevstackSettings, Platform]:
     settings = DevstackSettings()
     if replicas:
         settings = settings.model_copy(update={"replicas": ",".join(replicas)})
+    # Jaeger already running (an earlier `up --with tracing`): what starts now traces too.
+    jaeger_runs = running_process(ProcessFiles.under(settings.state_dir, "jaeger")) is not None
+    if tracing or jaeger_runs:
+        settings = settings.model_copy(update={"tracing": True})
     try:
         platform = Platform(settings, platform_components(), supervisor_catalog=CATALOG)
     except ReplicaPlanError as error:
@@ -71,13 +84,29 @@ class _ProgressReporter:
         )
 
 
+def _check_optional(with_: list[str] | None) -> set[str]:
+    chosen = set(with_ or [])
+    unknown = chosen - set(OPTIONAL_PARTS)
+    if unknown:
+        console.print(f"[red]--with: unknown {', '.join(sorted(unknown))}[/]. {_WITH_HELP}")
+        raise typer.Exit(2)
+    return chosen
+
+
 @app.command()
-def install() -> None:
-    """Fetch what the platform runs on (the Kafka jars) into the cache folder."""
+def install(
+    with_: Annotated[list[str] | None, typer.Option("--with", help=_WITH_HELP)] = None,
+) -> None:
+    """Fetch what the platform runs on (the Kafka jars, and Jaeger with tracing) into the
+    cache folder."""
     settings = DevstackSettings()
     with console.status("Resolving the Kafka jars from Maven Central..."):
         libs = install_jars(settings)
     console.print(f"Kafka jars in [bold]{libs}[/]")
+    if "tracing" in _check_optional(with_):
+        with console.status("Building Jaeger from its Go module (minutes, once)..."):
+            jaeger = install_jaeger(settings)
+        console.print(f"Jaeger in [bold]{jaeger}[/]")
 
 
 @app.command()
@@ -92,9 +121,20 @@ def up(
             "`down`; a smaller plan stops the replicas beyond it."
         ),
     ] = None,
+    with_: Annotated[list[str] | None, typer.Option("--with", help=_WITH_HELP)] = None,
 ) -> None:
     """Start the platform (idempotent) and wait until every part is usable."""
-    settings, platform = _platform(replicas)
+    optional = _check_optional(with_)
+    settings, platform = _platform(replicas, tracing="tracing" in optional)
+    if "tracing" in optional:
+        with console.status("Building Jaeger from its Go module (once; minutes on 2 cores)..."):
+            install_jaeger(settings)
+    if only is None and optional:
+        only = [
+            c.part
+            for c in platform.components
+            if not c.optional or c.part in {OPTIONAL_PARTS[name] for name in optional}
+        ]
     began = time.monotonic()
     with Progress(
         SpinnerColumn(finished_text=""),
@@ -105,6 +145,15 @@ def up(
     ) as progress:
         try:
             platform.up(only, reporter=_ProgressReporter(progress))
+        except KeyError as error:  # an unknown part in --only
+            progress.stop()
+            parts = ", ".join(c.name for c in platform_components())
+            console.print(f"[red]{error.args[0]}[/]. The parts are: {parts}.", highlight=False)
+            raise typer.Exit(2) from error
+        except PortsTakenError as error:
+            progress.stop()
+            _explain_ports_taken(error, settings)
+            raise typer.Exit(1) from error
         except ComponentFailedError as error:
             progress.stop()
             console.print(f"[bold red]✘ {error}[/]")
@@ -114,6 +163,22 @@ def up(
             raise typer.Exit(1) from error
     console.print(f"[bold green]Platform ready[/] in {time.monotonic() - began:.1f} s")
     _print_status(platform)
+
+
+def _explain_ports_taken(error: PortsTakenError, settings: DevstackSettings) -> None:
+    for conflict in error.conflicts:
+        console.print(
+            f"[bold red]✘ {conflict.component}: port {conflict.port} is taken[/] by "
+            f"{conflict.holder}",
+            highlight=False,
+        )
+    shift = settings.port_offset + 100
+    moved = ", ".join(f"{c.component} on {c.port + 100}" for c in error.conflicts)
+    console.print(
+        f"Nothing was started. Stop what holds the port, or shift every port of the platform: "
+        f"`CAREPLAN_PORT_OFFSET={shift} careplan up` ({moved}).",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -195,7 +260,13 @@ def demo() -> None:
     from devstack.demo import Demo, DemoFailedError
 
     settings, platform = _platform()
-    not_ready = [row.name for row in platform.status() if row.state not in ("ready", "external")]
+    optional = set(OPTIONAL_PARTS.values())
+    not_ready = [
+        row.name
+        for row in platform.status()
+        if row.state not in ("ready", "external")
+        and not (row.name in optional and row.state == "stopped")
+    ]
     if not_ready:
         console.print(f"[red]Not running: {', '.join(not_ready)}[/]. Start it with `careplan up`.")
         raise typer.Exit(1)
@@ -213,7 +284,8 @@ app.add_typer(care_plan, name="care-plan")
 @care_plan.command("rebuild")
 def care_plan_rebuild() -> None:
     """Rebuild Care Plan's availability read model from the compacted provider.availability."""
-    settings, _ = _platform()
+    settings, platform = _platform()
+    _require_running(platform, ["kafka", "postgres"])
     env = {**os.environ, **settings.service_environment()}
     with console.status("Replaying provider.availability into the read model..."):
         code = subprocess.call([sys.executable, "-m", "care_plan.rebuild_read_model"], env=env)
@@ -221,6 +293,8 @@ def care_plan_rebuild() -> None:
         raise typer.Exit(code)
     console.print("[green]Read model rebuilt[/]")
 
+
+app.add_typer(dlt, name="dlt")
 
 clinic = typer.Typer(help="Clinic Operations: the visits created from on-site bookings.")
 app.add_typer(clinic, name="clinic")
@@ -233,7 +307,8 @@ def clinic_visits() -> None:
     from devstack.moto import aws_client
 
     settings, _ = _platform()
-    visits = list_visits(aws_client(settings, "dynamodb"), "clinic-visits")  # type: ignore[arg-type]
+    with aws_reachable(settings, "clinic-visits"):
+        visits = list_visits(aws_client(settings, "dynamodb"), "clinic-visits")  # type: ignore[arg-type]
     table = Table(title=f"clinic-visits ({len(visits)})")
     for column in ("booking id", "patient", "slot", "status"):
         table.add_column(column)
@@ -254,7 +329,8 @@ def notifications() -> None:
     from patient_notifications.ledger import list_notifications
 
     settings, _ = _platform()
-    rows = list_notifications(aws_client(settings, "dynamodb"), "patient-notifications")  # type: ignore[arg-type]
+    with aws_reachable(settings, "patient-notifications"):
+        rows = list_notifications(aws_client(settings, "dynamodb"), "patient-notifications")  # type: ignore[arg-type]
     table = Table(title=f"patient-notifications ({len(rows)})")
     for column in ("sent at", "booking id", "kind", "to", "subject", "state"):
         table.add_column(column)
@@ -269,6 +345,44 @@ def notifications() -> None:
             f"[{style}]{row.state}[/]",
         )
     console.print(table)
+
+
+def _require_running(platform: Platform, parts: list[str]) -> None:
+    """One line, not a traceback from deep inside, when a part the command needs is down."""
+    states = {row.name: row.state for row in platform.status()}
+    down = [part for part in parts if states.get(part) not in ("ready", "external")]
+    if down:
+        console.print(
+            f"[red]Not running: {', '.join(down)}[/]. Start it with "
+            f"`careplan up --only {' --only '.join(down)}`.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def trace(
+    booking_id: Annotated[str, typer.Argument(help="The booking's id (as POST returned it)")],
+) -> None:
+    """Print a booking's trace from Jaeger as a span tree with timings (`up --with tracing`)."""
+    import httpx
+
+    from devstack.trace_view import count_spans, fetch_trace, find_trace_ids, render, span_tree
+
+    settings, _ = _platform()
+    try:
+        with httpx.Client(base_url=settings.jaeger_url, timeout=10) as client:
+            trace_ids = find_trace_ids(client, booking_id)
+            if not trace_ids:
+                console.print(f"[red]No trace for booking {booking_id}[/] in {settings.jaeger_url}")
+                raise typer.Exit(1)
+            roots = span_tree(fetch_trace(client, trace_ids[0]))
+    except httpx.HTTPError as error:
+        console.print(f"[red]Jaeger at {settings.jaeger_url}: {error}[/] (`up --with tracing`)")
+        raise typer.Exit(1) from error
+    title = f"trace {trace_ids[0]} · booking {booking_id} · {count_spans(roots)} spans"
+    console.print(render(roots, title))
+    console.print(f"[dim]{settings.jaeger_url}/trace/{trace_ids[0]}[/]")
 
 
 def _slot_text(start: str | None, end: str | None) -> str:

@@ -20,6 +20,8 @@ class NotReadyError(Exception):
 class Tier(StrEnum):
     INFRASTRUCTURE = "infrastructure"
     SERVICE = "service"
+    # A developer's view of the local platform (the event-flow page): never deployed.
+    TOOL = "tool"
 
 
 def _nothing(_: DevstackSettings) -> None:
@@ -38,6 +40,10 @@ def _as_invoker(_: DevstackSettings) -> str | None:
     return None
 
 
+def _no_ports(_: DevstackSettings) -> Sequence[int]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Component:
     name: str
@@ -54,7 +60,11 @@ class Component:
     # True when the environment points at an existing instance: then it is only provisioned.
     external: Callable[[DevstackSettings], bool] = _never_external
     run_as: Callable[[DevstackSettings], str | None] = _as_invoker
+    # The ports the process listens on: checked free before `up` starts anything.
+    ports: Callable[[DevstackSettings], Sequence[int]] = _no_ports
     depends_on: tuple[str, ...] = ()
+    # Started only when named (`careplan up --with tracing`): `up` of everything leaves it out.
+    optional: bool = False
     stop_signal: signal.Signals = signal.SIGTERM
     ready_timeout: float = 90.0
     # Declares replica ``i`` (i >= 1) of this part (devstack.replicas); None: it runs once.

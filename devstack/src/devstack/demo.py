@@ -354,5 +354,16 @@ class Demo:
             "  careplan token --patient ID | --provider ID | --operator   a bearer token\n"
             "  careplan audit         who read or changed which patient's data\n"
             "  careplan down          stop everything (the platform stays up until then)\n"
+            f"  Event flow, live       http://127.0.0.1:{s.flow_port}\n"
             f"  Machine credential (local only, an operator): X-API-KEY: {s.api_key}"
         )
+        if s.tracing:
+            self.console.print(
+                f"\n[bold]This booking's trace[/]  careplan trace {booking['id']}\n"
+                f"  {s.jaeger_url}/search?service=care-plan&tags="
+                f"%7B%22booking.id%22%3A%22{booking['id']}%22%7D"
+            )
+        else:
+            self.console.print(
+                "\n[dim]Traces: `careplan up --with tracing` adds Jaeger (built once, minutes)[/]"
+            )

@@ -215,6 +215,7 @@ KAFKA = Component(
     command=command,
     ready=ready,
     address=lambda s: s.bootstrap_servers,
+    ports=lambda s: (s.kafka_port, s.kafka_controller_port),
     prepare=prepare,
     provision=provision,
     external=lambda s: s.kafka_bootstrap_servers is not None,

@@ -74,6 +74,7 @@ MOTO = Component(
     command=command,
     ready=ready,
     address=lambda s: s.aws_endpoint,
+    ports=lambda s: (s.moto_port,),
     provision=provision,
     external=lambda s: s.aws_endpoint_url is not None,
     environment=lambda s: {"MOTO_PORT": str(s.moto_port)},

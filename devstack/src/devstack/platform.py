@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from devstack.component import Component, NotReadyError
+from devstack.ports import PortConflict, holder_of, is_taken
 from devstack.processes import (
     ProcessFiles,
     ProcessState,
@@ -42,6 +43,16 @@ class ComponentFailedError(RuntimeError):
         self.component = component
         self.reason = reason
         self.log_tail = list(log_tail)
+
+
+class PortsTakenError(RuntimeError):
+    """Ports a part would listen on are held by another process; nothing was started."""
+
+    def __init__(self, conflicts: Sequence[PortConflict]) -> None:
+        super().__init__(
+            "; ".join(f"{c.component}: port {c.port} is taken by {c.holder}" for c in conflicts)
+        )
+        self.conflicts = list(conflicts)
 
 
 class Reporter(Protocol):
@@ -121,8 +132,13 @@ class Platform:
         return ProcessFiles.under(self._settings.state_dir, name)
 
     def select(self, names: Iterable[str] | None) -> list[Component]:
-        """The named components and everything they depend on, in start order."""
-        wanted = self._named(names) if names is not None else set(self._components)
+        """The named components and everything they depend on, in start order; without
+        names, every component but the optional ones."""
+        wanted = (
+            self._named(names)
+            if names is not None
+            else {c.name for c in self._components.values() if not c.optional}
+        )
         closure: set[str] = set()
         stack = list(wanted)
         while stack:
@@ -159,6 +175,7 @@ class Platform:
             if self._settings.replicas:
                 self._plan.save(self._settings.state_dir)
             self._stop_surplus()
+            self._check_ports(self.select(names))
             for wave in self._waves(self.select(names)):
                 with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                     results = [pool.submit(self._bring_up, c, reporter) for c in wave]
@@ -168,6 +185,19 @@ class Platform:
             # Also after a failure: what runs is supervised, and a part that failed to start
             # is retried with backoff (its error shows in `careplan status`).
             self.start_supervisor()
+
+    def _check_ports(self, components: Sequence[Component]) -> None:
+        """Before anything starts: the ports of the parts that will be started are free."""
+        conflicts = [
+            PortConflict(component.name, port, holder_of(port))
+            for component in components
+            if not component.external(self._settings)
+            and running_process(self.files(component.name)) is None
+            for port in component.ports(self._settings)
+            if is_taken(port)
+        ]
+        if conflicts:
+            raise PortsTakenError(conflicts)
 
     def start(self, component: Component, *, cancelled: Callable[[], bool] = bool) -> None:
         """Start one part as `up` does (prepare, spawn, wait until usable, provision)."""

@@ -172,6 +172,7 @@ POSTGRES = Component(
     command=command,
     ready=ready,
     address=lambda s: s.sqlalchemy_url,
+    ports=lambda s: (s.postgres_port,),
     prepare=prepare,
     provision=provision,
     external=lambda s: s.database_url is not None,

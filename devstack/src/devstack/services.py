@@ -6,25 +6,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-import httpx
-
-from devstack.component import Component, NotReadyError, Tier
+from devstack.component import Component, Tier
+from devstack.probes import http_ready
 from devstack.processes import ProcessFiles
 from devstack.replicas import PORT_STEP, replica_name
 from devstack.settings import DevstackSettings
-
-
-def _http_ready(port: Callable[[DevstackSettings], int]) -> Callable[[DevstackSettings], None]:
-    def ready(settings: DevstackSettings) -> None:
-        url = f"http://127.0.0.1:{port(settings)}/health/ready"
-        try:
-            response = httpx.get(url, timeout=2)
-        except httpx.HTTPError as error:
-            raise NotReadyError(str(error)) from error
-        if response.status_code != 200:
-            raise NotReadyError(f"{url} answered {response.status_code}: {response.text[:200]}")
-
-    return ready
 
 
 def _migrations(name: str, module: str | None) -> Callable[[DevstackSettings], None]:
@@ -74,8 +60,9 @@ def service(
         name=process,
         tier=Tier.SERVICE,
         command=lambda _: [sys.executable, "-m", module],
-        ready=_http_ready(replica_port),
+        ready=http_ready(lambda s: f"http://127.0.0.1:{replica_port(s)}/health/ready"),
         address=lambda s: f"http://127.0.0.1:{replica_port(s)}",
+        ports=lambda s: (replica_port(s),),
         # Every replica migrates before it starts (a no-op when the schema is current; the
         # migrate modules serialise concurrent runs): one restarted alone never serves an
         # older schema than the others.

@@ -35,6 +35,11 @@ class DevstackSettings(BaseSettings):
     # Replicas per part (devstack.replicas): "2" or "care-plan=3,insurance-processor=2". Unset,
     # the plan the last `up` stored in the state folder (one of each without one).
     replicas: str | None = None
+    # `careplan up --with tracing`: the services export their traces to the local Jaeger.
+    tracing: bool = False
+    # The head sampler's ratio for new traces (OTEL_TRACES_SAMPLER_ARG); children follow
+    # their parent's decision, so a booking's trace is kept whole or not at all.
+    trace_sample_ratio: float = 1.0
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
@@ -79,6 +84,26 @@ class DevstackSettings(BaseSettings):
     @property
     def insurance_processor_port(self) -> int:
         return self.port(8081)
+
+    @property
+    def otlp_grpc_port(self) -> int:
+        return self.port(4317)
+
+    @property
+    def otlp_http_port(self) -> int:
+        return self.port(4318)
+
+    @property
+    def jaeger_ui_port(self) -> int:
+        return self.port(16686)
+
+    @property
+    def jaeger_url(self) -> str:
+        return f"http://127.0.0.1:{self.jaeger_ui_port}"
+
+    @property
+    def flow_port(self) -> int:
+        return self.port(8070)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -140,6 +165,7 @@ class DevstackSettings(BaseSettings):
         )
         return (
             admission
+            | self.tracing_environment()
             | {
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
                 "DATABASE_URL": self.sqlalchemy_url,
@@ -164,3 +190,18 @@ class DevstackSettings(BaseSettings):
 
         pool = load_pool(self.state_dir)
         return pool.auth_environment() if pool is not None else {}
+
+    def tracing_environment(self) -> dict[str, str]:
+        """The standard OpenTelemetry variables the services read (eventing.tracing): OTLP to
+        the local Jaeger with tracing on; otherwise no exporter, and the SDK stays off."""
+        if not self.tracing:
+            return {"OTEL_TRACES_EXPORTER": "none"}
+        return {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.otlp_http_port}",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(self.trace_sample_ratio),
+            # Locally a trace should show up while one looks at the booking, not 5 s later.
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }

@@ -241,7 +241,12 @@ class KafkaTap:
         self._thread = threading.Thread(target=self._run, name="kafka-tap", daemon=True)
 
     def start(self) -> KafkaTap:
+        # Topics created a moment ago may not be in the broker's metadata yet (a fresh broker).
+        deadline = time.monotonic() + 30
         metadata = self._consumer.list_topics(timeout=10)
+        while set(self._names) - set(metadata.topics) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            metadata = self._consumer.list_topics(timeout=10)
         self._consumer.assign(
             [
                 TopicPartition(name, p, OFFSET_BEGINNING)

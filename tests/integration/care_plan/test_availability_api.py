@@ -216,7 +216,7 @@ async def test_search_with_bad_input(service: Service, params: dict[str, str], f
     body = assert_error(
         await service.client.get("/availability", params=params), 422, "validation_failed"
     )
-    assert any(field in d["location"] for d in body["details"]), body
+    assert any(field in d["location"] for d in body["errors"]), body
 
 
 @pytest.mark.parametrize(

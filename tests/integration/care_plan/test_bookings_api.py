@@ -159,7 +159,7 @@ async def test_booking_a_deleted_slot_is_409(service: Service, provider: FakePro
 
     await eventually(gone, what="slot deleted")
     body = assert_error(await book(service, patient, slot), 409, "slot_not_bookable")
-    assert "deleted" in body["message"]
+    assert "deleted" in body["detail"]
 
 
 @pytest.mark.parametrize(

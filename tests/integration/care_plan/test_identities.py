@@ -30,7 +30,7 @@ async def test_a_patient_reads_their_own_record_and_bookings_only(
         assert response.status_code == 404, response.text
     unknown = await client.get(f"/patients/{uuid.uuid4()}", headers=headers)
     assert unknown.status_code == 404
-    assert unknown.json()["error"] == response.json()["error"]
+    assert unknown.json()["type"] == response.json()["type"]
 
 
 async def test_a_patient_may_not_register_patients_nor_a_provider_read_one(
@@ -45,7 +45,8 @@ async def test_a_patient_may_not_register_patients_nor_a_provider_read_one(
     as_provider = identities.headers("provider", provider_id=str(uuid.uuid4()))
     refused = await client.get(f"/patients/{patient}", headers=as_provider)
     assert refused.status_code == 403
-    assert refused.json()["error"] == "forbidden"
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/forbidden")
 
 
 async def test_an_operator_reads_any_patient(service: Service, identities: LocalIdentities) -> None:
@@ -75,4 +76,5 @@ async def test_no_token_an_expired_token_or_a_wrong_signature_get_401(
     ):
         response = await client.get(f"/patients/{patient}", headers=headers)
         assert response.status_code == 401, response.text
-        assert response.json()["error"] == "unauthorized"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/unauthorized")

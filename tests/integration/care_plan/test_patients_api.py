@@ -9,6 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.integration.care_plan.conftest import Service
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +29,8 @@ PATIENT = {
 
 
 def assert_error(response: Any, status: int, error: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error"] == error
-    assert body["message"]
-    return body
+    """A problem of ``status`` whose type is ``error`` (in the snake case these tests used)."""
+    return assert_problem(response, status, error.replace("_", "-"))
 
 
 async def test_create_and_read_a_patient_with_insurance(service: Service) -> None:
@@ -111,7 +108,7 @@ async def test_create_patient_with_bad_input(
     body = assert_error(
         await service.client.post("/patients", json={**PATIENT, **change}), 422, "validation_failed"
     )
-    assert any(field in detail["location"] for detail in body["details"]), body
+    assert any(field in problem["location"] for problem in body["errors"]), body
 
 
 @pytest.mark.parametrize("missing", ["firstName", "lastName", "gender", "dateOfBirth"])
@@ -120,7 +117,7 @@ async def test_create_patient_without_a_required_field(service: Service, missing
     answer = assert_error(
         await service.client.post("/patients", json=body), 422, "validation_failed"
     )
-    assert any(missing in detail["location"] for detail in answer["details"])
+    assert any(missing in problem["location"] for problem in answer["errors"])
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[]", b'"text"', b"", b"null"])

@@ -52,7 +52,7 @@ async def test_a_slot_booked_elsewhere_is_hidden_and_refused_until_the_provider_
     assert str(slot.id) not in {item["id"] for item in speciality.json()}
     refused = await book(service, patient, slot)
     assert_error(refused, 409, "slot_not_bookable")
-    assert "provider" in refused.json()["message"]
+    assert "provider" in refused.json()["detail"]
     listed = (await service.client.get(f"/patients/{patient}/bookings")).json()
     assert listed == [], "a refused request leaves no booking"
 

@@ -16,6 +16,7 @@ from provider_schedule.domain.decisions import Confirmed
 from provider_schedule.service_layer import handlers
 from tests.integration.provider_schedule.conftest import ScheduleApp, provider_body, slot_body
 from tests.integration.provider_schedule.kafka_reading import Received, read_until
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +34,7 @@ async def _slot(client: httpx.AsyncClient, pid: str, body: dict[str, str]) -> di
 
 
 def _assert_error(response: httpx.Response, status: int, *fragments: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = dict(response.json())
-    assert body["status"] == status
+    body = assert_problem(response, status)
     for fragment in fragments:
         assert fragment in response.text, f"{fragment!r} not in {response.text}"
     return body

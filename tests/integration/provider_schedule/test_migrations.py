@@ -54,7 +54,7 @@ async def test_two_migrators_at_once_build_the_schema_once(scratch_database: str
     connection = await _connect(scratch_database)
     try:
         assert await connection.fetchval(
-            "select version_num from provider_schedule.alembic_version") == "0003"  # fmt: skip
+            "select version_num from provider_schedule.alembic_version") == "0004"  # fmt: skip
         tables = {row["tablename"] for row in await connection.fetch(
             "select tablename from pg_tables where schemaname = 'provider_schedule'")}  # fmt: skip
         assert tables == {"alembic_version", "providers", "availabilities", "cancelled_bookings",
@@ -106,6 +106,6 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_database: str) -> Non
         assert tables == {"alembic_version"}
         await asyncio.to_thread(migrate.upgrade, scratch_database)
         assert await connection.fetchval(
-            "select version_num from provider_schedule.alembic_version") == "0003"  # fmt: skip
+            "select version_num from provider_schedule.alembic_version") == "0004"  # fmt: skip
     finally:
         await connection.close()

@@ -17,6 +17,7 @@ from tests.integration.provider_schedule.conftest import (
     slot_body,
 )
 from tests.integration.provider_schedule.kafka_reading import Received, read_until
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +29,7 @@ async def _create(client: httpx.AsyncClient, **changes: str) -> dict[str, Any]:
 
 
 def _assert_error(response: httpx.Response, status: int, *fragments: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["status"] == status
-    assert body["path"] == response.request.url.path
+    body = assert_problem(response, status)
     for fragment in fragments:
         assert fragment in response.text, f"{fragment!r} not in {response.text}"
     return body
@@ -297,8 +294,8 @@ async def test_every_api_path_needs_the_key(
     for headers in ({}, {"X-API-KEY": "wrong"}, {"X-API-KEY": API_KEY + "x"}):
         response = await anonymous.request(method, path, content=b"{oops", headers=headers)
         body = _assert_error(response, 401)
-        assert body["error"] == "Unauthorized"
-        assert "X-API-KEY" in body["message"]
+        assert body["title"] == "Unauthorized"
+        assert "X-API-KEY" in body["detail"]
 
 
 async def test_the_right_key_is_accepted_in_any_header_case(anonymous: httpx.AsyncClient) -> None:
@@ -312,11 +309,13 @@ async def test_health_metrics_and_docs_need_no_key(anonymous: httpx.AsyncClient)
     assert live.json() == {"status": "UP"}
     ready = await anonymous.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {
+    body = ready.json()
+    assert {key: body[key] for key in ("status", "degraded", "checks")} == {
         "status": "UP",
         "degraded": False,
-        "checks": {"database": "UP", "kafka": "UP", "workers": "UP"},
+        "checks": {"database": "UP", "workers": "UP", "kafka": "UP"},
     }
+    assert set(body["outbox"]) == {"unpublishedEvents", "oldestUnpublishedAgeSeconds"}
     await anonymous.get("/providers")  # a 401, counted by the metrics
     metrics = await anonymous.get("/metrics")
     assert metrics.status_code == 200

@@ -137,9 +137,11 @@ class FakeUnits:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
         self.begun = 0
+        self.traceparents: list[str | None] = []
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[FakeUnitOfWork]:
+    async def begin(self, *, traceparent: str | None = None) -> AsyncIterator[FakeUnitOfWork]:
         self.begun += 1
+        self.traceparents.append(traceparent)
         yield self.uow
         await self.uow.commit()

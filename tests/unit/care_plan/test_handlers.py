@@ -278,3 +278,19 @@ async def test_a_deleted_slot_ends_its_live_booking_without_a_cancellation_reque
         commands.PROVIDER_DELETED_REASON,
     )
     assert uow.types()[1:] == ["BOOKING_CANCELLED"]  # the provider side has no slot to free
+
+
+async def test_the_request_opens_its_unit_of_work_with_the_callers_traceparent(
+    uow: FakeUnitOfWork, clock: Clock
+) -> None:
+    units = FakeUnits(uow)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    await handlers.request_booking(
+        commands.RequestBooking(_patient(uow).id, _slot(uow).id),
+        units,  # type: ignore[arg-type]
+        BookingClock(TIMEOUT, clock),
+        traceparent=traceparent,
+    )
+
+    assert units.traceparents == [traceparent]

@@ -189,6 +189,18 @@ def test_the_builder_installs_the_packages_of_the_build_argument_from_the_lock()
         assert f"COPY {manifest} {member.relative_to(ROOT)}/" in builder, f"misses {manifest}"
 
 
+def test_the_dependency_layer_copies_every_workspace_member_s_manifest() -> None:
+    """uv reads the whole workspace to resolve the lock: a member whose pyproject.toml the layer
+    leaves out (libs/telemetry once was) fails `uv sync --frozen` in every image."""
+    members = {
+        path.parent.relative_to(ROOT).as_posix()
+        for path in ROOT.glob("*/*/pyproject.toml")
+        if path.parts[-3] in ("libs", "services")
+    } | {"devstack"}
+    copied = set(re.findall(r"^COPY (\S+)/pyproject\.toml \1/$", DOCKERFILE.read_text(), re.M))
+    assert members <= copied, f"not copied into the dependency layer: {sorted(members - copied)}"
+
+
 @pytest.mark.parametrize("stage", ["runtime", "lambda-local"])
 def test_a_final_stage_is_slim_non_root_and_without_build_tools(stage: str) -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")

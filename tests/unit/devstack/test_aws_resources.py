@@ -37,7 +37,7 @@ NOTIFICATION_PATHS = {
 # What a clinic visit records, and nothing else of the patient (no date of birth, gender or
 # insurance): the Clinic Operations function reads it in the shape of the whole event.
 ONSITE_TEMPLATE = (
-    '{"id": "<id>", "time": "<time>", "detail": {"value": {'
+    '{"id": "<id>", "time": "<time>", "detail": {"headers": <headers>, "value": {'
     '"booking": {"id": "<bookingId>", "status": "<status>"}, '
     '"encounterType": "<encounterType>", '
     '"patient": {"id": "<patientId>", "firstName": "<firstName>", "lastName": "<lastName>"}, '
@@ -47,6 +47,9 @@ ONSITE_TEMPLATE = (
 ONSITE_PATHS = {
     "id": "$.id",
     "time": "$.time",
+    # The record's headers (CloudEvents attributes, traceparent): the function continues the
+    # booking's trace from them.
+    "headers": "$.detail.headers",
     "bookingId": "$.detail.value.booking.id",
     "status": "$.detail.value.booking.status",
     "encounterType": "$.detail.value.encounterType",
@@ -178,7 +181,9 @@ def test_rules_render_to_the_put_rule_and_put_targets_requests(resources: AwsRes
                 "Description": (
                     "On-site bookings (confirmations and cancellations) "
                     "for the Clinic Operations function, reduced by the input transformer to "
-                    "what a clinic visit records (no date of birth, gender or insurance); "
+                    "what a clinic visit records (no date of birth, gender or insurance) and "
+                    "the record's headers (CloudEvents attributes and the traceparent the "
+                    "function continues the trace from); "
                     "careplan.bookings only, because its insured copy on "
                     "careplan.bookings.insured carries the same booking and would be routed "
                     "a second time"

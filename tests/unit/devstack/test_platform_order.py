@@ -46,8 +46,8 @@ def test_the_catalog_starts_infrastructure_before_any_service() -> None:
 
     waves = platform._waves(platform.components)
 
-    assert {c.name for c in waves[0]} == {"kafka", "postgres", "moto"}
-    assert all(c.tier is Tier.SERVICE for wave in waves[1:] for c in wave)
+    assert {c.name for c in waves[0]} == {"kafka", "postgres", "moto", "jaeger"}
+    assert all(c.tier is not Tier.INFRASTRUCTURE for wave in waves[1:] for c in wave)
 
 
 def test_port_offset_shifts_every_port_and_external_endpoints_win() -> None:
@@ -58,6 +58,8 @@ def test_port_offset_shifts_every_port_and_external_endpoints_win() -> None:
 
     assert (shifted.kafka_port, shifted.postgres_port, shifted.moto_port) == (19092, 15432, 14566)
     assert (shifted.care_plan_port, shifted.provider_schedule_port) == (18080, 18090)
+    assert (shifted.otlp_grpc_port, shifted.otlp_http_port) == (14317, 14318)
+    assert (shifted.jaeger_ui_port, shifted.flow_port) == (26686, 18070)
     assert external.bootstrap_servers == "broker:9092"
     assert external.service_environment()["DATABASE_URL"] == "postgresql+asyncpg://u@db/careplan"
 
@@ -76,3 +78,30 @@ def test_a_service_can_be_stopped_alone_while_its_dependencies_keep_running(tmp_
         ["kafka"],
         ["api"],
     ]
+
+
+def test_services_export_traces_to_the_local_jaeger_only_with_tracing_on() -> None:
+    off = DevstackSettings(port_offset=10000).service_environment()
+    on = DevstackSettings(
+        port_offset=10000, tracing=True, trace_sample_ratio=0.1
+    ).service_environment()
+
+    assert off["OTEL_TRACES_EXPORTER"] == "none"
+    assert on["OTEL_TRACES_EXPORTER"] == "otlp"
+    assert on["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:14318"
+    assert (on["OTEL_TRACES_SAMPLER"], on["OTEL_TRACES_SAMPLER_ARG"]) == (
+        "parentbased_traceidratio",
+        "0.1",
+    )
+
+
+def test_an_optional_part_starts_only_when_named() -> None:
+    from dataclasses import replace
+
+    platform = Platform(
+        DevstackSettings(),
+        [_component("kafka"), replace(_component("jaeger"), optional=True), _component("app")],
+    )
+
+    assert [c.name for c in platform.select(None)] == ["kafka", "app"]
+    assert [c.name for c in platform.select(["jaeger", "app"])] == ["jaeger", "app"]

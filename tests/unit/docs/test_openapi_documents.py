@@ -62,3 +62,24 @@ def test_every_contract_path_is_documented_with_an_example_body(name: str) -> No
         assert "example" in content or "examples" in content or "examples" in schema, (
             f"{method.upper()} {path} has no example"
         )
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_error_answer_is_documented_as_a_problem(name: str) -> None:
+    document = _load(name)
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    assert response["content"] == problem, (method, path, status)
+            if not path.startswith(("/health/", "/metrics")):
+                assert "401" in responses, (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if "requestBody" in operation:
+                assert {"400", "422"} <= set(responses), (method, path)
+    schema = document["components"]["schemas"]["Problem"]
+    assert set(schema["required"]) == {"type", "title", "status", "detail", "instance"}
+    assert "errors" in schema["properties"]

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
 from eventbridge_sink.mapping import KafkaRecord
+from telemetry import configure_tracing
 
 OPTIONS = ForwarderOptions(
     connector_id="c",
@@ -121,3 +125,46 @@ async def test_the_batches_of_a_poll_are_put_in_parallel_up_to_the_bound() -> No
 
     assert most == 3
     assert [r.offset for r in verdict.accepted] == list(range(70))
+
+
+class RecordingEventBridge(FakeEventBridge):
+    """Keeps the entries it was given."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.entries: list[Any] = []
+
+    async def __call__(self, entries: list[Any]) -> dict[str, Any]:
+        self.entries.extend(entries)
+        return await super().__call__(entries)
+
+
+async def test_with_tracing_the_event_carries_the_sending_spans_traceparent() -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    exporter = InMemorySpanExporter()
+    bus = RecordingEventBridge()
+    record = dataclasses.replace(_record(0), headers=[("traceparent", parent.encode())])
+
+    verdict = await Forwarder(
+        bus, OPTIONS, tracing=configure_tracing("sink", exporter=exporter)
+    ).forward([record])
+
+    assert [r.offset for r in verdict.accepted] == [0]
+    headers = json.loads(bus.entries[0]["Detail"])["headers"]
+    [carried] = [h["traceparent"] for h in headers if "traceparent" in h]
+    send = next(s for s in exporter.get_finished_spans() if s.name.startswith("send "))
+    assert carried == f"00-{send.context.trace_id:032x}-{send.context.span_id:016x}-01"
+    assert send.parent is not None
+    assert send.parent.span_id == int(parent[36:52], 16)
+    batch = next(s for s in exporter.get_finished_spans() if s.name == "forward to EventBridge")
+    assert [link.context.span_id for link in batch.links] == [int(parent[36:52], 16)]
+
+
+async def test_without_tracing_the_event_carries_the_records_own_traceparent() -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    bus = RecordingEventBridge()
+    record = dataclasses.replace(_record(0), headers=[("traceparent", parent.encode())])
+
+    await Forwarder(bus, OPTIONS).forward([record])
+
+    assert json.loads(bus.entries[0]["Detail"])["headers"] == [{"traceparent": parent}]

@@ -120,4 +120,5 @@ def test_the_api_key_opens_nothing_where_the_environment_does_not_allow_it() -> 
         f"/patients/{PATIENT}", headers={"X-API-KEY": "the-key"}
     )
     assert response.status_code == 401
-    assert "not accepted in this environment" in response.json()["message"]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "not accepted in this environment" in response.json()["detail"]

@@ -14,7 +14,9 @@ _LEGACY_DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})$")
 def parse_flexible_datetime(value: Any) -> Any:
     """``01.01.2023`` -> midnight UTC; ISO-8601 without an offset is read as UTC.
 
-    Anything else is handed on unchanged so that pydantic reports the error itself.
+    Other text is refused here: pydantic would read a number in a string ("0.5") as a Unix
+    timestamp, a form the contract does not have. Non-text is handed on unchanged so that
+    pydantic reports the error itself.
     """
     if isinstance(value, str):
         legacy = _LEGACY_DATE.match(value.strip())
@@ -23,8 +25,8 @@ def parse_flexible_datetime(value: Any) -> Any:
             return datetime(year, month, day, tzinfo=UTC)
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return value
+        except ValueError as error:
+            raise ValueError("must be an ISO-8601 date-time or a dd.MM.yyyy date") from error
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)

@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from fastapi import APIRouter
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventing.health import OutboxBacklog, ReadinessCheck, health_router
 from eventing.problems import PROBLEM_JSON, Problem
 
 logger = logging.getLogger(__name__)
@@ -153,6 +155,10 @@ class AdmissionMonitor:
     def degraded(self) -> bool:
         return not self.verdict.admit
 
+    def outbox_backlog(self) -> OutboxBacklog:
+        """The outbox part of the last sample (the readiness body shows it)."""
+        return OutboxBacklog(self.backlog.unpublished_events, self.backlog.oldest_unpublished_event)
+
     async def sample(self) -> Verdict:
         self.backlog = await self._probe()
         verdict = decide(self.backlog, budget_seconds=self.budget_seconds, previous=self.verdict)
@@ -229,7 +235,7 @@ class AdmissionMiddleware:
                 "Retry after the time given; with the same Idempotency-Key a retry is safe.",
                 instance=scope["path"],
             )
-            .model_dump_json()
+            .model_dump_json(exclude_none=True)
             .encode()
         )
         await send(
@@ -244,3 +250,19 @@ class AdmissionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def health_with_admission(
+    checks: Mapping[str, ReadinessCheck],
+    *,
+    informational: Mapping[str, ReadinessCheck],
+    monitor: AdmissionMonitor,
+) -> APIRouter:
+    """The health endpoints of a service that sheds writes: degraded while it sheds, and the
+    outbox backlog as ``monitor`` last measured it in the readiness body."""
+    return health_router(
+        checks,
+        degraded=lambda: monitor.degraded,
+        informational=informational,
+        outbox=monitor.outbox_backlog,
+    )

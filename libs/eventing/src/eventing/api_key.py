@@ -8,17 +8,12 @@ Health, metrics and the API documents are open. The comparison is constant-time.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from typing import Any
 
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
 API_KEY_HEADER = "X-API-KEY"
 OPEN_PATHS = ("/health/", "/metrics", "/docs", "/redoc", "/openapi.json")
-
-# (path, message) -> the JSON body of the 401, in the service's own error format.
-UnauthorizedBody = Callable[[str, str], dict[str, Any]]
 
 api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -38,7 +33,3 @@ def is_open(path: str) -> bool:
     return any(
         path == open_path.rstrip("/") or path.startswith(open_path) for open_path in OPEN_PATHS
     )
-
-
-def default_unauthorized_body(path: str, message: str) -> dict[str, Any]:
-    return {"status": 401, "error": "unauthorized", "message": message, "path": path}

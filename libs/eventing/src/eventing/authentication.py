@@ -20,14 +20,7 @@ from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from eventing.api_key import (
-    API_KEY_HEADER,
-    UnauthorizedBody,
-    api_key_scheme,
-    default_unauthorized_body,
-    is_open,
-    key_matches,
-)
+from eventing.api_key import API_KEY_HEADER, api_key_scheme, is_open, key_matches
 from eventing.identity import (
     Principal,
     Role,
@@ -36,6 +29,7 @@ from eventing.identity import (
     default_jwks_url,
     jwks_client,
 )
+from eventing.problems import PROBLEM_JSON, unauthorized_problem
 from eventing.settings import AuthSettings, Environment
 
 PRINCIPAL_STATE = "principal"
@@ -79,13 +73,11 @@ class AuthenticationMiddleware:
         verifier: TokenVerifier | None,
         api_key: SecretStr,
         accept_api_key: bool,
-        error_body: UnauthorizedBody = default_unauthorized_body,
     ) -> None:
         self._app = app
         self._verifier = verifier
         self._api_key = api_key
         self._accept_api_key = accept_api_key
-        self._error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_open(scope["path"]):
@@ -121,13 +113,13 @@ class AuthenticationMiddleware:
         return None, "invalid X-API-KEY"
 
     async def _unauthorized(self, scope: Scope, send: Send, message: str) -> None:
-        body = json.dumps(self._error_body(scope["path"], message)).encode()
+        body = json.dumps(unauthorized_problem(scope["path"], message)).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 401,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"www-authenticate", b'Bearer, ApiKey header="X-API-KEY"'),
                 ],
@@ -142,7 +134,6 @@ def add_authentication(
     auth: AuthSettings,
     api_key: SecretStr,
     environment: Environment,
-    error_body: UnauthorizedBody,
 ) -> None:
     """The middleware as every HTTP service configures it: the API key only where the
     environment allows the development credentials."""
@@ -151,7 +142,6 @@ def add_authentication(
         verifier=token_verifier(auth),
         api_key=api_key,
         accept_api_key=environment.allows_local_key,
-        error_body=error_body,
     )
 
 

@@ -16,19 +16,23 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from eventing.cloudevents import Event, MalformedEventError, from_record
+from eventing.consumer_metrics import observe_lag, timed
+from eventing.consumer_tracing import apply_traced_batch, record_attributes
 from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
 from eventing.dead_letter import DeadLetterPublisher, DeadLetterReason
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER, AsyncProducer
 from eventing.redaction import describe_error
+from telemetry import Tracing
 
 __all__ = ["ConsumerRunner", "PermanentError", "RecordContext", "RecordHandler", "RetryPolicy"]
 
@@ -106,8 +110,14 @@ class ConsumerRunner:
         batch_size: int = 500,
         poll_timeout: float = 0.5,
         extra_config: dict[str, Any] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
+        """:param tracing: on, each record is processed in a span, child of the one that
+        published it (its ``traceparent``), and the event the handler gets carries that span's
+        traceparent, so what the handler writes continues the trace; a batch is a span of
+        its own, linked to every record it applies."""
         self._group_id = group_id
+        self._tracing = tracing or Tracing()
         self._topics = list(topics)
         self._handler = handler
         self._batch_handler = batch_handler
@@ -167,6 +177,10 @@ class ConsumerRunner:
                     await asyncio.to_thread(
                         _holding, in_use, consumer.commit, offsets=offsets, asynchronous=False
                     )
+                    # Under the same lock as every other use of the client (see _holding).
+                    await asyncio.to_thread(
+                        _holding, in_use, observe_lag, consumer, self._group_id, offsets
+                    )
         finally:
             await asyncio.to_thread(_holding, in_use, consumer.close)
 
@@ -199,7 +213,14 @@ class ConsumerRunner:
         batch = [(event, record) for record in records if (event := await self._read(record))]
         while batch:
             try:
-                await self._batch_handler(batch)
+                if self._tracing.enabled:
+                    await apply_traced_batch(
+                        self._tracing, self._group_id, batch, self._batch_handler
+                    )
+                else:
+                    # One transaction for the batch: each record waited for all of it.
+                    with timed(self._group_id, batch[0][1].topic, len(batch)):
+                        await self._batch_handler(batch)
             except Exception as error:
                 if is_outage(error):
                     await self._wait_out_outage(_where(batch[0][1]), 0, error)
@@ -250,6 +271,22 @@ class ConsumerRunner:
         )
 
     async def _apply(self, event: Event, record: RecordContext) -> None:
+        if not self._tracing.enabled:
+            with timed(self._group_id, record.topic):
+                await self._apply_with_retries(event, record)
+            return
+        with (
+            self._tracing.span(
+                f"process {record.topic}",
+                parent=event.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes=record_attributes(self._group_id, event, record),
+            ) as traceparent,
+            timed(self._group_id, record.topic),
+        ):
+            await self._apply_with_retries(replace(event, traceparent=traceparent), record)
+
+    async def _apply_with_retries(self, event: Event, record: RecordContext) -> None:
         log = {**_where(record), "ce_id": event.id}
         attempt = 0
         while True:

@@ -9,6 +9,8 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telemetry import exemplar
+
 REQUESTS = Counter(
     "http_requests_total",
     "HTTP requests answered, by method, route template and status",
@@ -46,4 +48,7 @@ class RequestMetricsMiddleware:
             if template is None:
                 template = "unauthenticated" if status == 401 else "unmatched"
             REQUESTS.labels(scope["method"], template, str(status)).inc()
-            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            # Inside the tracing middleware: the request's span, if sampled, is the exemplar.
+            LATENCY.labels(scope["method"], template).observe(
+                time.perf_counter() - started, exemplar()
+            )

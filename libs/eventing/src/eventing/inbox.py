@@ -29,6 +29,8 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("event_id", Text, nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "event_id"),
+        # The index on processed_at that the retention purge uses is created by each
+        # service's own migration: the first migrations build this table from this function.
     )
 
 

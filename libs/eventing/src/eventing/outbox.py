@@ -120,16 +120,17 @@ class Outbox:
         )
 
 
-def record_from_row(row: Record) -> KafkaRecord:
+def record_from_row(row: Record, *, traceparent: str | None = None) -> KafkaRecord:
     """The Kafka record of an outbox row: its payload text as stored (json, compact, as the
-    service serialised it) is the value, unparsed."""
+    service serialised it) is the value, unparsed. ``traceparent`` (the relay's publish span)
+    replaces the row's own."""
     headers = binary_headers(
         id=row["event_id"],
         source=row["source"],
         type=row["event_type"],
         time=row["occurred_at"],
         subject=row["subject"],
-        traceparent=row["traceparent"],
+        traceparent=traceparent or row["traceparent"],
     )
     key = row["message_key"]
     return KafkaRecord(

@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table
 
+from eventing.cloudevents import KafkaRecord
 from eventing.outbox import notify_channel, record_from_row
 from eventing.producer import AsyncProducer
+from telemetry import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +62,14 @@ class OutboxRelay:
         producer: AsyncProducer,
         options: RelayOptions | None = None,
         before_mark: PublishedHook | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """:param before_mark: awaited with the acknowledged positions before they are marked;
-        an observation point (tests use it to kill the relay in exactly that window)."""
+        an observation point (tests use it to kill the relay in exactly that window).
+        :param tracing: on, each batch is a span linked to the transactions it publishes,
+        and each record a publish span, child of the transaction that wrote its row."""
         self._dsn = dsn
+        self._tracing = tracing or Tracing()
         self._producer = producer
         self._options = options or RelayOptions()
         self._before_mark = before_mark
@@ -129,9 +136,18 @@ class OutboxRelay:
         )
         if not rows:
             return 0, False
-        outcomes = await self._producer.send_many(
-            [(row["topic"], record_from_row(row)) for row in rows]
-        )
+        if self._tracing.enabled:
+            with self._tracing.span(
+                "outbox relay publish",
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.batch.message_count": len(rows)},
+                links=[row["traceparent"] for row in rows],
+            ):
+                outcomes = await self._producer.send_many(self._traced_records(rows))
+        else:
+            outcomes = await self._producer.send_many(
+                [(row["topic"], record_from_row(row)) for row in rows]
+            )
         acknowledged: list[int] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome is not None:
@@ -152,6 +168,25 @@ class OutboxRelay:
             await asyncio.sleep(self._options.failure_backoff_seconds)
             return len(acknowledged), True
         return len(acknowledged), False
+
+    def _traced_records(self, rows: list[asyncpg.Record]) -> list[tuple[str, KafkaRecord]]:
+        """Each row's record under a publish span of its own transaction's trace; the record
+        carries that span's traceparent, so its consumer's span hangs under the publish."""
+        records = []
+        for row in rows:
+            with self._tracing.span(
+                f"publish {row['topic']}",
+                parent=row["traceparent"],
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": row["topic"],
+                    "messaging.message.id": row["event_id"],
+                    "cloudevents.event_type": row["event_type"],
+                },
+            ) as traceparent:
+                records.append((row["topic"], record_from_row(row, traceparent=traceparent)))
+        return records
 
     async def _mark(self, marker: asyncpg.Connection, positions: list[int]) -> None:
         await marker.execute(

@@ -6,7 +6,7 @@ Nothing is built at import; ``main`` calls ``build`` once, tests call it with th
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from care_plan.messaging import projector, replies
@@ -21,18 +21,28 @@ from eventing.admission import AdmissionMonitor
 from eventing.audit import AuditLog
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
+from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import Inbox, idempotent, idempotent_batch
-from eventing.outbox import Outbox
+from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
+from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import Worker
+from telemetry import Tracing
+
 
 # A database or network outage uses up none of these attempts: the consumer runner waits it out
-# (eventing.consumer.is_outage). Other transient failures are retried for about two minutes
-# before the record is parked, holding its partition back meanwhile: parking a valid reply would
-# only let its booking expire. A record that breaks the contract is parked at once.
-TRANSIENT_RETRY = RetryPolicy(attempts=30, initial_backoff_seconds=0.2, max_backoff_seconds=5.0)
+# (eventing.consumer.is_outage). Other transient failures are retried (by default about two
+# minutes, CONSUMER_RETRY_ATTEMPTS) before the record is parked, holding its partition back
+# meanwhile: parking a valid reply would only let its booking expire. A record that breaks the
+# contract is parked at once.
+def transient_retry(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=settings.consumer_retry_attempts,
+        initial_backoff_seconds=0.2,
+        max_backoff_seconds=5.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +53,10 @@ class Container:
     units: UnitOfWorkFactory
     clock: BookingClock
     readiness: dict[str, ReadinessCheck]
+    informational: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
     audit: AuditLog
+    tracing: Tracing = field(default_factory=Tracing)
 
 
 def create_database(settings: Settings) -> Database:
@@ -58,7 +70,7 @@ def build_units(database: Database) -> UnitOfWorkFactory:
     return UnitOfWorkFactory(database, outbox=Outbox(tables.outbox), messages=to_messages)
 
 
-def build(settings: Settings) -> Container:
+def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
     database = create_database(settings)
     client_config = settings.kafka.client_config()
     outbox, timeout = Outbox(tables.outbox), timedelta(seconds=settings.booking_timeout_seconds)
@@ -69,12 +81,15 @@ def build(settings: Settings) -> Container:
         units=build_units(database),
         audit=AuditLog(database, tables.SCHEMA),
         clock=BookingClock(timeout),
-        readiness={"database": database_check(database), "kafka": kafka_check(client_config)},
+        readiness={"database": database_check(database)},
+        # Reported, not required: writes go to the outbox while the broker is away.
+        informational={"kafka": kafka_check(client_config)},
         admission=AdmissionMonitor(
             lambda: backlog.measure(database, outbox, timeout),
             service="care-plan",
             budget_seconds=settings.effective_admission_budget,
         ),
+        tracing=tracing or Tracing(),
     )
 
 
@@ -89,7 +104,10 @@ def workers(container: Container) -> dict[str, Worker]:
     answer = replies.booking_reply_handler(units)
 
     relay = OutboxRelay(
-        dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=container.producer
+        dsn=settings.database.asyncpg_dsn,
+        table=tables.outbox,
+        producer=container.producer,
+        tracing=container.tracing,
     )
     availability = ConsumerRunner(
         client_config=client_config,
@@ -98,7 +116,8 @@ def workers(container: Container) -> dict[str, Worker]:
         handler=idempotent(database, projector_inbox, project),
         batch_handler=idempotent_batch(database, projector_inbox, project),
         producer=container.producer,
-        retry=TRANSIENT_RETRY,
+        retry=transient_retry(settings),
+        tracing=container.tracing,
     )
     booking_replies = ConsumerRunner(
         client_config=client_config,
@@ -107,7 +126,8 @@ def workers(container: Container) -> dict[str, Worker]:
         handler=idempotent(database, replies_inbox, answer),
         batch_handler=idempotent_batch(database, replies_inbox, answer),
         producer=container.producer,
-        retry=TRANSIENT_RETRY,
+        retry=transient_retry(settings),
+        tracing=container.tracing,
     )
 
     async def sweep(stop: asyncio.Event) -> None:
@@ -131,6 +151,14 @@ def workers(container: Container) -> dict[str, Worker]:
         "booking-replies": booking_replies.run,
         "expiry-sweeper": sweep,
         "admission-monitor": container.admission.run,
+        "retention": RetentionPurger(
+            database,
+            [RetentionRule(qualified_name(tables.inbox), "processed_at", settings.inbox_retention)],
+            interval_seconds=settings.retention_interval_seconds,
+        ).run,
+        "dead-letter-depth": DeadLetterDepthMonitor(
+            client_config, [settings.availability_topic, settings.booking_replies_topic]
+        ).run,
     }
 
 

@@ -16,16 +16,19 @@ from fastapi import FastAPI
 
 from care_plan import bootstrap
 from care_plan.api.admission import guarded_write
-from care_plan.api.errors import install_error_handlers, unauthorized_body
+from care_plan.api.errors import install_error_handlers
 from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
-from eventing.admission import AdmissionMiddleware
+from eventing.admission import AdmissionMiddleware, health_with_admission
+from eventing.api_docs import DocsSecurityHeaders, documented_app
 from eventing.authentication import add_authentication
-from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
+from eventing.problem_openapi import install_openapi_conventions
 from eventing.supervision import WorkerGroup
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_asyncpg, instrument_fastapi
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             await workers.stop(SHUTDOWN_GRACE_SECONDS)
             await bootstrap.close(container)
 
-    app = FastAPI(
+    app = documented_app(
         title="Care Plan",
         version="0.1.0",
         description=DESCRIPTION,
@@ -67,10 +70,15 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
+    install_openapi_conventions(app)
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = workers.readiness_check
-    app.include_router(health_router(readiness, degraded=lambda: container.admission.degraded))
+    app.include_router(
+        health_with_admission(
+            readiness, informational=container.informational, monitor=container.admission
+        )
+    )
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
@@ -87,16 +95,19 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         auth=settings.auth,
         api_key=settings.api_key,
         environment=settings.environment,
-        error_body=unauthorized_body,
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(DocsSecurityHeaders)
     return app
 
 
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, service="care-plan")
-    app = create_app(bootstrap.build(settings))
+    tracing = configure_tracing("care-plan")
+    instrument_asyncpg(tracing)
+    app = create_app(bootstrap.build(settings, tracing=tracing))
+    instrument_fastapi(app, tracing)
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -105,3 +116,4 @@ def main() -> None:
         access_log=False,  # RequestMetricsMiddleware counts requests; a line each costs CPU
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
     )
+    tracing.shutdown()

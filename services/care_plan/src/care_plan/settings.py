@@ -6,12 +6,14 @@ same in `careplan up`, compose and Kubernetes.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import topics
+from eventing.retention import DEFAULT_INBOX_RETENTION
 from eventing.settings import (
     LOCAL_API_KEY,
     AuthSettings,
@@ -44,6 +46,19 @@ class Settings(BaseSettings):
         description="Bookings are refused with 429 while the oldest waiting booking (or "
         "unpublished event) is older than this; default a tenth of the booking timeout, at "
         "least one second",
+    )
+    inbox_retention: timedelta = Field(
+        default=DEFAULT_INBOX_RETENTION,
+        gt=timedelta(0),
+        description="How long processed event ids are kept: longer than any redelivery (a "
+        "rewound consumer group, a DLT replay) can come late. ISO 8601 or seconds",
+    )
+    retention_interval_seconds: float = Field(default=600.0, gt=0)
+    consumer_retry_attempts: int = Field(
+        default=30,
+        ge=1,
+        description="Attempts at a record that keeps failing (not for an outage) before it is "
+        "parked in its dead-letter topic; at the default about two minutes of retries",
     )
     # Consumer group prefix: two deployments that must each see every record use two prefixes.
     consumer_group: str = "care-plan"

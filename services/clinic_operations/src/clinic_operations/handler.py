@@ -17,9 +17,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import boto3
+from opentelemetry.trace import SpanKind
 
 from clinic_operations.logic import Action, InvalidNotificationError, decide
 from clinic_operations.visits import record_cancelled, record_confirmed
+from telemetry import Tracing, configure_tracing
+from telemetry.connector import traceparent_in_body
+from telemetry.instrument import instrument_botocore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -43,23 +47,51 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb")
 
 
+@functools.cache
+def tracing() -> Tracing:
+    """Tracing per execution environment (OTEL_* variables), built on first use."""
+    configured = configure_tracing("clinic-operations")
+    instrument_botocore(configured)
+    return configured
+
+
 def table_name() -> str:
     return os.environ.get("CLINIC_VISITS_TABLE", DEFAULT_TABLE)
 
 
 def handler(event: Mapping[str, Any], context: object) -> BatchResponse:
-    return process_sqs_event(event, dynamodb=dynamodb_client(), table=table_name())
+    traced = tracing()
+    try:
+        return process_sqs_event(
+            event, dynamodb=dynamodb_client(), table=table_name(), tracing=traced
+        )
+    finally:
+        # The environment may be frozen once the invocation returns: export now.
+        traced.flush()
 
 
 def process_sqs_event(
-    event: Mapping[str, Any], *, dynamodb: DynamoDBClient, table: str
+    event: Mapping[str, Any],
+    *,
+    dynamodb: DynamoDBClient,
+    table: str,
+    tracing: Tracing | None = None,
 ) -> BatchResponse:
-    """Applies every record; the ones that could not be applied are reported, not raised."""
+    """Applies every record; the ones that could not be applied are reported, not raised.
+    Each record is a span continuing the trace its event carries (``detail.headers``)."""
+    tracing = tracing or Tracing()
     failures: list[BatchItemFailure] = []
     for record in event.get("Records", []):
         message_id = str(record.get("messageId", ""))
         try:
-            _apply(record["body"], dynamodb=dynamodb, table=table, message_id=message_id)
+            body = record["body"]
+            with tracing.span(
+                "record clinic visit",
+                parent=traceparent_in_body(body) if tracing.enabled else None,
+                kind=SpanKind.CONSUMER,
+                attributes={"messaging.system": "aws_sqs", "messaging.message.id": message_id},
+            ):
+                _apply(body, dynamodb=dynamodb, table=table, message_id=message_id)
         except (InvalidNotificationError, KeyError) as error:
             logger.warning("record rejected: %s", error, extra={"message_id": message_id})
             failures.append({"itemIdentifier": message_id})

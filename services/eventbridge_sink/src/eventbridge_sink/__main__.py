@@ -8,12 +8,19 @@ from eventbridge_sink.bootstrap import serve
 from eventbridge_sink.settings import SinkSettings
 from eventing.logging import configure_logging
 from eventing.settings import KafkaSettings
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_botocore
 
 
 def main() -> None:
     settings = SinkSettings()
     configure_logging(settings.log_level, service="eventbridge-sink")
-    asyncio.run(serve(settings, KafkaSettings()))
+    tracing = configure_tracing("eventbridge-sink")
+    instrument_botocore(tracing)
+    try:
+        asyncio.run(serve(settings, KafkaSettings(), tracing=tracing))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

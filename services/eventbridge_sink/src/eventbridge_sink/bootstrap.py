@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from eventbridge_sink.call_health import CallHealth
 from eventbridge_sink.forwarder import Forwarder, ForwarderOptions
 from eventbridge_sink.settings import SinkSettings
 from eventbridge_sink.sink import KafkaToEventBridge
@@ -21,6 +22,7 @@ from eventing.probes import HealthServer, ReadinessCheck, kafka_check
 from eventing.producer import AsyncProducer
 from eventing.settings import KafkaSettings
 from eventing.supervision import WorkerGroup
+from telemetry import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,9 @@ class Sink:
     checks: Mapping[str, ReadinessCheck]
 
 
-def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
+def build_sink(
+    settings: SinkSettings, kafka: KafkaSettings, *, tracing: Tracing | None = None
+) -> Sink:
     events = boto3.client(
         "events", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
     )
@@ -41,6 +45,7 @@ def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
     def bus_check() -> None:
         events.describe_event_bus(Name=settings.event_bus_name)
 
+    call_health = CallHealth(unready_after_seconds=settings.put_events_unready_after_seconds)
     producer = AsyncProducer(kafka.client_config())
     sink = KafkaToEventBridge(
         client_config=kafka.client_config(),
@@ -56,6 +61,8 @@ def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
                 max_backoff_seconds=settings.max_backoff_seconds,
                 parallel_requests=settings.parallel_requests,
             ),
+            call_health,
+            tracing=tracing,
         ),
         producer=producer,
     )
@@ -70,13 +77,16 @@ def build_sink(settings: SinkSettings, kafka: KafkaSettings) -> Sink:
         "kafka": kafka_check(kafka.client_config()),
         "eventbridge": bus_check,
         "forwarding": forwarding_check,
+        "put-events": call_health.readiness_check,
     }
     return Sink(workers=workers, producer=producer, checks=checks)
 
 
-async def serve(settings: SinkSettings, kafka: KafkaSettings) -> None:
+async def serve(
+    settings: SinkSettings, kafka: KafkaSettings, *, tracing: Tracing | None = None
+) -> None:
     """Forward until SIGTERM or SIGINT, then let the batch in hand settle and stop."""
-    sink = build_sink(settings, kafka)
+    sink = build_sink(settings, kafka, tracing=tracing)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

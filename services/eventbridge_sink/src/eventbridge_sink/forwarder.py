@@ -13,11 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import SpanKind
+
 from eventbridge_sink.batching import batch_by_size, entry_size, is_oversized
+from eventbridge_sink.call_health import CallHealth
 from eventbridge_sink.mapping import KafkaRecord, UnmappableRecordError, to_put_events_entry
+from telemetry import Tracing
+from telemetry.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
@@ -61,12 +66,51 @@ class ForwarderOptions:
 
 
 class Forwarder:
-    def __init__(self, put_events: PutEvents, options: ForwarderOptions) -> None:
+    def __init__(
+        self,
+        put_events: PutEvents,
+        options: ForwarderOptions,
+        health: CallHealth | None = None,
+        *,
+        tracing: Tracing | None = None,
+    ) -> None:
+        """:param tracing: on, a poll's forwarding is a span linked to its records, and each
+        record a span of its own trace whose traceparent the event's ``detail.headers``
+        carry, so the functions behind the bus continue the trace."""
         self._put_events = put_events
         self._options = options
+        self._health = health or CallHealth(unready_after_seconds=float("inf"))
         self._in_flight = asyncio.Semaphore(options.parallel_requests)
+        self._tracing = tracing or Tracing()
 
     async def forward(self, records: Sequence[KafkaRecord]) -> Verdict:
+        if not self._tracing.enabled:
+            return await self._forward(records)
+        with self._tracing.span(
+            "forward to EventBridge",
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.batch.message_count": len(records)},
+            links=[_traceparent(record) for record in records],
+        ):
+            return await self._forward([self._traced(record) for record in records])
+
+    def _traced(self, record: KafkaRecord) -> KafkaRecord:
+        with self._tracing.span(
+            f"send {record.topic} to EventBridge",
+            parent=_traceparent(record),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.offset": record.offset,
+            },
+        ) as traceparent:
+            if traceparent is None:
+                return record
+            headers = [(n, v) for n, v in record.headers if n != TRACEPARENT]
+            return replace(record, headers=[*headers, (TRACEPARENT, traceparent.encode())])
+
+    async def _forward(self, records: Sequence[KafkaRecord]) -> Verdict:
         verdict = Verdict()
         pending: list[tuple[KafkaRecord, PutEventsRequestEntryTypeDef]] = []
         for record in records:
@@ -125,8 +169,10 @@ class Forwarder:
             call_attempt += 1
             try:
                 response = await self._put_events([entry for _, entry in batch])
+                self._health.succeeded()
                 break
             except Exception as error:
+                self._health.failed(error)
                 delay = self._options.backoff(min(call_attempt, 8))
                 logger.warning(
                     "PutEvents call failed, retrying", extra={"error": repr(error), "delay": delay}
@@ -144,3 +190,8 @@ class Forwarder:
                 (record, entry, "no result for entry") for record, entry in batch[len(results) :]
             )
         return failed
+
+
+def _traceparent(record: KafkaRecord) -> str | None:
+    value = next((v for n, v in record.headers if n == TRACEPARENT), None)
+    return value.decode(errors="replace") if value else None

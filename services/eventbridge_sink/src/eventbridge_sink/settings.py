@@ -24,5 +24,8 @@ class SinkSettings(BaseSettings):
     max_backoff_seconds: float = 10.0
     # PutEvents requests in flight at once (eventbridge_sink.forwarder.ForwarderOptions).
     parallel_requests: int = Field(default=4, ge=1, le=32)
+    # The sink reports not ready once PutEvents calls have failed (AccessDenied, the endpoint
+    # away) for longer than this; it keeps retrying meanwhile.
+    put_events_unready_after_seconds: float = Field(default=60.0, gt=0)
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"

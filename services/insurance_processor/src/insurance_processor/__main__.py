@@ -16,6 +16,7 @@ from eventing.probes import HealthServer, flag_check, kafka_check
 from insurance_processor.app import build_application
 from insurance_processor.metrics import ProcessorMetrics
 from insurance_processor.settings import ProcessorSettings
+from telemetry import configure_tracing
 
 SERVICE = "insurance-processor"
 
@@ -26,6 +27,7 @@ def main() -> None:
     settings = ProcessorSettings()
     configure_logging(settings.log_level, service=SERVICE)
     metrics = ProcessorMetrics()
+    tracing = configure_tracing(SERVICE)
     running = threading.Event()
     health = HealthServer(
         settings.http_host,
@@ -38,7 +40,7 @@ def main() -> None:
     )
     health.start()
     try:
-        app = build_application(settings, metrics=metrics)
+        app = build_application(settings, metrics=metrics, tracing=tracing)
         logger.info(
             "starting",
             extra={
@@ -54,6 +56,7 @@ def main() -> None:
     finally:
         running.clear()
         health.stop()
+        tracing.shutdown()
     logger.info("stopped")
 
 

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from quixstreams import Application, message_context
 from quixstreams.kafka import ConnectionConfig
@@ -49,6 +50,7 @@ from insurance_processor.serialization import (
 )
 from insurance_processor.settings import ProcessorSettings
 from insurance_processor.transforms import INSURED_EVENT_TYPES, dedup_key, insure, insured_event_id
+from telemetry import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +74,19 @@ class BookingRouter:
     """The processing step: one input record in, at most one output record out."""
 
     def __init__(
-        self, *, consumer_group: str, dedup_ttl: timedelta, metrics: ProcessorMetrics
+        self,
+        *,
+        consumer_group: str,
+        dedup_ttl: timedelta,
+        metrics: ProcessorMetrics,
+        tracing: Tracing | None = None,
     ) -> None:
+        """:param tracing: on, each booking event is routed in a span, child of the record's
+        ``traceparent``; the insured record carries that span's traceparent."""
         self._consumer_group = consumer_group
         self._dedup_ttl = dedup_ttl
         self._metrics = metrics
+        self._tracing = tracing or Tracing()
 
     def __call__(
         self,
@@ -94,6 +104,29 @@ class BookingRouter:
         if value.type not in INSURED_EVENT_TYPES:
             self._metrics.count(Outcome.OTHER_TYPE)
             return None
+        if not self._tracing.enabled:
+            return self._route(value, key, timestamp, headers, state, value.traceparent)
+        with self._tracing.span(
+            f"insure {value.type}",
+            parent=value.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.message.id": value.id,
+                "messaging.consumer.group.name": self._consumer_group,
+            },
+        ) as traceparent:
+            return self._route(value, key, timestamp, headers, state, traceparent)
+
+    def _route(
+        self,
+        value: CloudEvent,
+        key: bytes | None,
+        timestamp: int,
+        headers: Any,
+        state: State[Any, Any],
+        traceparent: str | None,
+    ) -> OutgoingRecord | None:
         try:
             booking = read_booking_event(value)
             insured = insure(value.type, booking)
@@ -110,7 +143,7 @@ class BookingRouter:
                     type=value.type,
                     time=value.time,
                     subject=value.subject,
-                    traceparent=value.traceparent,
+                    traceparent=traceparent,
                 ),
             )
         except ValidationError as error:
@@ -206,6 +239,7 @@ def build_application(
     *,
     metrics: ProcessorMetrics | None = None,
     on_message_processed: MessageProcessedCallback | None = None,
+    tracing: Tracing | None = None,
 ) -> Application:
     client_config = settings.kafka.client_config()
     require_topics(
@@ -252,6 +286,7 @@ def build_application(
         consumer_group=settings.consumer_group,
         dedup_ttl=settings.dedup_ttl,
         metrics=metrics if metrics is not None else ProcessorMetrics(),
+        tracing=tracing,
     )
     sdf = app.dataframe(bookings)
     sdf = sdf.apply(router, stateful=True, metadata=True)

@@ -12,17 +12,20 @@ from confluent_kafka import KafkaException
 from eventing.admission import AdmissionMonitor, Backlog
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
+from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
 from eventing.inbox import Inbox, idempotent, idempotent_batch
-from eventing.outbox import Outbox
+from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
+from eventing.retention import RetentionPurger, RetentionRule
 from eventing.supervision import WorkerGroup
 from provider_schedule.messaging.events import MessageMapper
 from provider_schedule.messaging.handlers import INBOX_CONSUMER, booking_responder
 from provider_schedule.persistence import tables
 from provider_schedule.persistence.unit_of_work import UnitOfWorkFactory
 from provider_schedule.settings import ProviderScheduleSettings
+from telemetry import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,10 @@ class Container:
     relay: OutboxRelay
     consumer: ConsumerRunner
     readiness: dict[str, ReadinessCheck]
+    informational: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
+    dead_letter_depth: DeadLetterDepthMonitor
+    retention: RetentionPurger
     workers: WorkerGroup = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +56,8 @@ class Container:
                 "outbox-relay": self.relay.run,
                 "booking-responder": self.consumer.run,
                 "admission-monitor": self.admission.run,
+                "dead-letter-depth": self.dead_letter_depth.run,
+                "retention": self.retention.run,
             }
         )
 
@@ -73,7 +81,25 @@ class Container:
             await self.database.close()
 
 
-def bootstrap(settings: ProviderScheduleSettings) -> Container:
+def retention_purger(
+    settings: ProviderScheduleSettings, database: Database, *, batch_size: int = 1000
+) -> RetentionPurger:
+    return RetentionPurger(
+        database,
+        [
+            RetentionRule(qualified_name(tables.inbox), "processed_at", settings.inbox_retention),
+            RetentionRule(
+                qualified_name(tables.cancelled_bookings),
+                "cancelled_at",
+                settings.cancelled_bookings_retention,
+            ),
+        ],
+        batch_size=batch_size,
+        interval_seconds=settings.retention_interval_seconds,
+    )
+
+
+def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = None) -> Container:
     kafka_config = settings.kafka.client_config()
     database = Database(
         settings.database.database_url,
@@ -84,7 +110,9 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
     )
     inbox = Inbox(tables.inbox, INBOX_CONSUMER)
     producer = AsyncProducer({**kafka_config, "client.id": "provider-schedule"})
-    relay = OutboxRelay(dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer)
+    relay = OutboxRelay(
+        dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer, tracing=tracing
+    )
     consumer = ConsumerRunner(
         client_config=kafka_config,
         group_id=settings.consumer_group,
@@ -94,6 +122,7 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
         producer=producer,
         retry=BOOKING_RETRY,
         poll_timeout=settings.consumer_poll_seconds,
+        tracing=tracing,
     )
     outbox = Outbox(tables.outbox)
 
@@ -108,11 +137,15 @@ def bootstrap(settings: ProviderScheduleSettings) -> Container:
             service="provider-schedule",
             budget_seconds=settings.admission_budget_seconds,
         ),
+        dead_letter_depth=DeadLetterDepthMonitor(kafka_config, [settings.topics.booking_requests]),
+        retention=retention_purger(settings, database),
         settings=settings,
         database=database,
         units=units,
         producer=producer,
         relay=relay,
         consumer=consumer,
-        readiness={"database": database_check(database), "kafka": kafka_check(kafka_config)},
+        readiness={"database": database_check(database)},
+        # Reported, not required: writes go to the outbox while the broker is away.
+        informational={"kafka": kafka_check(kafka_config)},
     )

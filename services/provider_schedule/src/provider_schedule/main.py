@@ -9,16 +9,19 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import Depends, FastAPI
 
-from eventing.admission import AdmissionMiddleware
+from eventing.admission import AdmissionMiddleware, health_with_admission
+from eventing.api_docs import DocsSecurityHeaders, documented_app
 from eventing.authentication import add_authentication, current_principal
-from eventing.health import health_router
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
+from eventing.problem_openapi import install_openapi_conventions
 from provider_schedule.api.admission import guarded_write
-from provider_schedule.api.errors import register_error_handlers, unauthorized_body
+from provider_schedule.api.errors import register_error_handlers
 from provider_schedule.api.routes import availability, providers
 from provider_schedule.bootstrap import Container, bootstrap
 from provider_schedule.settings import ProviderScheduleSettings
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_asyncpg, instrument_fastapi
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +31,9 @@ Providers, their availability (slots), and the booking responder that answers
 
 Every request except `/health/*`, `/metrics` and these documents needs a bearer token from
 the Cognito user pool (locally `careplan token --provider ID`) or, in local, dev and test only,
-the header `X-API-KEY` (`LOCAL_DEV`; use **Authorize**). Errors are JSON:
-`{status, error, message, path, errors?}`. Dates are ISO-8601 (with an offset; none means UTC)
-or the legacy `dd.MM.yyyy` form.
+the header `X-API-KEY` (`LOCAL_DEV`; use **Authorize**). Errors are RFC 9457
+`application/problem+json`: `{type, title, status, detail, instance, errors?}`. Dates are
+ISO-8601 (with an offset; none means UTC) or the legacy `dd.MM.yyyy` form.
 """
 
 
@@ -51,7 +54,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
             logger.info("provider-schedule stopped")
 
     settings = container.settings
-    app = FastAPI(
+    app = documented_app(
         title="Provider Schedule",
         version="0.1.0",
         description=DESCRIPTION,
@@ -60,13 +63,18 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.units = container.units
     app.state.container = container
     register_error_handlers(app)
+    install_openapi_conventions(app)
     secured = [Depends(current_principal)]  # every route: an authenticated caller
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)
     readiness = dict(container.readiness)
     if run_workers:
         readiness["workers"] = container.workers.readiness_check
-    app.include_router(health_router(readiness, degraded=lambda: container.admission.degraded))
+    app.include_router(
+        health_with_admission(
+            readiness, informational=container.informational, monitor=container.admission
+        )
+    )
     # Inside the key check: an anonymous caller gets 401, never 429.
     app.add_middleware(
         AdmissionMiddleware,
@@ -80,16 +88,19 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         auth=settings.auth,
         api_key=settings.api_key,
         environment=settings.environment,
-        error_body=unauthorized_body,
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(DocsSecurityHeaders)
     return app
 
 
 def run() -> None:
     settings = ProviderScheduleSettings()
     configure_logging(settings.log_level, service="provider-schedule")
-    app = create_app(bootstrap(settings))
+    tracing = configure_tracing("provider-schedule")
+    instrument_asyncpg(tracing)
+    app = create_app(bootstrap(settings, tracing=tracing))
+    instrument_fastapi(app, tracing)
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -99,3 +110,4 @@ def run() -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=20,
     )
+    tracing.shutdown()

@@ -8,12 +8,14 @@ so is a configuration without ``AUTH_ISSUER`` there.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import topics
+from eventing.retention import DEFAULT_INBOX_RETENTION
 from eventing.settings import (
     LOCAL_API_KEY,
     AuthSettings,
@@ -50,6 +52,13 @@ class ProviderScheduleSettings(BaseSettings):
     consumer_poll_seconds: float = Field(default=0.1, gt=0)
     # Writes that publish are refused with 429 while the oldest unpublished event is older.
     admission_budget_seconds: float = Field(default=5.0, gt=0)
+    # How long processed event ids and handled cancellations are kept: longer than any
+    # redelivery (a rewound consumer group, a DLT replay) can come late. ISO 8601 or seconds.
+    inbox_retention: timedelta = Field(default=DEFAULT_INBOX_RETENTION, gt=timedelta(0))
+    cancelled_bookings_retention: timedelta = Field(
+        default=DEFAULT_INBOX_RETENTION, gt=timedelta(0)
+    )
+    retention_interval_seconds: float = Field(default=600.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

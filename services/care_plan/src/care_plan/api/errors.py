@@ -1,9 +1,9 @@
-"""Every error is JSON ``{error, message, details?}``; bad input is a 4xx, never a 500."""
+"""Every error is an RFC 9457 problem (``eventing.problems``) with the status codes Care Plan
+always answered; bad input is a 4xx, never a 500."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,93 +21,57 @@ from care_plan.domain.errors import (
     SlotNotFoundError,
 )
 from care_plan.persistence.search import InvalidCursorError
+from eventing.problems import FieldProblem, problem_response, validation_problem
 
 logger = logging.getLogger(__name__)
 
+# Status and problem type of each domain error.
 _DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
-    PatientNotFoundError: (404, "not_found"),
-    BookingNotFoundError: (404, "not_found"),
-    SlotNotFoundError: (404, "not_found"),
-    SlotNotBookableError: (409, "slot_not_bookable"),
-    BookingNotCancellableError: (409, "booking_not_cancellable"),
+    PatientNotFoundError: (404, "not-found"),
+    BookingNotFoundError: (404, "not-found"),
+    SlotNotFoundError: (404, "not-found"),
+    SlotNotBookableError: (409, "slot-not-bookable"),
+    BookingNotCancellableError: (409, "booking-not-cancellable"),
     # As the IETF Idempotency-Key draft says for a key reused with another payload.
-    IdempotencyKeyReusedError: (422, "idempotency_key_reused"),
-    InvalidPatientError: (422, "validation_failed"),
+    IdempotencyKeyReusedError: (422, "idempotency-key-reused"),
+    InvalidPatientError: (422, "validation-failed"),
 }
-_HTTP_ERRORS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-}
-
-
-def error_body(
-    error: str, message: str, details: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": error, "message": message}
-    if details is not None:
-        body["details"] = details
-    return body
-
-
-def _details(error: RequestValidationError) -> list[dict[str, Any]]:
-    # Only location, message and type: pydantic's ``ctx``/``input`` may hold objects that are
-    # not JSON, and echoing input back is not needed to say what is wrong.
-    return [
-        {
-            "location": [str(part) if not isinstance(part, int) else part for part in item["loc"]],
-            "message": str(item["msg"]),
-            "type": str(item["type"]),
-        }
-        for item in error.errors()
-    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        details = _details(error)
-        summary = "; ".join(
-            f"{'.'.join(str(p) for p in d['location'])}: {d['message']}" for d in details[:5]
-        )
-        return JSONResponse(
-            error_body("validation_failed", summary or "invalid request", details), status_code=422
-        )
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_problem(request.url.path, error)
 
     @app.exception_handler(InvalidCursorError)
-    async def invalid_cursor(_: Request, error: InvalidCursorError) -> JSONResponse:
-        return JSONResponse(error_body("validation_failed", f"after: {error}"), status_code=422)
+    async def invalid_cursor(request: Request, error: InvalidCursorError) -> JSONResponse:
+        problem = FieldProblem(location="query.after", message=str(error))
+        return problem_response(
+            request.url.path,
+            422,
+            f"after: {error}",
+            kind="validation-failed",
+            errors=[problem],
+        )
 
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, error: DomainError) -> JSONResponse:
-        status, code = next(
-            (mapped for kind, mapped in _DOMAIN_STATUS.items() if isinstance(error, kind)),
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        status, kind = next(
+            (mapped for known, mapped in _DOMAIN_STATUS.items() if isinstance(error, known)),
             (409, "conflict"),
         )
-        return JSONResponse(error_body(code, str(error)), status_code=status)
+        return problem_response(request.url.path, status, str(error), kind=kind)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_ERRORS.get(error.status_code, "error")
-        return JSONResponse(
-            error_body(code, str(error.detail)),
-            status_code=error.status_code,
-            headers=error.headers,
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            request.url.path,
+            error.status_code,
+            str(error.detail),
+            headers=dict(error.headers) if error.headers else None,
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(
-            error_body("internal_error", "an unexpected error occurred"), status_code=500
-        )
-
-
-def unauthorized_body(_path: str, message: str) -> dict[str, Any]:
-    """The 401 of the authentication (bearer token or API key), in this service's error format."""
-    return error_body("unauthorized", message)
+        return problem_response(request.url.path, 500, "an unexpected error occurred")

@@ -23,6 +23,7 @@ from care_plan.domain.model import Booking
 from care_plan.domain.rules import check_date_of_birth
 from contract.dates import FlexibleDateTime
 from contract.events import BookingStatus, EncounterType, PaymentMode
+from eventing.problems import Problem
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -252,19 +253,5 @@ class AvailableSlot(ApiModel):
     encounter_type: EncounterType
 
 
-class ErrorDetail(BaseModel):
-    location: list[str | int]
-    message: str
-    type: str
-
-
-class ErrorOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"error": "not_found", "message": "patient 2f1c9a43-... does not exist"}]
-        }
-    )
-
-    error: str
-    message: str
-    details: list[ErrorDetail] | None = None
+# The routes' error answers: the platform's one problem body (RFC 9457).
+ErrorOut = Problem

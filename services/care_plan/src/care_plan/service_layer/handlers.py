@@ -99,7 +99,11 @@ async def replace_patient(command: commands.ReplacePatient, uow: UnitOfWork) -> 
 
 
 async def request_booking(
-    command: commands.RequestBooking, units: UnitOfWorkFactory, clock: BookingClock
+    command: commands.RequestBooking,
+    units: UnitOfWorkFactory,
+    clock: BookingClock,
+    *,
+    traceparent: str | None = None,
 ) -> RequestedBooking:
     """Book a slot: the booking and its ``BOOKING_CREATION_REQUEST``, in one transaction.
 
@@ -108,10 +112,10 @@ async def request_booking(
     the second attempt reads what the first committed: its replay, or a reused-key refusal.
     """
     try:
-        async with units.begin() as uow:
+        async with units.begin(traceparent=traceparent) as uow:
             return await _request_booking(command, uow, clock)
     except IdempotencyKeyTakenError:
-        async with units.begin() as uow:
+        async with units.begin(traceparent=traceparent) as uow:
             return await _request_booking(command, uow, clock)
 
 

@@ -1,4 +1,5 @@
-"""Every failure becomes a JSON ``ErrorBody``; bad input is a 4xx, never a 500."""
+"""Every failure becomes an RFC 9457 problem (``eventing.problems``); bad input is a 4xx, never
+a 500."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eventing.database import constraint_of
-from provider_schedule.api.schemas import ErrorBody, FieldError
+from eventing.problems import FieldProblem, Problem, problem_response, validation_problem
 from provider_schedule.domain.errors import (
     AvailabilityBookedError,
     AvailabilityNotFoundError,
@@ -31,47 +32,22 @@ def error_response(
     status: int,
     message: str,
     *,
-    errors: Sequence[FieldError] | None = None,
+    errors: Sequence[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(
-        status=status,
-        error=HTTPStatus(status).phrase,
-        message=message,
-        path=request.url.path,
-        errors=list(errors) if errors else None,
-    )
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+    return problem_response(request.url.path, status, message, errors=errors, headers=headers)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the error statuses a route can answer."""
     return {
-        status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
-        for status in statuses
+        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
     }
-
-
-def _location(location: Sequence[int | str]) -> str:
-    return ".".join(str(part) for part in location)
-
-
-def _validation_errors(error: RequestValidationError) -> list[FieldError]:
-    fields = []
-    for problem in error.errors():
-        message = str(problem.get("msg", "invalid"))
-        if problem.get("type") == "json_invalid":
-            context = problem.get("ctx") or {}
-            message = f"malformed JSON: {context.get('error', 'cannot be parsed')}"
-        fields.append(FieldError(location=_location(problem.get("loc", ())), message=message))
-    return fields
 
 
 async def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    fields = _validation_errors(error)
-    summary = "; ".join(f"{f.location}: {f.message}" for f in fields) or "invalid request"
-    return error_response(request, 422, summary, errors=fields)
+    return validation_problem(request.url.path, error)
 
 
 async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
@@ -128,10 +104,3 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityConstraintViolationError, _on_integrity_error)
     app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(Exception, _on_unexpected)
-
-
-def unauthorized_body(path: str, message: str) -> dict[str, Any]:
-    """The 401 of the authentication (bearer token or API key), in this service's error format."""
-    return ErrorBody(
-        status=401, error=HTTPStatus(401).phrase, message=message, path=path
-    ).model_dump(exclude_none=True)

@@ -13,9 +13,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from contract.dates import FlexibleDateTime
 from contract.events import EncounterType
@@ -25,10 +27,16 @@ NAME_MAX_LENGTH = 100
 
 
 def _printable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and no name needs a control character.
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+    # PostgreSQL text cannot hold NUL, and no name needs a control character (C0 or C1).
+    if any(ord(character) < 32 or 127 <= ord(character) < 160 for character in value):
         raise ValueError("must not contain control characters")
     return value
+
+
+# What ``Name`` accepts, stated in the schema: no control character, and something left once
+# surrounding whitespace is stripped.
+_NOT_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+NAME_PATTERN = rf"^[^{_NOT_CONTROL}]*[^\s{_NOT_CONTROL}][^{_NOT_CONTROL}]*$"
 
 
 def _text_date(value: Any) -> Any:
@@ -48,6 +56,9 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
     AfterValidator(_printable),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH, "pattern": NAME_PATTERN}
+    ),
 ]
 DateInput = Annotated[FlexibleDateTime, BeforeValidator(_text_date), AfterValidator(_in_utc)]
 
@@ -84,21 +95,32 @@ class ProviderIn(ApiModel):
         return ProfileChanges(self.first_name, self.last_name, self.speciality, self.gender)
 
 
+def _patch_schema(schema: dict[str, Any]) -> None:
+    # No ``default: null`` either: null is refused, an absent field keeps its value.
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+    schema["examples"] = [{"speciality": "Orthodontist"}]
+
+
 class ProviderPatch(ApiModel):
     """Some fields of a provider's profile; absent fields stay as they are."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"speciality": "Orthodontist"}]})
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
 
-    first_name: Name | None = None
-    last_name: Name | None = None
-    speciality: Name | None = None
-    gender: Name | None = None
+    # Optional but never null: the schema says so too (no ``null`` in it).
+    first_name: Name | SkipJsonSchema[None] = None
+    last_name: Name | SkipJsonSchema[None] = None
+    speciality: Name | SkipJsonSchema[None] = None
+    gender: Name | SkipJsonSchema[None] = None
 
     @model_validator(mode="before")
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            nulls = sorted(key for key, value in data.items() if value is None)
+            # Unknown fields are ignored, null or not; a known one must not be null.
+            fields = cls.model_fields.items()
+            known = {name for field, info in fields for name in (field, info.alias)}
+            nulls = sorted(key for key, value in data.items() if value is None and key in known)
             if nulls:
                 raise ValueError(f"fields cannot be null (omit them to keep them): {nulls}")
         return data

@@ -95,6 +95,7 @@ cancelled_bookings = Table(
     Column("booking_id", UUID(as_uuid=True), primary_key=True),
     Column("availability_id", UUID(as_uuid=True), nullable=False),
     Column("cancelled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_cancelled_bookings_cancelled_at", "cancelled_at"),
 )
 
 outbox = outbox_table(metadata)

@@ -67,9 +67,14 @@ async def request_booking(
         ),
         container.units,
         container.clock,
+        # The request's span (tracing on) or a fresh id: every record the booking causes
+        # carries a traceparent (CONTRACT.md section 4).
+        traceparent=container.tracing.traceparent_for_new_work(),
     )
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    # What `careplan trace <bookingId>` finds the booking's trace by.
+    container.tracing.set_attributes({"booking.id": str(result.booking.id)})
     return BookingOut.of(result.booking)
 
 

@@ -1,0 +1,43 @@
+"""The maintained OpenTelemetry instrumentations, switched on only with tracing on.
+
+Each is imported when used: a deployable installs only the extras it needs
+(``telemetry[fastapi]``, ``telemetry[asyncpg]``, ``telemetry[botocore]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telemetry.tracing import Tracing
+
+# Probes and scrapes are not what anyone traces a booking for.
+_UNTRACED_URLS = "health/.*,metrics"
+
+
+def instrument_fastapi(app: Any, tracing: Tracing) -> None:
+    """Server spans for every request; the context arriving in ``traceparent`` is continued."""
+    if tracing.provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracing.provider, excluded_urls=_UNTRACED_URLS
+    )
+
+
+def instrument_asyncpg(tracing: Tracing) -> None:
+    """A span per asyncpg query, as a child of whatever span is current."""
+    if tracing.provider is None:
+        return
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    AsyncPGInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
+
+
+def instrument_botocore(tracing: Tracing) -> None:
+    """A span per AWS call (EventBridge, SQS, DynamoDB, SES)."""
+    if tracing.provider is None:
+        return
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    BotocoreInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]

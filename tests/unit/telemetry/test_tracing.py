@@ -1,0 +1,81 @@
+"""telemetry.tracing: off costs nothing and hands the traceparent on; on, spans continue the
+trace they are given and link the parents a batch serves."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from telemetry import configure_tracing, new_traceparent
+from telemetry.connector import traceparent_in_body, traceparent_in_event
+
+PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+OTHER = "00-1bf7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
+W3C = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$")
+
+
+def test_without_an_exporter_tracing_is_off_and_hands_the_parent_on() -> None:
+    tracing = configure_tracing("svc", environ={})
+    assert not tracing.enabled
+    with tracing.span("work", parent=PARENT) as traceparent:
+        assert traceparent == PARENT
+    assert W3C.match(tracing.traceparent_for_new_work())
+
+
+def test_otel_sdk_disabled_wins_over_a_named_exporter() -> None:
+    tracing = configure_tracing(
+        "svc", environ={"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}
+    )
+    assert not tracing.enabled
+
+
+def test_a_span_continues_the_trace_of_its_parent_and_hands_on_its_own_id() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    with tracing.span("process", parent=PARENT, attributes={"k": "v"}) as traceparent:
+        assert traceparent is not None
+    [span] = exporter.get_finished_spans()
+    assert span.context.trace_id == int(PARENT[3:35], 16)
+    assert span.parent is not None
+    assert span.parent.span_id == int(PARENT[36:52], 16)
+    assert traceparent == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+    assert span.resource.attributes["service.name"] == "svc"
+
+
+def test_a_batch_span_links_every_parent_it_serves() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    with tracing.span("batch", links=[PARENT, None, "garbage", OTHER]):
+        pass
+    [span] = exporter.get_finished_spans()
+    assert span.parent is None
+    assert [link.context.trace_id for link in span.links] == [
+        int(PARENT[3:35], 16),
+        int(OTHER[3:35], 16),
+    ]
+
+
+def test_new_work_inside_a_span_carries_that_span() -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    with tracing.span("POST") as traceparent:
+        assert tracing.traceparent_for_new_work() == traceparent
+
+
+def test_a_fresh_traceparent_is_unsampled_and_well_formed() -> None:
+    assert W3C.match(new_traceparent())
+    assert new_traceparent().endswith("-00")
+
+
+def test_the_traceparent_travels_in_the_connector_shaped_detail() -> None:
+    event = {"detail": {"headers": [{"ce_id": "1"}, {"traceparent": PARENT}], "value": {}}}
+    assert traceparent_in_event(event) == PARENT
+    assert traceparent_in_body('{"detail": {"headers": []}}') is None
+    assert traceparent_in_body("not json") is None
+
+
+def test_headers_an_input_transformer_rendered_as_json_text_still_carry_it() -> None:
+    rendered = json.dumps({"traceparent": PARENT})
+    event = {"detail": {"headers": ['{"ce_id": "1"}', rendered, "x"]}}
+    assert traceparent_in_event(event) == PARENT
