@@ -63,15 +63,19 @@ def issuer() -> Iterator[tuple[Issuer, str]]:
     server.server_close()
 
 
+def _verifier_of(url: str, *, cooldown: float = 0) -> TokenVerifier:
+    return TokenVerifier(
+        issuer=ISSUER, audience=CLIENT, keys=jwks_client(url, refetch_cooldown_seconds=cooldown)
+    )
+
+
 def test_a_new_key_is_fetched_once_and_then_served_from_the_cache(
     issuer: tuple[Issuer, str],
 ) -> None:
     state, url = issuer
     first, second = private_key(), private_key()
     state.keys = {"k1": first}
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=CLIENT, keys=jwks_client(url, refetch_cooldown_seconds=0)
-    )
+    verifier = _verifier_of(url)
     verifier.verify(token(claims(), key=first, kid="k1"))
     verifier.verify(token(claims(), key=first, kid="k1"))
     assert state.fetches == 1  # cached
@@ -86,9 +90,7 @@ def test_a_withdrawn_key_is_refused_once_the_set_is_fetched_again(
     state, url = issuer
     old, new = private_key(), private_key()
     state.keys = {"k1": old}
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=CLIENT, keys=jwks_client(url, refetch_cooldown_seconds=0)
-    )
+    verifier = _verifier_of(url)
     verifier.verify(token(claims(), key=old, kid="k1"))
     state.keys = {"k2": new}
     verifier.verify(token(claims(), key=new, kid="k2"))  # refetch: k1 gone from the set
@@ -102,7 +104,7 @@ def test_unknown_kids_within_the_cooldown_do_not_fetch_again(
     state, url = issuer
     key = private_key()
     state.keys = {"k1": key}
-    verifier = TokenVerifier(issuer=ISSUER, audience=CLIENT, keys=jwks_client(url))
+    verifier = _verifier_of(url, cooldown=30)
     verifier.verify(token(claims(), key=key, kid="k1"))
     for kid in ("made-up-1", "made-up-2", "made-up-3"):
         with pytest.raises(TokenRejected):
