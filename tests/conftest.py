@@ -20,6 +20,7 @@ from devstack.catalog import INFRASTRUCTURE, platform_components
 from devstack.platform import Platform
 from devstack.settings import DevstackSettings
 from tests.support.aws_calls import recording_into, session_log
+from tests.support.cognito import LocalIdentities
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,12 @@ def infrastructure(
 ) -> DevstackSettings:
     test_platform.up([c.name for c in INFRASTRUCTURE])
     return devstack_settings
+
+
+@pytest.fixture(scope="session")
+def identities(infrastructure: DevstackSettings) -> LocalIdentities:
+    """The local Cognito user pool on the session's moto, and real tokens from it."""
+    return LocalIdentities.of(infrastructure)
 
 
 @pytest.fixture(scope="session")

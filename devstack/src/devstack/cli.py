@@ -1,4 +1,4 @@
-"""The `careplan` command: up, down, status and logs of the local platform."""
+"""The `careplan` command: up, down, status and logs of the local platform, and local tokens."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
+from devstack import identity_cli
 from devstack.catalog import OPTIONAL_PARTS, platform_components
 from devstack.cli_errors import aws_reachable
 from devstack.dlt_cli import dlt
@@ -25,6 +26,8 @@ from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
 
 app = typer.Typer(help="Run the Managed Care Plan platform on this machine.", no_args_is_help=True)
+app.command()(identity_cli.token)
+app.command()(identity_cli.audit)
 console = Console()
 
 _STATE_STYLE = {

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contract import topics
+from devstack.cognito import issue_token, load_pool
 from devstack.moto import aws_client
 from devstack.settings import DevstackSettings
 from devstack.topic_watch import TopicWatch
@@ -72,7 +73,9 @@ class Demo:
     def __init__(self, settings: DevstackSettings, console: Console) -> None:
         self.settings = settings
         self.console = console
-        headers = {"X-API-KEY": settings.api_key}
+        # The demo runs the platform as an operator would, and books as the patient does: both
+        # with tokens of the local user pool (careplan token), as a client in the cloud would.
+        headers = self._bearer(role="operator")
         self.provider_api = httpx.Client(
             base_url=f"http://127.0.0.1:{settings.provider_schedule_port}",
             headers=headers,
@@ -83,6 +86,13 @@ class Demo:
         )
         self.sqs: Any = aws_client(settings, "sqs")
         self.dynamodb: Any = aws_client(settings, "dynamodb")
+
+    def _bearer(self, **identity: str) -> dict[str, str]:
+        pool = load_pool(self.settings.state_dir)
+        if pool is None:
+            raise DemoFailedError("no local user pool: run `careplan up` first")
+        token = issue_token(aws_client(self.settings, "cognito-idp"), pool, **identity)
+        return {"Authorization": f"Bearer {token}"}
 
     def _ok(self, response: httpx.Response) -> Any:
         if response.is_error:
@@ -96,10 +106,11 @@ class Demo:
         """Book as a well-behaved client does: one Idempotency-Key for the booking, and after
         a 429 the same request again once Retry-After has passed (the key makes that safe)."""
         key = f"demo-{uuid.uuid4()}"
+        as_patient = self._bearer(role="patient", patient_id=patient_id)
         for _ in range(BOOKING_ATTEMPTS):
             response = self.care_plan_api.post(
                 f"/patients/{patient_id}/bookings",
-                headers={"Idempotency-Key": key},
+                headers={"Idempotency-Key": key, **as_patient},
                 json={"providerAvailabilityId": slot_id, "paymentMode": payment_mode},
             )
             if response.status_code != 429:
@@ -340,9 +351,11 @@ class Demo:
             "  careplan status        what runs and where\n"
             "  careplan clinic visits the visits Clinic Operations recorded\n"
             "  careplan logs <part>   a component's log (-f to follow)\n"
+            "  careplan token --patient ID | --provider ID | --operator   a bearer token\n"
+            "  careplan audit         who read or changed which patient's data\n"
             "  careplan down          stop everything (the platform stays up until then)\n"
             f"  Event flow, live       http://127.0.0.1:{s.flow_port}\n"
-            f"  API key: X-API-KEY: {s.api_key}"
+            f"  Machine credential (local only, an operator): X-API-KEY: {s.api_key}"
         )
         if s.tracing:
             self.console.print(

@@ -1,4 +1,4 @@
-"""moto in server mode on port 4566, standing in for EventBridge, SQS and DynamoDB."""
+"""moto in server mode on port 4566, standing in for EventBridge, SQS, DynamoDB and Cognito."""
 
 from __future__ import annotations
 
@@ -44,10 +44,18 @@ def ready(settings: DevstackSettings) -> None:
 
 
 def provision(settings: DevstackSettings) -> None:
-    """The bus, rules, queues and table of deploy/eventbridge: the same files the cloud uses."""
+    """The bus, rules, queues and table of deploy/eventbridge: the same files the cloud uses;
+    and the user pool whose tokens the services accept (devstack.cognito)."""
     from devstack.aws_bootstrap import apply_to_endpoint
+    from devstack.cognito import ensure_pool, save_pool
 
     apply_to_endpoint(settings.aws_endpoint, settings.aws_region)
+    pool = ensure_pool(
+        aws_client(settings, "cognito-idp"),
+        endpoint=settings.aws_endpoint,
+        region=settings.aws_region,
+    )
+    save_pool(settings.state_dir, pool)
 
 
 def queue_ready(queue_name: str) -> Callable[[DevstackSettings], None]:

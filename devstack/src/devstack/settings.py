@@ -181,7 +181,15 @@ class DevstackSettings(BaseSettings):
                 "LOG_LEVEL": "INFO",
                 "ENVIRONMENT": "local",
             }
+            | self._auth_environment()
         )
+
+    def _auth_environment(self) -> dict[str, str]:
+        """The local user pool's issuer, client and key set, once moto has made it."""
+        from devstack.cognito import load_pool
+
+        pool = load_pool(self.state_dir)
+        return pool.auth_environment() if pool is not None else {}
 
     def tracing_environment(self) -> dict[str, str]:
         """The standard OpenTelemetry variables the services read (eventing.tracing): OTLP to

@@ -26,6 +26,7 @@ from tests.integration.care_plan.support import (
     create_database,
     drop_database,
 )
+from tests.support.cognito import LocalIdentities
 from tests.support.kafka import unique_topic
 
 API_KEY = "integration-test-key"
@@ -91,9 +92,15 @@ def private_topics(infrastructure: DevstackSettings) -> PrivateTopics:
 
 @pytest.fixture(scope="session")
 async def service(
-    infrastructure: DevstackSettings, care_plan_database: str, private_topics: PrivateTopics
+    infrastructure: DevstackSettings,
+    care_plan_database: str,
+    private_topics: PrivateTopics,
+    identities: LocalIdentities,
 ) -> AsyncIterator[Service]:
-    settings = service_settings(infrastructure, care_plan_database, private_topics)
+    # Tokens of the session's moto Cognito are accepted, and the API key (ENVIRONMENT=test).
+    settings = service_settings(
+        infrastructure, care_plan_database, private_topics, auth=identities.auth
+    )
     container = bootstrap.build(settings)
     app = create_app(container)
     engine = create_async_engine(care_plan_database)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from care_plan.migrate import upgrade
@@ -316,3 +317,18 @@ def for_availability(availability_id: UUID | str, *types: str) -> Callable[[Seen
         return ident == wanted and (not types or seen.event.type in types)
 
     return match
+
+
+IDENTITY_PATIENT = {
+    "firstName": "Ann",
+    "lastName": "Lee",
+    "gender": "FEMALE",
+    "dateOfBirth": "1990-01-02",
+}
+
+
+async def register_as_operator(client: httpx.AsyncClient, token_headers: dict[str, str]) -> str:
+    """A patient registered with an operator's token (only operators register): its id."""
+    response = await client.post("/patients", json=IDENTITY_PATIENT, headers=token_headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

@@ -29,6 +29,7 @@ from provider_schedule import migrate
 from provider_schedule.bootstrap import Container, bootstrap
 from provider_schedule.main import create_app
 from provider_schedule.settings import Environment, ProviderScheduleSettings
+from tests.support.cognito import LocalIdentities
 from tests.support.kafka import unique_topic
 
 API_KEY = f"test-key-{uuid.uuid4().hex}"
@@ -61,10 +62,13 @@ def schedule_settings(
 
 
 @pytest.fixture(scope="session")
-async def schedule_app(schedule_database: DevstackSettings) -> AsyncIterator[ScheduleApp]:
+async def schedule_app(
+    schedule_database: DevstackSettings, identities: LocalIdentities
+) -> AsyncIterator[ScheduleApp]:
     requests_topic = unique_topic(schedule_database, "ps-requests")
     settings = schedule_settings(
         schedule_database,
+        auth=identities.auth,  # moto Cognito's tokens, and the API key (ENVIRONMENT=test)
         booking_requests_topic=requests_topic,
         consumer_group=f"provider-schedule-test-{uuid.uuid4().hex[:8]}",
     )

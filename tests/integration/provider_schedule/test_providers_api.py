@@ -338,7 +338,9 @@ async def test_openapi_documents_every_path_the_key_and_examples(
     schemes = document["components"]["securitySchemes"]
     assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-KEY",
                                        "description": schemes["APIKeyHeader"]["description"]}  # fmt: skip
-    assert paths["/providers"]["post"]["security"] == [{"APIKeyHeader": []}]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    # Alternatives (one entry each): a bearer token or the API key.
+    assert paths["/providers"]["post"]["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
     schemas = document["components"]["schemas"]
     assert schemas["ProviderIn"]["examples"][0]["firstName"] == "John"
     assert schemas["AvailabilityIn"]["examples"][1]["fromDate"] == "01.12.2026"

@@ -64,8 +64,10 @@ def platform_env_names() -> set[str]:
     return {line.split("=", 1)[0] for line in lines if line.strip() and not line.startswith("#")}
 
 
-def test_services_get_the_same_variables_as_kubernetes_and_careplan_up() -> None:
-    launcher = set(DevstackSettings().service_environment())
+def test_services_get_the_same_variables_as_kubernetes_and_careplan_up(tmp_path: Path) -> None:
+    # A state folder without the local user pool: AUTH_* come from moto's pool, which only
+    # `careplan up` makes (compose has no Cognito; its services accept the local API key).
+    launcher = set(DevstackSettings(state_dir=tmp_path).service_environment())
     kubernetes = platform_env_names() | {"API_KEY", "DATABASE_URL", "HTTP_PORT"}
     for name in ("provider-schedule", "care-plan", "insurance-processor", "eventbridge-sink"):
         environment = set(resolved()["services"][name]["environment"])

@@ -18,6 +18,7 @@ from care_plan.service_layer.handlers import BookingClock
 from care_plan.service_layer.unit_of_work import UnitOfWorkFactory
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMonitor
+from eventing.audit import AuditLog
 from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.dead_letter_depth import DeadLetterDepthMonitor
@@ -54,6 +55,7 @@ class Container:
     readiness: dict[str, ReadinessCheck]
     informational: dict[str, ReadinessCheck]
     admission: AdmissionMonitor
+    audit: AuditLog
     tracing: Tracing = field(default_factory=Tracing)
 
 
@@ -77,6 +79,7 @@ def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
         database=database,
         producer=AsyncProducer(client_config),
         units=build_units(database),
+        audit=AuditLog(database, tables.SCHEMA),
         clock=BookingClock(timeout),
         readiness={"database": database_check(database)},
         # Reported, not required: writes go to the outbox while the broker is away.

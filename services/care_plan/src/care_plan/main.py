@@ -22,7 +22,7 @@ from care_plan.bootstrap import Container
 from care_plan.settings import Settings
 from eventing.admission import AdmissionMiddleware, health_with_admission
 from eventing.api_docs import DocsSecurityHeaders, documented_app
-from eventing.api_key import ApiKeyMiddleware
+from eventing.authentication import add_authentication
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.problem_openapi import install_openapi_conventions
@@ -37,7 +37,9 @@ SHUTDOWN_GRACE_SECONDS = 15.0
 DESCRIPTION = """
 Patients, the availability read model (from `provider.availability`), search, and the booking
 saga with the Provider Schedule service (CONTRACT.md). Every endpoint but health and metrics
-needs the `X-API-KEY` header.
+needs a bearer token from the Cognito user pool (locally `careplan token --patient ID`) or, in
+local, dev and test only, the `X-API-KEY` header (an operator). A patient reaches only their own
+record and bookings.
 """
 
 
@@ -80,14 +82,20 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
-    # Inside the key check (added earlier = inner): an anonymous caller gets 401, never 429.
+    # Inside the authentication (added earlier = inner): an anonymous caller gets 401, never 429.
     app.add_middleware(
         AdmissionMiddleware,
         monitor=container.admission,
         guarded=guarded_write,
         service="care-plan",
     )
-    app.add_middleware(ApiKeyMiddleware, api_key=container.settings.api_key)
+    settings = container.settings
+    add_authentication(
+        app,
+        auth=settings.auth,
+        api_key=settings.api_key,
+        environment=settings.environment,
+    )
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(DocsSecurityHeaders)
     return app

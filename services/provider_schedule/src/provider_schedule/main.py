@@ -11,14 +11,13 @@ from fastapi import Depends, FastAPI
 
 from eventing.admission import AdmissionMiddleware, health_with_admission
 from eventing.api_docs import DocsSecurityHeaders, documented_app
-from eventing.api_key import ApiKeyMiddleware
+from eventing.authentication import add_authentication, current_principal
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.problem_openapi import install_openapi_conventions
 from provider_schedule.api.admission import guarded_write
 from provider_schedule.api.errors import register_error_handlers
 from provider_schedule.api.routes import availability, providers
-from provider_schedule.api.security import require_api_key
 from provider_schedule.bootstrap import Container, bootstrap
 from provider_schedule.settings import ProviderScheduleSettings
 from telemetry import configure_tracing
@@ -30,8 +29,9 @@ DESCRIPTION = """
 Providers, their availability (slots), and the booking responder that answers
 `provider.availability.booking.requests`.
 
-Every request except `/health/*`, `/metrics` and these documents needs the header
-`X-API-KEY` (locally `LOCAL_DEV`; use **Authorize**). Errors are RFC 9457
+Every request except `/health/*`, `/metrics` and these documents needs a bearer token from
+the Cognito user pool (locally `careplan token --provider ID`) or, in local, dev and test only,
+the header `X-API-KEY` (`LOCAL_DEV`; use **Authorize**). Errors are RFC 9457
 `application/problem+json`: `{type, title, status, detail, instance, errors?}`. Dates are
 ISO-8601 (with an offset; none means UTC) or the legacy `dd.MM.yyyy` form.
 """
@@ -64,7 +64,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.container = container
     register_error_handlers(app)
     install_openapi_conventions(app)
-    secured = [Depends(require_api_key(settings.api_key))]
+    secured = [Depends(current_principal)]  # every route: an authenticated caller
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)
     readiness = dict(container.readiness)
@@ -83,7 +83,12 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         service="provider-schedule",
     )
     # Added last = outermost: metrics count the 401s of the key check too.
-    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    add_authentication(
+        app,
+        auth=settings.auth,
+        api_key=settings.api_key,
+        environment=settings.environment,
+    )
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(DocsSecurityHeaders)
     return app

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from care_plan.domain.model import LIVE_STATUSES
+from eventing.audit import audit_table
 from eventing.inbox import inbox_table
 from eventing.outbox import outbox_table
 
@@ -150,4 +151,5 @@ bookings = Table(
 )
 
 outbox = outbox_table(metadata)
+audit = audit_table(metadata)
 inbox = inbox_table(metadata)

@@ -7,6 +7,9 @@ from uuid import UUID
 
 from fastapi import Depends, Path, Query, Request
 
+from eventing.authentication import Caller
+from eventing.authorization import require_provider, require_role
+from eventing.identity import Principal
 from provider_schedule.persistence.unit_of_work import UnitOfWorkFactory
 
 MAX_PAGE = 100_000
@@ -26,3 +29,20 @@ AvailabilityId = Annotated[
 ]
 PageNumber = Annotated[int, Query(ge=0, le=MAX_PAGE, description="Page number, from 0")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Providers per page")]
+
+
+async def own_provider(principal: Caller, provider_id: ProviderId) -> Principal:
+    require_provider(principal, provider_id)
+    return principal
+
+
+async def operator_only(principal: Caller) -> Principal:
+    require_role(principal)  # nobody but an operator
+    return principal
+
+
+# Route dependencies: changes to a provider's profile or slots by that provider or an operator;
+# registering a provider by an operator. Reads are open to every authenticated caller: provider
+# profiles and slots are what patients choose from (the Care Plan search shows them to all).
+OwnProvider = Depends(own_provider)
+OperatorOnly = Depends(operator_only)

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from care_plan.api.deps import ApiKey, ContainerDep
+from care_plan.api.deps import AnyCaller, ContainerDep
 from care_plan.api.schemas import AvailableSlot, ErrorOut, QueryDateTime
 from care_plan.persistence.search import Cursor, SlotQuery, search
 from contract.events import EncounterType
@@ -16,7 +16,7 @@ from contract.events import EncounterType
 router = APIRouter(
     tags=["availability"],
     responses={
-        401: {"model": ErrorOut, "description": "Missing or wrong API key"},
+        401: {"model": ErrorOut, "description": "Missing or invalid credentials"},
         422: {"model": ErrorOut, "description": "Invalid filter or cursor"},
     },
 )
@@ -51,7 +51,7 @@ FilterText = Annotated[str | None, Query(min_length=1, max_length=100, pattern=r
 async def search_availability(
     request: Request,
     container: ContainerDep,
-    _: ApiKey,
+    _: AnyCaller,
     speciality: Annotated[FilterText, Query(description="e.g. Dentist (case-insensitive)")] = None,
     encounter_type: Annotated[EncounterType | None, Query(alias="encounterType")] = None,
     provider_id: Annotated[UUID | None, Query(alias="providerId")] = None,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
 
-from care_plan.api.deps import ApiKey, ContainerDep, Units
+from care_plan.api.deps import ContainerDep, PatientCaller, PatientId, Units
 from care_plan.api.schemas import BookingBody, BookingOut, ErrorOut
 from care_plan.domain import commands
 from care_plan.service_layer import handlers
@@ -17,13 +17,12 @@ router = APIRouter(
     prefix="/patients/{patientId}/bookings",
     tags=["bookings"],
     responses={
-        401: {"model": ErrorOut, "description": "Missing or wrong API key"},
+        401: {"model": ErrorOut, "description": "Missing or invalid credentials"},
         404: {"model": ErrorOut, "description": "Unknown patient or booking"},
         422: {"model": ErrorOut, "description": "Invalid input"},
     },
 )
 
-PatientId = Annotated[UUID, Path(alias="patientId", description="The patient's id")]
 BookingId = Annotated[UUID, Path(alias="bookingId", description="The booking's id")]
 IdempotencyKey = Annotated[
     str | None,
@@ -56,7 +55,7 @@ IdempotencyKey = Annotated[
 )
 async def request_booking(
     container: ContainerDep,
-    _: ApiKey,
+    _: PatientCaller,
     patient_id: PatientId,
     body: Annotated[BookingBody, Body()],
     response: Response,
@@ -80,7 +79,7 @@ async def request_booking(
 
 
 @router.get("", response_model=list[BookingOut], summary="A patient's bookings, oldest first")
-async def list_bookings(units: Units, _: ApiKey, patient_id: PatientId) -> list[BookingOut]:
+async def list_bookings(units: Units, _: PatientCaller, patient_id: PatientId) -> list[BookingOut]:
     async with units.reading() as uow:
         bookings = await handlers.list_bookings(patient_id, uow)
     return [BookingOut.of(booking) for booking in bookings]
@@ -88,7 +87,7 @@ async def list_bookings(units: Units, _: ApiKey, patient_id: PatientId) -> list[
 
 @router.get("/{bookingId}", response_model=BookingOut, summary="Read one booking")
 async def get_booking(
-    units: Units, _: ApiKey, patient_id: PatientId, booking_id: BookingId
+    units: Units, _: PatientCaller, patient_id: PatientId, booking_id: BookingId
 ) -> BookingOut:
     async with units.reading() as uow:
         return BookingOut.of(await handlers.get_booking(patient_id, booking_id, uow))
@@ -107,7 +106,7 @@ async def get_booking(
     responses={409: {"model": ErrorOut, "description": "The booking already ended"}},
 )
 async def cancel_booking(
-    units: Units, _: ApiKey, patient_id: PatientId, booking_id: BookingId
+    units: Units, _: PatientCaller, patient_id: PatientId, booking_id: BookingId
 ) -> Response:
     async with units.begin() as uow:
         await handlers.cancel_booking(commands.CancelBooking(patient_id, booking_id), uow)

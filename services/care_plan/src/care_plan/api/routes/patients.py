@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, status
+from fastapi import APIRouter, Body, status
 
-from care_plan.api.deps import ApiKey, Units
+from care_plan.api.deps import PatientCaller, PatientId, RegisteringOperator, Units
 from care_plan.api.schemas import PATIENT_EXAMPLE, ErrorOut, PatientBody, PatientOut
 from care_plan.domain import commands
 from care_plan.domain.model import Patient
@@ -18,12 +17,11 @@ router = APIRouter(
     prefix="/patients",
     tags=["patients"],
     responses={
-        401: {"model": ErrorOut, "description": "Missing or wrong API key"},
+        401: {"model": ErrorOut, "description": "Missing or invalid credentials"},
         422: {"model": ErrorOut, "description": "Invalid input"},
     },
 )
 
-PatientId = Annotated[UUID, Path(alias="patientId", description="The patient's id")]
 _EXAMPLES = {
     "insured": {"summary": "With an insurance profile", "value": PATIENT_EXAMPLE},
     "self-paying": {
@@ -38,7 +36,7 @@ _EXAMPLES = {
 )
 async def create_patient(
     units: Units,
-    _: ApiKey,
+    _: RegisteringOperator,
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:
     async with units.begin() as uow:
@@ -54,7 +52,7 @@ async def create_patient(
     summary="Read a patient",
     responses={404: {"model": ErrorOut}},
 )
-async def get_patient(units: Units, _: ApiKey, patient_id: PatientId) -> PatientOut:
+async def get_patient(units: Units, _: PatientCaller, patient_id: PatientId) -> PatientOut:
     async with units.reading() as uow:
         return PatientOut.model_validate(await handlers.get_patient(patient_id, uow))
 
@@ -67,7 +65,7 @@ async def get_patient(units: Units, _: ApiKey, patient_id: PatientId) -> Patient
 )
 async def update_patient(
     units: Units,
-    _: ApiKey,
+    _: PatientCaller,
     patient_id: PatientId,
     body: Annotated[PatientBody, Body(openapi_examples=_EXAMPLES)],
 ) -> PatientOut:

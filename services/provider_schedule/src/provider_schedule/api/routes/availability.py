@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from eventing.problems import too_many_requests_response
-from provider_schedule.api.deps import AvailabilityId, ProviderId, Units
+from provider_schedule.api.deps import AvailabilityId, OwnProvider, ProviderId, Units
 from provider_schedule.api.errors import error_responses
 from provider_schedule.api.schemas import AvailabilityIn, AvailabilityOut
 from provider_schedule.domain import commands
@@ -27,6 +27,7 @@ async def list_availability(provider_id: ProviderId, units: Units) -> list[Avail
 
 @router.post(
     "",
+    dependencies=[OwnProvider],
     status_code=status.HTTP_201_CREATED,
     summary="Add an availability",
     description="Publishes `AVAILABILITY_CREATED`. A slot overlapping another live slot of the "
@@ -63,6 +64,7 @@ async def get_availability(
 
 @router.put(
     "/{availabilityId}",
+    dependencies=[OwnProvider],
     summary="Change an availability's time or encounter type",
     description="Publishes `AVAILABILITY_UPDATED` when something changed. A booked slot cannot "
     "change (409): delete it instead, which cancels its booking.",
@@ -83,6 +85,7 @@ async def update_availability(
 
 @router.delete(
     "/{availabilityId}",
+    dependencies=[OwnProvider],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an availability",
     description="Publishes `AVAILABILITY_DELETED` (with the booking that held it, if any). The "

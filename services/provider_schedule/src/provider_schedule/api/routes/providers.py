@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Response, status
 
 from eventing.problems import too_many_requests_response
-from provider_schedule.api.deps import PageNumber, PageSize, ProviderId, Units
+from provider_schedule.api.deps import (
+    OperatorOnly,
+    OwnProvider,
+    PageNumber,
+    PageSize,
+    ProviderId,
+    Units,
+)
 from provider_schedule.api.errors import error_responses
 from provider_schedule.api.schemas import ProviderIn, ProviderOut, ProviderPatch
 from provider_schedule.domain import commands
@@ -18,6 +25,7 @@ router = APIRouter(prefix="/providers", tags=["providers"])
 
 @router.post(
     "",
+    dependencies=[OperatorOnly],
     status_code=status.HTTP_201_CREATED,
     summary="Register a provider",
     responses=error_responses(401, 422),
@@ -53,6 +61,7 @@ async def get_provider(provider_id: ProviderId, units: Units) -> ProviderOut:
 
 @router.put(
     "/{providerId}",
+    dependencies=[OwnProvider],
     summary="Replace a provider's profile",
     description="Every live availability of the provider is republished (`AVAILABILITY_UPDATED`) "
     "so that consumers' copies carry the new profile.",
@@ -68,6 +77,7 @@ async def replace_provider(provider_id: ProviderId, body: ProviderIn, units: Uni
 
 @router.patch(
     "/{providerId}",
+    dependencies=[OwnProvider],
     summary="Change some fields of a provider's profile",
     description="As PUT, for the fields given; an empty body changes nothing.",
     responses=error_responses(401, 404, 422) | too_many_requests_response("the change"),
@@ -88,6 +98,7 @@ async def patch_provider(
 
 @router.delete(
     "/{providerId}",
+    dependencies=[OwnProvider],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a provider and its availabilities",
     description="Each live availability is deleted too and `AVAILABILITY_DELETED` published.",
