@@ -49,7 +49,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "sub": "user-1",
         "aud": CLIENT,
         "token_use": "id",
-        "exp": int(time.time()) + 600,
+        # A day ahead: parametrized cases build their claims when pytest collects, and the
+        # suite runs unit tests after a quarter of an hour of end-to-end ones.
+        "exp": int(time.time()) + 24 * 3600,
         "custom:role": "patient",
         "custom:patient_id": "p-1",
     }
