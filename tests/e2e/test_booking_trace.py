@@ -62,8 +62,8 @@ def traced_settings(devstack_settings: DevstackSettings) -> DevstackSettings:
 
 @pytest.fixture(scope="module")
 def receiver(launcher: Platform, traced_settings: DevstackSettings) -> Iterator[SpanReceiver]:
-    """The services restarted with tracing on; stopped again afterwards, so that the tests
-    after this module get them as `launcher.up()` starts them (tracing off)."""
+    """The services restarted with tracing on, and afterwards as the session's launcher starts
+    them (tracing off): the tests after this module expect them running."""
     traced = Platform(traced_settings, platform_components())
     with otlp_receiver(traced_settings.otlp_http_port) as spans:
         traced.down(TRACED)
@@ -72,6 +72,7 @@ def receiver(launcher: Platform, traced_settings: DevstackSettings) -> Iterator[
             yield spans
         finally:
             traced.down(TRACED)
+            launcher.up(TRACED)
 
 
 def _trace_of(spans: SpanReceiver, booking_id: str) -> str | None:
