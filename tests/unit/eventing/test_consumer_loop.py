@@ -1,0 +1,174 @@
+"""The consumer runner's loop with a fake Kafka client: what it polls, what it commits and when,
+and how it configures the client. Kafka's side of the same claims (offsets committed only after
+the effects, a crash redelivering) is tests/integration/eventing/test_batched_consumer.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
+
+from eventing.cloudevents import Event
+from eventing.consumer import ConsumerRunner, RetryPolicy, is_outage
+from eventing.consumer_types import RecordContext
+from tests.unit.eventing.test_consumer_outcomes import FakeMessage, FakeProducer
+
+
+class PartitionMessage(FakeMessage):
+    def __init__(self, event: Event, partition: int, offset: int) -> None:
+        super().__init__(event, offset)
+        self._partition = partition
+
+    def partition(self) -> int:
+        return self._partition
+
+
+class ErrorMessage:
+    def __init__(self, code: int) -> None:
+        self._error = KafkaError(code)
+
+    def error(self) -> KafkaError:
+        return self._error
+
+
+class FakeConsumer:
+    """Hands out the queued polls, then stops the runner; records every call."""
+
+    instances: list[FakeConsumer] = []
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.polls: list[list[Any]] = []
+        self.calls: list[tuple[str, Any]] = []
+        self.commits: list[list[tuple[str, int, int]]] = []
+        self.closed = False
+        self.stop: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        FakeConsumer.instances.append(self)
+
+    def subscribe(self, topics: list[str], on_assign: Any) -> None:
+        self.calls.append(("subscribe", topics))
+        on_assign(self, [TopicPartition(topics[0], 0)])
+
+    def poll(self, timeout: float) -> Any:
+        self.calls.append(("poll", timeout))
+        if not self.polls:
+            assert self.stop is not None and self.loop is not None
+            self.loop.call_soon_threadsafe(self.stop.set)
+            return None
+        self._current = self.polls.pop(0)
+        return self._current[0] if self._current else None
+
+    def consume(self, count: int, timeout: float) -> list[Any]:
+        self.calls.append(("consume", (count, timeout)))
+        return self._current[1:]
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        assert asynchronous is False, "a commit must be done before the next poll"
+        self.commits.append([(o.topic, o.partition, o.offset) for o in offsets])
+
+    def get_watermark_offsets(self, partition: TopicPartition, cached: bool) -> tuple[int, int]:
+        return 0, 100
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _events(count: int) -> list[Event]:
+    return [Event.new(source="/t", type="T", data={"n": n}, key=f"k{n}") for n in range(count)]
+
+
+async def _run(
+    polls: list[list[Any]], *, batch_size: int = 500, fail_on: set[str] = frozenset()  # type: ignore[assignment]
+) -> tuple[FakeConsumer, list[str], ConsumerRunner]:
+    handled: list[str] = []
+
+    async def handler(event: Event, _: RecordContext) -> None:
+        if event.id in fail_on:
+            raise ValueError("not for this record")
+        handled.append(event.id)
+
+    runner = ConsumerRunner(
+        client_config={"bootstrap.servers": "fake:9092"}, group_id="g", topics=["things", "more"],
+        handler=handler, producer=FakeProducer(),  # type: ignore[arg-type]
+        retry=RetryPolicy(attempts=1), batch_size=batch_size, poll_timeout=0.25,
+    )  # fmt: skip
+    FakeConsumer.instances.clear()
+    stop = asyncio.Event()
+    original_init = FakeConsumer.__init__
+
+    def init(consumer: FakeConsumer, config: dict[str, Any]) -> None:
+        original_init(consumer, config)
+        consumer.polls, consumer.stop, consumer.loop = list(polls), stop, asyncio.get_running_loop()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FakeConsumer, "__init__", init)
+        patch.setattr("eventing.consumer.Consumer", FakeConsumer)
+        await asyncio.wait_for(runner.run(stop), 10)
+    [consumer] = FakeConsumer.instances
+    return consumer, handled, runner
+
+
+async def test_each_partitions_next_offset_is_committed_after_its_records_are_processed() -> None:
+    a, b, c = _events(3)
+    poll = [
+        PartitionMessage(a, 0, 10),
+        PartitionMessage(b, 1, 4),
+        ErrorMessage(KafkaError._PARTITION_EOF),
+        PartitionMessage(c, 0, 11),
+    ]
+    consumer, handled, runner = await _run([poll])
+    assert handled == [a.id, c.id, b.id], "partition by partition, each in offset order"
+    assert consumer.commits == [[("things", 0, 12), ("things", 1, 5)]]
+    assert consumer.closed
+    assert runner.assigned.is_set()
+
+
+async def test_a_poll_waits_for_the_first_record_then_takes_what_is_fetched() -> None:
+    a, b = _events(2)
+    consumer, handled, _ = await _run([[PartitionMessage(a, 0, 1), PartitionMessage(b, 0, 2)]])
+    assert consumer.calls[:3] == [
+        ("subscribe", ["things", "more"]),
+        ("poll", 0.25),
+        ("consume", (499, 0)),
+    ]
+    assert handled == [a.id, b.id]
+
+
+async def test_a_batch_size_of_one_still_consumes_at_least_one_more() -> None:
+    consumer, _, _ = await _run([[PartitionMessage(_events(1)[0], 0, 1)]], batch_size=1)
+    assert ("consume", (1, 0)) in consumer.calls
+
+
+async def test_an_empty_poll_commits_nothing_and_an_error_alone_commits_nothing() -> None:
+    consumer, handled, _ = await _run([[], [ErrorMessage(KafkaError._TRANSPORT)]])
+    assert consumer.commits == []
+    assert handled == []
+
+
+async def test_a_parked_record_is_committed_past_like_a_processed_one() -> None:
+    a, b = _events(2)
+    consumer, handled, _ = await _run(
+        [[PartitionMessage(a, 0, 1), PartitionMessage(b, 0, 2)]], fail_on={a.id}
+    )
+    assert handled == [b.id]
+    assert consumer.commits == [[("things", 0, 3)]]
+
+
+async def test_offsets_are_committed_by_hand_from_the_earliest_record() -> None:
+    consumer, _, _ = await _run([])
+    config = consumer.config
+    assert config["bootstrap.servers"] == "fake:9092"
+    assert config["group.id"] == "g"
+    assert config["enable.auto.commit"] is False
+    assert config["auto.offset.reset"] == "earliest"
+    assert config["partition.assignment.strategy"] == "cooperative-sticky"
+
+
+def test_outages_are_the_networks_or_the_databases_not_the_records() -> None:
+    assert is_outage(ConnectionResetError())
+    assert is_outage(TimeoutError())
+    assert not is_outage(ValueError())
+    assert not is_outage(KeyError("x"))
