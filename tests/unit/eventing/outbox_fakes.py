@@ -84,8 +84,7 @@ class FakeConnection:
         waiting = [
             row
             for row in sorted(self.database.rows, key=lambda row: row["position"])
-            if row["position"] not in self.database.published
-            and row["position"] not in excluded
+            if row["position"] not in self.database.published and row["position"] not in excluded
         ]
         return waiting[:limit]
 

@@ -55,7 +55,8 @@ class FakeConsumer:
     def poll(self, timeout: float) -> Any:
         self.calls.append(("poll", timeout))
         if not self.polls:
-            assert self.stop is not None and self.loop is not None
+            assert self.stop is not None
+            assert self.loop is not None
             self.loop.call_soon_threadsafe(self.stop.set)
             return None
         self._current = self.polls.pop(0)
@@ -81,7 +82,7 @@ def _events(count: int) -> list[Event]:
 
 
 async def _run(
-    polls: list[list[Any]], *, batch_size: int = 500, fail_on: set[str] = frozenset()  # type: ignore[assignment]
+    polls: list[list[Any]], *, batch_size: int = 500, fail_on: frozenset[str] = frozenset()
 ) -> tuple[FakeConsumer, list[str], ConsumerRunner]:
     handled: list[str] = []
 
@@ -151,7 +152,7 @@ async def test_an_empty_poll_commits_nothing_and_an_error_alone_commits_nothing(
 async def test_a_parked_record_is_committed_past_like_a_processed_one() -> None:
     a, b = _events(2)
     consumer, handled, _ = await _run(
-        [[PartitionMessage(a, 0, 1), PartitionMessage(b, 0, 2)]], fail_on={a.id}
+        [[PartitionMessage(a, 0, 1), PartitionMessage(b, 0, 2)]], fail_on=frozenset({a.id})
     )
     assert handled == [b.id]
     assert consumer.commits == [[("things", 0, 3)]]

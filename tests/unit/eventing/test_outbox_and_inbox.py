@@ -228,4 +228,3 @@ async def test_idempotent_batch_applies_fresh_events_once_in_order_in_one_transa
     await wrapped([(event, _context(offset)) for offset, event in enumerate(events)])
     assert applied == [(database, "e3"), (database, "e1")]
     assert database.transactions == 1
-

@@ -14,7 +14,7 @@ from sqlalchemy import MetaData
 
 from eventing.outbox import outbox_table
 from eventing.producer import AsyncProducer
-from eventing.relay import OutboxRelay, RelayOptions
+from eventing.relay import OutboxRelay, PublishedHook, RelayOptions
 from tests.unit.eventing.outbox_fakes import FakeOutboxDatabase, FakeProducer
 
 # Nothing in these tests may wait for the idle poll: a wake-up comes from NOTIFY or not at all.
@@ -31,11 +31,17 @@ def database(monkeypatch: pytest.MonkeyPatch) -> FakeOutboxDatabase:
 
 
 def _relay(
-    producer: FakeProducer, options: RelayOptions = QUICK, **kwargs: object
+    producer: FakeProducer, options: RelayOptions = QUICK, before_mark: PublishedHook | None = None
 ) -> OutboxRelay:
     table = outbox_table(MetaData(schema="things"))
     fake: AsyncProducer = producer  # type: ignore[assignment]
-    return OutboxRelay(dsn="postgresql://fake", table=table, producer=fake, options=options, **kwargs)  # type: ignore[arg-type]
+    return OutboxRelay(
+        dsn="postgresql://fake",
+        table=table,
+        producer=fake,
+        options=options,
+        before_mark=before_mark,
+    )
 
 
 @asynccontextmanager
