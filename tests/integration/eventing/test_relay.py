@@ -122,6 +122,36 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
     assert len(set(ids)) == 40, "two active relays would have published duplicates"
 
 
+async def test_a_standby_stopped_before_it_ever_led_ends_cleanly_and_the_leader_keeps_on(
+    infrastructure: DevstackSettings,
+) -> None:
+    # It never opened the marking connection: ending must not trip over one.
+    topic = unique_topic(infrastructure, "relay-standby-stop")
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    async with isolated_schema(infrastructure, "relay_standby_stop") as schema:
+        leader, standby = (
+            _relay(infrastructure, schema, producer),
+            _relay(infrastructure, schema, producer),
+        )
+        stop_leader, stop_standby = asyncio.Event(), asyncio.Event()
+        leader_task = asyncio.create_task(leader.run(stop_leader))
+        try:
+            await _until(lambda: leader.is_leader)
+            standby_task = asyncio.create_task(standby.run(stop_standby))
+            await asyncio.sleep(0.2)  # the standby has asked for the lock and been refused
+            stop_standby.set()
+            await asyncio.wait_for(standby_task, 15)
+            assert not standby.is_leader
+            await _write(schema, topic, [Event.new(source="/t", type="A", data={}, key="k")])
+            await until_outbox_published(schema)
+            assert leader.is_leader
+        finally:
+            stop_leader.set()
+            await leader_task
+            producer.close()
+    assert len(await asyncio.to_thread(read_to_end, infrastructure, topic)) == 1
+
+
 async def _until(condition: object, timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while not (callable(condition) and condition()):

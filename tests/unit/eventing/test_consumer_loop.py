@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from eventing.cloudevents import Event
 from eventing.consumer import ConsumerRunner, RetryPolicy, is_outage
-from eventing.consumer_types import RecordContext
+from eventing.consumer_types import PermanentError, RecordContext
 from tests.unit.eventing.test_consumer_outcomes import FakeMessage, FakeProducer
 
 
@@ -173,3 +173,30 @@ def test_outages_are_the_networks_or_the_databases_not_the_records() -> None:
     assert is_outage(TimeoutError())
     assert not is_outage(ValueError())
     assert not is_outage(KeyError("x"))
+
+
+async def test_the_handler_gets_the_records_context_and_a_permanent_failure_is_parked_at_once() -> (
+    None
+):
+    seen: list[RecordContext] = []
+
+    async def handler(_: Event, record: RecordContext) -> None:
+        seen.append(record)
+        raise PermanentError("this record can never succeed")
+
+    producer = FakeProducer()
+    runner = ConsumerRunner(
+        client_config={}, group_id="g", topics=["things"], handler=handler,
+        producer=producer, retry=RetryPolicy(attempts=5),  # type: ignore[arg-type]
+    )  # fmt: skip
+    processed: dict[tuple[str, int], int] = {}
+    await runner._handle_partition([FakeMessage(_events(1)[0], 9)], processed)  # type: ignore[list-item]
+
+    assert [(record.topic, record.offset) for record in seen] == [("things", 9)]
+    [(topic, parked)] = producer.sent
+    headers = dict(parked.headers)
+    assert topic == "things.dlt"
+    assert headers["dlt-reason"] == b"permanent-failure"
+    assert headers["dlt-exception"] == b"PermanentError"
+    assert headers["dlt-attempts"] == b"1"
+    assert processed == {("things", 0): 9}
