@@ -64,13 +64,17 @@ def run_area(folder: Path, mutant_glob: str | None, max_children: int) -> dict[s
     (folder / "mutants").mkdir()
     (folder / "mutants" / "tests").symlink_to(REPO / "tests", target_is_directory=True)
     names = [mutant_glob] if mutant_glob else []
-    # mutmut's progress spinner is noise in a log; its verdicts are read back below.
-    subprocess.run(
+    # mutmut's progress spinner is noise in a log (its verdicts are read back below); when it
+    # fails (a clean test run that does not pass), the end of what it said is the reason.
+    run = subprocess.run(
         [MUTMUT, "run", "--max-children", str(max_children), *names],
         cwd=folder,
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if run.returncode != 0:
+        sys.stdout.write(run.stdout.replace("\r", "\n")[-4000:])
+        raise SystemExit(f"mutmut run failed in {folder} (exit {run.returncode})")
     listing = subprocess.run(
         [MUTMUT, "results", "--all", "true"], cwd=folder, check=True, capture_output=True, text=True
     ).stdout

@@ -145,5 +145,12 @@ async def test_a_traced_batch_is_applied_once_under_its_batch_span(
 
     assert batches == [["e0", "e1"]]
     assert processed == {("things", 0): 4}
-    names = sorted(span.name for span in exporter.get_finished_spans())
-    assert names == ["process things", "process things", "process things batch"]
+    spans = exporter.get_finished_spans()
+    assert sorted(span.name for span in spans) == [
+        "process things",
+        "process things",
+        "process things batch",
+    ]
+    for span in spans:
+        assert span.attributes is not None
+        assert span.attributes["messaging.consumer.group.name"] == "g"
