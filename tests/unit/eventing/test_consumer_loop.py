@@ -11,8 +11,10 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 from eventing.cloudevents import Event
-from eventing.consumer import ConsumerRunner, RetryPolicy, is_outage
-from eventing.consumer_types import PermanentError, RecordContext
+from eventing.consumer import ConsumerRunner, RetryPolicy, _StopRequestedError
+from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
+from eventing.membership import fast_resume_config
+from eventing.producer import LIBRDKAFKA_LOGGER
 from tests.unit.eventing.test_consumer_outcomes import FakeMessage, FakeProducer
 
 
@@ -82,19 +84,24 @@ def _events(count: int) -> list[Event]:
 
 
 async def _run(
-    polls: list[list[Any]], *, batch_size: int = 500, fail_on: frozenset[str] = frozenset()
+    polls: list[list[Any]],
+    *,
+    batch_size: int = 500,
+    fail_on: frozenset[str] = frozenset(),
+    handler: RecordHandler | None = None,
 ) -> tuple[FakeConsumer, list[str], ConsumerRunner]:
     handled: list[str] = []
 
-    async def handler(event: Event, _: RecordContext) -> None:
+    async def recording(event: Event, _: RecordContext) -> None:
         if event.id in fail_on:
             raise ValueError("not for this record")
         handled.append(event.id)
 
     runner = ConsumerRunner(
         client_config={"bootstrap.servers": "fake:9092"}, group_id="g", topics=["things", "more"],
-        handler=handler, producer=FakeProducer(),  # type: ignore[arg-type]
-        retry=RetryPolicy(attempts=1), batch_size=batch_size, poll_timeout=0.25,
+        handler=handler or recording, producer=FakeProducer(),  # type: ignore[arg-type]
+        retry=RetryPolicy(attempts=1, max_backoff_seconds=0.001), batch_size=batch_size,
+        poll_timeout=0.25,
     )  # fmt: skip
     FakeConsumer.instances.clear()
     stop = asyncio.Event()
@@ -166,13 +173,9 @@ async def test_offsets_are_committed_by_hand_from_the_earliest_record() -> None:
     assert config["enable.auto.commit"] is False
     assert config["auto.offset.reset"] == "earliest"
     assert config["partition.assignment.strategy"] == "cooperative-sticky"
-
-
-def test_outages_are_the_networks_or_the_databases_not_the_records() -> None:
-    assert is_outage(ConnectionResetError())
-    assert is_outage(TimeoutError())
-    assert not is_outage(ValueError())
-    assert not is_outage(KeyError("x"))
+    assert config["logger"] is LIBRDKAFKA_LOGGER
+    resume = fast_resume_config("g")
+    assert {key: config[key] for key in resume} == resume
 
 
 async def test_the_handler_gets_the_records_context_and_a_permanent_failure_is_parked_at_once() -> (
@@ -200,3 +203,81 @@ async def test_the_handler_gets_the_records_context_and_a_permanent_failure_is_p
     assert headers["dlt-exception"] == b"PermanentError"
     assert headers["dlt-attempts"] == b"1"
     assert processed == {("things", 0): 9}
+
+
+async def test_an_outage_is_waited_out_inside_the_loop_and_the_record_then_committed() -> None:
+    calls = 0
+
+    async def handler(event: Event, _: RecordContext) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionResetError("database restarting")
+
+    [event] = _events(1)
+    consumer, _, _ = await _run([[PartitionMessage(event, 0, 3)]], handler=handler)
+    assert calls == 2
+    assert consumer.commits == [[("things", 0, 4)]]
+
+
+async def test_stopping_between_partitions_still_commits_the_ones_processed() -> None:
+    a, b = _events(2)
+
+    async def handler(event: Event, _: RecordContext) -> None:
+        stop = FakeConsumer.instances[0].stop
+        assert stop is not None
+        stop.set()  # asked to stop while the first partition's record is applied
+
+    consumer, _, _ = await _run(
+        [[PartitionMessage(a, 0, 3), PartitionMessage(b, 1, 8)]], handler=handler
+    )
+    assert consumer.commits == [[("things", 0, 4)]]
+    assert consumer.closed
+
+
+async def test_outages_do_not_use_up_a_records_attempts() -> None:
+    calls = 0
+
+    async def handler(_: Event, __: RecordContext) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise ConnectionResetError("database restarting")
+        raise ValueError("the record's own failure")
+
+    producer = FakeProducer()
+    runner = ConsumerRunner(
+        client_config={}, group_id="g", topics=["things"], handler=handler,
+        producer=producer,  # type: ignore[arg-type]
+        retry=RetryPolicy(attempts=3, initial_backoff_seconds=0, max_backoff_seconds=0.001),
+    )  # fmt: skip
+    await runner._handle_partition([FakeMessage(_events(1)[0])], {})  # type: ignore[list-item]
+    assert calls == 2 + 3
+    [(_, parked)] = producer.sent
+    assert dict(parked.headers)["dlt-attempts"] == b"3"
+
+
+async def test_stopping_while_a_failed_batch_is_applied_record_by_record_keeps_the_done_ones() -> (
+    None
+):
+    a, b = _events(2)
+    stop = asyncio.Event()
+
+    async def batch_handler(_: object) -> None:
+        raise ValueError("one of them is at fault")
+
+    async def handler(event: Event, _: RecordContext) -> None:
+        if event.id == b.id:
+            stop.set()
+            raise ConnectionResetError("database gone while stopping")
+
+    runner = ConsumerRunner(
+        client_config={}, group_id="g", topics=["things"], handler=handler,
+        producer=FakeProducer(), batch_handler=batch_handler,  # type: ignore[arg-type]
+        retry=RetryPolicy(attempts=1, max_backoff_seconds=5),
+    )  # fmt: skip
+    runner._stop = stop
+    processed: dict[tuple[str, int], int] = {}
+    with pytest.raises(_StopRequestedError):
+        await runner._handle_partition([FakeMessage(a, 3), FakeMessage(b, 4)], processed)  # type: ignore[list-item]
+    assert processed == {("things", 0): 3}
