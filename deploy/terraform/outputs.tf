@@ -1,7 +1,7 @@
 locals {
   ecr_registry = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
 
-  kafka_bootstrap_servers = var.use_msk ? aws_msk_cluster.this[0].bootstrap_brokers : "careplan-kafka-bootstrap:9092"
+  kafka_bootstrap_servers = var.use_msk ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_scram : "careplan-kafka-bootstrap:9093"
 
   # Exactly the keys of deploy/k8s/components/eks/terraform-outputs.env (a test compares them).
   k8s_overlay_env = {

@@ -58,7 +58,12 @@ def docker_compose() -> Path:
 
 def strimzi_crds() -> Path:
     directory = tool("strimzi-crds")
-    for name in ("040-Crd-kafka.yaml", "045-Crd-kafkanodepool.yaml", "043-Crd-kafkatopic.yaml"):
+    for name in (
+        "040-Crd-kafka.yaml",
+        "045-Crd-kafkanodepool.yaml",
+        "043-Crd-kafkatopic.yaml",
+        "044-Crd-kafkauser.yaml",
+    ):
         tool(f"strimzi-crds/{name}")
     return directory
 
