@@ -59,9 +59,17 @@ class Acl:
     pattern: str  # literal, prefix
     operations: tuple[str, ...]
 
+    @property
+    def reads(self) -> bool:
+        return "Read" in self.operations
+
     def as_strimzi(self) -> dict[str, Any]:
         return {
-            "resource": {"type": self.resource_type, "name": self.name, "patternType": self.pattern},
+            "resource": {
+                "type": self.resource_type,
+                "name": self.name,
+                "patternType": self.pattern,
+            },
             "operations": sorted(self.operations),
         }
 
@@ -78,7 +86,10 @@ def _topics(names: Iterable[str], operations: tuple[str, ...]) -> list[Acl]:
 def provider_schedule() -> list[Acl]:
     settings = ProviderScheduleSettings
     consumed = [_default(settings, "booking_requests_topic")]
-    produced = [_default(settings, "availability_topic"), _default(settings, "booking_replies_topic")]
+    produced = [
+        _default(settings, "availability_topic"),
+        _default(settings, "booking_replies_topic"),
+    ]
     return [
         *_topics(consumed, CONSUME),
         *_topics([*produced, *map(dead_letter_topic, consumed)], PRODUCE),
@@ -89,7 +100,10 @@ def provider_schedule() -> list[Acl]:
 
 def care_plan() -> list[Acl]:
     settings = CarePlanSettings
-    consumed = [_default(settings, "availability_topic"), _default(settings, "booking_replies_topic")]
+    consumed = [
+        _default(settings, "availability_topic"),
+        _default(settings, "booking_replies_topic"),
+    ]
     # The topics care_plan.messaging.outgoing addresses its outbox rows to.
     produced = [topics.BOOKING_REQUESTS, topics.CAREPLAN_BOOKINGS]
     return [
@@ -151,7 +165,11 @@ def keda_lag_reader() -> list[Acl]:
         for acl in service():
             if acl.resource_type == "group" and acl.name != DLT_DEPTH_GROUP_PREFIX:
                 acls.add(Acl("group", acl.name, acl.pattern, ("Describe",)))
-            elif acl.resource_type == "topic" and acl.pattern == "literal" and "Read" in acl.operations:
+            elif (
+                acl.resource_type == "topic"
+                and acl.pattern == "literal"
+                and "Read" in acl.operations
+            ):
                 acls.add(Acl("topic", acl.name, acl.pattern, ("Describe",)))
     return sorted(acls)
 
