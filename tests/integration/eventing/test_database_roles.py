@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from care_plan import migrate as care_plan_migrate
 from devstack.postgres import admin_dsn
 from devstack.settings import DevstackSettings
+from eventing import migrations, schema_wait
 from eventing.database_roles import ServiceRoles, ensure_service_roles
 from provider_schedule import migrate as provider_schedule_migrate
 
@@ -190,3 +191,19 @@ async def test_running_the_roles_again_changes_nothing(migrated: Database) -> No
     assert before
     await bootstrap(migrated)
     assert await grants(migrated) == before
+
+
+async def test_the_service_role_sees_whether_its_schema_is_current(migrated: Database) -> None:
+    """What the services' wait-for-migrations init container asks, with the service's login."""
+    url = migrated.url(migrated.roles("care_plan").service_role, driver="postgresql+asyncpg")
+    assert await asyncio.to_thread(
+        schema_wait.is_current, care_plan_migrate.MIGRATIONS, "care_plan", url
+    )
+    owner = migrated.url(migrated.roles("care_plan").owner_role, driver="postgresql+asyncpg")
+    await asyncio.to_thread(migrations.downgrade, care_plan_migrate.MIGRATIONS, owner, "-1")
+    try:
+        assert not await asyncio.to_thread(
+            schema_wait.is_current, care_plan_migrate.MIGRATIONS, "care_plan", url
+        )
+    finally:
+        await asyncio.to_thread(care_plan_migrate.upgrade, owner)
