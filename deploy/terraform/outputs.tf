@@ -14,6 +14,7 @@ locals {
     EXTERNAL_SECRETS_ROLE_ARN = module.external_secrets_irsa.iam_role_arn
     DB_MASTER_SECRET_ARN      = aws_db_instance.postgres.master_user_secret[0].secret_arn
     DB_CONNECTION_SECRET_NAME = aws_secretsmanager_secret.database_connection.name
+    DB_ROLES_SECRET_NAME      = aws_secretsmanager_secret.database_roles.name
     API_KEY_SECRET_NAME       = aws_secretsmanager_secret.api_key.name
     KMS_KEY_ARN               = aws_kms_key.platform.arn
     INGRESS_HOST              = var.ingress_host
