@@ -11,7 +11,6 @@ from tests.unit.deploy.conftest import Rendered
 from tests.unit.deploy.test_fail_closed import config_of
 from tests.unit.deploy.test_terraform import resources
 
-
 DATABASE_URLS = {"DATABASE_URL", "DATABASE_ADMIN_URL"}
 
 

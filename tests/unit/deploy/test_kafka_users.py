@@ -4,18 +4,15 @@ code does (Strimzi: the base and the eks overlay; MSK: test_msk_auth.py)."""
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
 from base64 import b64decode
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from contract import topics as contract_topics
 from tests.unit.deploy.conftest import Rendered
-from tests.unit.deploy.tools import DEPLOY, ROOT
+from tests.unit.deploy.tools import ROOT, load_k8s_script
 
 SERVICE_PACKAGES = {
     "provider-schedule": "provider_schedule",
@@ -25,18 +22,7 @@ SERVICE_PACKAGES = {
 }
 
 
-def load_users_generator() -> ModuleType:
-    path = DEPLOY / "k8s" / "gen_users.py"
-    spec = importlib.util.spec_from_file_location("gen_users", path)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_users"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen_users = load_users_generator()
+gen_users = load_k8s_script("gen_users")
 Acl = gen_users.Acl
 
 
