@@ -193,6 +193,12 @@ async def test_a_malformed_record_in_a_batch_is_parked_and_the_rest_applied_toge
     assert batches == [[events[0].id, events[2].id]]
     [(topic, parked)] = producer.sent
     assert (topic, dict(parked.headers)["dlt-reason"]) == ("things.dlt", b"malformed")
+    headers = dict(parked.headers)
+    assert headers["dlt-attempts"] == b"0", "a record that is no event is never applied"
+    assert headers["dlt-exception"] == b"MalformedEventError"
+    assert headers["dlt-original-partition"] == b"0"
+    assert headers["dlt-original-offset"] == b"1"
+    assert headers["dlt-original-timestamp"] == b"1700000000000"
     assert processed == {("things", 0): 2}
 
 
