@@ -165,7 +165,10 @@ async def test_a_parked_record_is_committed_past_like_a_processed_one() -> None:
     assert consumer.commits == [[("things", 0, 3)]]
 
 
-async def test_offsets_are_committed_by_hand_from_the_earliest_record() -> None:
+async def test_offsets_are_committed_by_hand_from_the_earliest_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSUMER_INSTANCE_ID", "pod-1")
     consumer, _, _ = await _run([])
     config = consumer.config
     assert config["bootstrap.servers"] == "fake:9092"
@@ -176,6 +179,7 @@ async def test_offsets_are_committed_by_hand_from_the_earliest_record() -> None:
     assert config["logger"] is LIBRDKAFKA_LOGGER
     resume = fast_resume_config("g")
     assert {key: config[key] for key in resume} == resume
+    assert config["group.instance.id"] == "pod-1/g", "the replica's static identity in its group"
 
 
 async def test_the_handler_gets_the_records_context_and_a_permanent_failure_is_parked_at_once() -> (
