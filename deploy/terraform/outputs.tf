@@ -97,5 +97,5 @@ output "clinic_visits_table" {
 
 output "clinic_operations_function" {
   description = "Name of the Clinic Operations Lambda function."
-  value       = aws_lambda_function.clinic_operations.function_name
+  value       = module.clinic_operations.function_name
 }
