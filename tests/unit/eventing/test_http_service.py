@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from eventing.admission import AdmissionMonitor, Backlog, Verdict
+from eventing.health import ReadinessCheck
 from eventing.http_metrics import REQUESTS
 from eventing.http_service import install_platform_http
 from eventing.settings import LOCAL_API_KEY, AuthSettings, Environment
@@ -28,6 +29,14 @@ class Settings:
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    readiness: dict[str, ReadinessCheck]
+    informational: dict[str, ReadinessCheck]
+    admission: AdmissionMonitor
 
 
 async def _no_backlog() -> Backlog:
@@ -52,11 +61,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     install_platform_http(
         app,
         service="test-service",
-        settings=Settings(),
-        readiness={},
-        informational={},
-        admission=monitor,
+        container=Container(Settings(), readiness={}, informational={}, admission=monitor),
         guarded=_guarded,
+        workers=None,
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
@@ -89,3 +96,23 @@ async def test_the_health_endpoints_need_no_key_and_say_the_service_sheds(
     ready = await client.get("/health/ready")
     assert ready.status_code == 200, ready.text
     assert "degraded" in ready.text.lower()
+
+
+async def test_the_workers_readiness_is_part_of_the_services() -> None:
+    async def workers_down() -> None:
+        raise RuntimeError("the relay stopped")
+
+    app = FastAPI()
+    monitor = AdmissionMonitor(_no_backlog, service="test-service", budget_seconds=1.0)
+    install_platform_http(
+        app,
+        service="test-service",
+        container=Container(Settings(), readiness={}, informational={}, admission=monitor),
+        guarded=_guarded,
+        workers=workers_down,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        ready = await http.get("/health/ready")
+    assert ready.status_code == 503, ready.text
+    assert "workers" in ready.text

@@ -45,20 +45,38 @@ class HttpServiceSettings(Protocol):
     def http_port(self) -> int: ...
 
 
+class HttpServiceContainer(Protocol):
+    """The part of a service's composition root read here."""
+
+    @property
+    def settings(self) -> HttpServiceSettings: ...
+    @property
+    def readiness(self) -> Mapping[str, ReadinessCheck]: ...
+    @property
+    def informational(self) -> Mapping[str, ReadinessCheck]: ...
+    @property
+    def admission(self) -> AdmissionMonitor: ...
+
+
 def install_platform_http(
     app: FastAPI,
     *,
     service: str,
-    settings: HttpServiceSettings,
-    readiness: Mapping[str, ReadinessCheck],
-    informational: Mapping[str, ReadinessCheck],
-    admission: AdmissionMonitor,
+    container: HttpServiceContainer,
     guarded: GuardedRoute,
+    workers: ReadinessCheck | None,
 ) -> None:
     """The health endpoints and the middleware every service's API runs behind; call it once
-    the service's own routes are in."""
+    the service's own routes are in.
+
+    :param workers: the readiness of the background workers beside the API, if they run.
+    """
+    readiness = dict(container.readiness)
+    if workers is not None:
+        readiness["workers"] = workers
+    admission, settings = container.admission, container.settings
     app.include_router(
-        health_with_admission(readiness, informational=informational, monitor=admission)
+        health_with_admission(readiness, informational=container.informational, monitor=admission)
     )
     # Added before the authentication = inside it: an anonymous caller gets 401, never 429.
     app.add_middleware(AdmissionMiddleware, monitor=admission, guarded=guarded, service=service)

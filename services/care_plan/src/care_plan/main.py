@@ -68,17 +68,12 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
-    readiness = dict(container.readiness)
-    if run_workers:
-        readiness["workers"] = workers.readiness_check
     install_platform_http(
         app,
         service="care-plan",
-        settings=container.settings,
-        readiness=readiness,
-        informational=container.informational,
-        admission=container.admission,
+        container=container,
         guarded=guarded_write,
+        workers=workers.readiness_check if run_workers else None,
     )
     return app
 

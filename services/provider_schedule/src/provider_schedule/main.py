@@ -61,17 +61,12 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     secured = [Depends(current_principal)]  # every route: an authenticated caller
     app.include_router(providers.router, dependencies=secured)
     app.include_router(availability.router, dependencies=secured)
-    readiness = dict(container.readiness)
-    if run_workers:
-        readiness["workers"] = container.workers.readiness_check
     install_platform_http(
         app,
         service="provider-schedule",
-        settings=container.settings,
-        readiness=readiness,
-        informational=container.informational,
-        admission=container.admission,
+        container=container,
         guarded=guarded_write,
+        workers=container.workers.readiness_check if run_workers else None,
     )
     return app
 
