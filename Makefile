@@ -60,8 +60,8 @@ test: install deploy-tools browser lint ## Lint, then unit, integration and end-
 
 TEST_OFFSET = $(or $(CAREPLAN_TEST_PORT_OFFSET),10000)
 
-test-random: install ## The whole suite in a random order (the seed is printed: --random-order-seed=N repeats it)
-	$(RUN) pytest -p random_order.plugin --random-order-bucket=global $(PYTEST_ARGS)
+test-random: install deploy-tools browser ## The whole suite in a random order (the seed is printed: --random-order-seed=N repeats it)
+	$(RUN) pytest --random-order-bucket=global $(PYTEST_ARGS)
 
 mutation: install ## mutmut over both services' domain/ and eventing's outbox, relay, inbox, consumer: score and survivors
 	CAREPLAN_TEST_SHARED_PLATFORM=1 $(RUN) python tools/mutation.py; status=$$?; \

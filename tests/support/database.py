@@ -84,3 +84,16 @@ async def until_outbox_published(schema: IsolatedSchema, timeout: float = 60.0) 
             if waiting == 0:
                 return
             await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def every_pooled_connection_held(database: Database) -> AsyncIterator[None]:
+    """What an open-loop overload does to a service: request handlers hold all of its pooled
+    connections (and more wait for one)."""
+    pool = database.pool
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        yield
+    finally:
+        for connection in held:
+            await pool.release(connection)

@@ -8,6 +8,7 @@ its shedding never reaches the other tests and no expiry ends the backlog before
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -28,6 +29,7 @@ from tests.integration.care_plan.support import (
 )
 from tests.integration.care_plan.test_availability_api import publish_slots
 from tests.integration.care_plan.test_bookings_api import UNINSURED, book, new_patient, status_of
+from tests.support.database import every_pooled_connection_held
 from tests.support.kafka import unique_topic
 
 pytestmark = pytest.mark.integration
@@ -130,3 +132,26 @@ async def test_bookings_are_refused_while_the_backlog_is_over_budget_and_accepte
 
 async def _admitting(service: Service) -> bool:
     return not await _degraded(service)
+
+
+async def test_the_backlog_is_measured_while_request_handlers_hold_every_pooled_connection(
+    shedding_service: Service, replier: FakeProvider
+) -> None:
+    """Under an open-loop overload the handlers hold the pool and hundreds more wait for it: a
+    probe queued behind them judged a backlog long gone and the 201s went on (README, Overload).
+    The backlog and readiness are measured on a connection of their own."""
+    service = shedding_service
+    slot = new_slot()
+    await publish_slots(service, replier, [slot])
+    patient = await new_patient(service, UNINSURED)
+    waiting = await book(service, patient, slot)
+    assert waiting.status_code == 201, waiting.text
+    try:
+        async with every_pooled_connection_held(service.container.database):
+            await asyncio.wait_for(service.container.admission.sample(), timeout=10)
+            assert service.container.admission.backlog.oldest_waiting_booking > 0
+            ready = await asyncio.wait_for(service.client.get("/health/ready"), timeout=10)
+            assert ready.status_code == 200, ready.text
+    finally:
+        replier.reply(waiting.json()["id"], slot.id, confirmed=True)
+    await eventually(lambda: _admitting(service), what="the service admits again")

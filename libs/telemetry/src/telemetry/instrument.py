@@ -20,8 +20,13 @@ def instrument_fastapi(app: Any, tracing: Tracing) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    # Without exclude_spans every ASGI receive and send is a span of its own (three more per
+    # request) that tells nothing the server span does not.
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracing.provider, excluded_urls=_UNTRACED_URLS
+        app,
+        tracer_provider=tracing.provider,
+        excluded_urls=_UNTRACED_URLS,
+        exclude_spans=["receive", "send"],
     )
 
 

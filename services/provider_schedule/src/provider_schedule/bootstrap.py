@@ -127,7 +127,7 @@ def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = N
     outbox = Outbox(tables.outbox)
 
     async def outbox_backlog() -> Backlog:
-        async with database.connection() as connection:
+        async with database.probe_connection() as connection:
             age, waiting = await outbox.backlog(connection)
         return Backlog(oldest_unpublished_event=age, unpublished_events=waiting)
 

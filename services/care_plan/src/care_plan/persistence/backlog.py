@@ -13,7 +13,7 @@ from eventing.outbox import Outbox
 async def measure(database: Database, outbox: Outbox, timeout: timedelta) -> Backlog:
     """The oldest waiting booking's age (from the index of waiting bookings by deadline: its
     deadline minus the timeout is when it was requested) and the outbox's backlog."""
-    async with database.connection() as connection:
+    async with database.probe_connection() as connection:
         waiting = await connection.fetchval(
             "select extract(epoch from now() - min(expires_at))::float8"
             f" from {tables.SCHEMA}.bookings where status = 'WAITING_FOR_CONFIRMATION'"
