@@ -8,7 +8,7 @@
 #                      it ships the fork bc-python-hcl2 under the same module name `hcl2`)
 #   compose-venv/      docker-compose 1.29 (validates a compose file without an engine; it needs
 #                      PyYAML<6 and jsonschema<4, which clash with both other venvs)
-#   strimzi-crds/      the Kafka, KafkaNodePool and KafkaTopic CRDs of the Strimzi release the
+#   strimzi-crds/      the Kafka, KafkaNodePool, KafkaTopic and KafkaUser CRDs of the Strimzi release the
 #                      manifests target, generated from io.strimzi:api by io.strimzi:crd-generator
 #                      (both from Maven Central; see deploy/checks/strimzi-crds/pom.xml). Needs
 #                      Maven and a Java 21+ runtime (the generator's class files are Java 21).
@@ -112,7 +112,8 @@ find_java21() {
   return 1
 }
 
-if stamp_ok strimzi-crds "$STRIMZI_STAMP" && [[ -s "$CRDS/043-Crd-kafkatopic.yaml" ]]; then
+if stamp_ok strimzi-crds "$STRIMZI_STAMP" && [[ -s "$CRDS/043-Crd-kafkatopic.yaml" ]] \
+  && [[ -s "$CRDS/044-Crd-kafkauser.yaml" ]]; then
   log "Strimzi CRDs already generated"
 else
   JAVA="$(find_java21)" || { log "no Java 21+ runtime found (JAVA_HOME, PATH, /usr/lib/jvm)"; exit 1; }
@@ -129,7 +130,8 @@ else
   "$JAVA" -cp "$CLASSPATH_JARS" io.strimzi.crdgenerator.CrdGenerator \
     --label app:strimzi --label strimzi.io/crd-install:true --target-kube 1.16+ \
     --crd-api-version v1 --api-versions v1alpha1,v1beta1,v1beta2,v1 --storage-version v1beta2 --yaml \
-    "io.strimzi.api.kafka.model.topic.KafkaTopic=$CRDS/043-Crd-kafkatopic.yaml" >&2
+    "io.strimzi.api.kafka.model.topic.KafkaTopic=$CRDS/043-Crd-kafkatopic.yaml" \
+    "io.strimzi.api.kafka.model.user.KafkaUser=$CRDS/044-Crd-kafkauser.yaml" >&2
   stamp_set strimzi-crds "$STRIMZI_STAMP"
 fi
 

@@ -149,3 +149,27 @@ resource "aws_secretsmanager_secret_version" "api_key" {
   secret_id     = aws_secretsmanager_secret.api_key.id
   secret_string = random_password.api_key.result
 }
+
+# The passwords of the per-service database roles (eventing/sql/service_roles.sql): each
+# service's own login, limited to its schema, and the owner of that schema that runs its
+# migrations. The migration Jobs create the roles with the master user and these passwords;
+# the services get only their own (External Secrets, deploy/k8s/components/eks).
+resource "random_password" "database_role" {
+  for_each = toset(["provider_schedule", "provider_schedule_owner", "care_plan", "care_plan_owner"])
+
+  length  = 40
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "database_roles" {
+  # checkov:skip=CKV2_AWS_57:Rotate with `terraform apply -replace='random_password.database_role["care_plan"]'` and a rerun of the migration Job, which sets the new password (deploy/README.md); a rotation Lambda would have to know the roles' grants.
+  name                    = "${var.name}/database-roles"
+  description             = "Passwords of the per-service PostgreSQL roles of ${var.name}"
+  kms_key_id              = aws_kms_key.platform.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "database_roles" {
+  secret_id     = aws_secretsmanager_secret.database_roles.id
+  secret_string = jsonencode({ for role, password in random_password.database_role : role => password.result })
+}

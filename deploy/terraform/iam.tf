@@ -44,7 +44,7 @@ module "eventbridge_sink_irsa" {
   }
 }
 
-# --- External Secrets: reads the platform's three secrets, nothing else ----------------------
+# --- External Secrets: reads the platform's secrets (and MSK's users), nothing else ----------------------
 
 module "external_secrets_irsa" {
   # checkov:skip=CKV_TF_1:Registry module pinned to an exact release version: the Terraform registry never re-publishes a version, and a git commit source would bypass the registry the platform standardises on.
@@ -53,11 +53,12 @@ module "external_secrets_irsa" {
 
   role_name                      = "${var.name}-external-secrets"
   attach_external_secrets_policy = true
-  external_secrets_secrets_manager_arns = [
+  external_secrets_secrets_manager_arns = concat([
     aws_db_instance.postgres.master_user_secret[0].secret_arn,
     aws_secretsmanager_secret.database_connection.arn,
+    aws_secretsmanager_secret.database_roles.arn,
     aws_secretsmanager_secret.api_key.arn,
-  ]
+  ], [for secret in aws_secretsmanager_secret.msk_user : secret.arn])
   external_secrets_kms_key_arns                      = [aws_kms_key.platform.arn]
   external_secrets_ssm_parameter_arns                = []
   external_secrets_secrets_manager_create_permission = false

@@ -1,7 +1,7 @@
 locals {
   ecr_registry = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
 
-  kafka_bootstrap_servers = var.use_msk ? aws_msk_cluster.this[0].bootstrap_brokers : "careplan-kafka-bootstrap:9092"
+  kafka_bootstrap_servers = var.use_msk ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_scram : "careplan-kafka-bootstrap:9093"
 
   # Exactly the keys of deploy/k8s/components/eks/terraform-outputs.env (a test compares them).
   k8s_overlay_env = {
@@ -14,6 +14,7 @@ locals {
     EXTERNAL_SECRETS_ROLE_ARN = module.external_secrets_irsa.iam_role_arn
     DB_MASTER_SECRET_ARN      = aws_db_instance.postgres.master_user_secret[0].secret_arn
     DB_CONNECTION_SECRET_NAME = aws_secretsmanager_secret.database_connection.name
+    DB_ROLES_SECRET_NAME      = aws_secretsmanager_secret.database_roles.name
     API_KEY_SECRET_NAME       = aws_secretsmanager_secret.api_key.name
     KMS_KEY_ARN               = aws_kms_key.platform.arn
     INGRESS_HOST              = var.ingress_host

@@ -138,6 +138,12 @@ variable "use_msk" {
   default     = false
 }
 
+variable "msk_acls_enforced" {
+  description = "Refuse MSK requests no ACL allows; set after the ACL Job ran once (deploy/README.md)."
+  type        = bool
+  default     = true
+}
+
 variable "msk_kafka_version" {
   description = "Kafka version of the MSK cluster (when use_msk)."
   type        = string

@@ -83,9 +83,9 @@ def new_booking(
 class Input:
     """Produces booking events (binary mode unless told) to the processor's input topic."""
 
-    def __init__(self, settings: DevstackSettings, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self.topic = topic
-        self._producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+        self._producer = Producer({"bootstrap.servers": bootstrap_servers})
 
     def event(
         self, booking: Booking, event_type: str = "BOOKING_CONFIRMED", *, ce_id: str | None = None
@@ -196,7 +196,7 @@ def setup(infrastructure: DevstackSettings, tmp_path: Path) -> Setup:
         "LOG_LEVEL": "INFO",
     }
     return Setup(
-        Input(infrastructure, input_topic),
+        Input(infrastructure.bootstrap_servers, input_topic),
         output_topic,
         environment,
         state_dir,

@@ -28,7 +28,6 @@ ALLOWED_SKIPS = {
         "CKV_AWS_356",
         "CKV_AWS_116",  # Lambda DLQ: SQS event source has its own redrive DLQ
         "CKV_AWS_272",  # Lambda code signing
-        "CKV_AWS_81",  # MSK client PLAINTEXT listener (use_msk only)
         "CKV2_AWS_57",  # rotation of the connection-info and API-key secrets
         "CKV2_AWS_16",  # DynamoDB auto scaling on an on-demand table
     },

@@ -68,7 +68,13 @@ def test_services_get_the_same_variables_as_kubernetes_and_careplan_up(tmp_path:
     # A state folder without the local user pool: AUTH_* come from moto's pool, which only
     # `careplan up` makes (compose has no Cognito; its services accept the local API key).
     launcher = set(DevstackSettings(state_dir=tmp_path).service_environment())
-    kubernetes = platform_env_names() | {"API_KEY", "DATABASE_URL", "HTTP_PORT"}
+    # Settings of a secured listener only (Kubernetes' SASL_SSL); compose's broker is plaintext.
+    secured_kafka_only = {"KAFKA_SASL_MECHANISM", "KAFKA_SSL_CA_LOCATION"}
+    kubernetes = (platform_env_names() - secured_kafka_only) | {
+        "API_KEY",
+        "DATABASE_URL",
+        "HTTP_PORT",
+    }
     for name in ("provider-schedule", "care-plan", "insurance-processor", "eventbridge-sink"):
         environment = set(resolved()["services"][name]["environment"])
         assert launcher <= environment, f"{name} lacks {launcher - environment}"

@@ -11,22 +11,29 @@ from tests.unit.deploy.conftest import Rendered
 from tests.unit.deploy.terraform import resources
 from tests.unit.deploy.test_fail_closed import config_of
 
+DATABASE_URLS = {"DATABASE_URL", "DATABASE_ADMIN_URL"}
+
 
 def _database_clients(rendered: Rendered) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(pod spec, container) for every container given DATABASE_URL."""
+    """(pod spec, container) for every container given a database URL."""
     return [
         (spec, container)
-        for deployment in rendered.of_kind("Deployment")
-        for spec in [deployment["spec"]["template"]["spec"]]
+        for workload in rendered.of_kind("Deployment") + rendered.of_kind("Job")
+        for spec in [workload["spec"]["template"]["spec"]]
         for container in spec["containers"] + spec.get("initContainers", [])
-        if any(env["name"] == "DATABASE_URL" for env in container.get("env", []))
+        if any(env["name"] in DATABASE_URLS for env in container.get("env", []))
     ]
 
 
-def test_the_database_url_asks_to_verify_the_server(cloud: Rendered) -> None:
+def test_every_database_url_asks_to_verify_the_server(cloud: Rendered) -> None:
+    for name in ("careplan-secrets", "careplan-database-admin"):
+        template = cloud.one("ExternalSecret", name)["spec"]["target"]["template"]["data"]
+        urls = {key: value for key, value in template.items() if key.endswith("DATABASE_URL")}
+        assert urls, name
+        for key, url in urls.items():
+            assert url.endswith("?ssl=verify-full"), key
     secret = cloud.one("ExternalSecret", "careplan-secrets")
     template = secret["spec"]["target"]["template"]["data"]
-    assert template["DATABASE_URL"].endswith("?ssl=verify-full")
     assert template["RDS_CA_BUNDLE"] == "{{ .caBundle }}"
     (ca,) = [item for item in secret["spec"]["data"] if item["secretKey"] == "caBundle"]
     assert ca["remoteRef"]["property"] == "ca_bundle"
@@ -36,7 +43,7 @@ def test_every_database_client_finds_the_ca_bundle_where_pgsslrootcert_says(
     cloud: Rendered,
 ) -> None:
     clients = _database_clients(cloud)
-    assert len(clients) == 4, "two APIs and their migration init containers"
+    assert len(clients) == 8, "two APIs, their init containers and the two steps of two Jobs"
     for spec, container in clients:
         folder, name = posixpath.split(config_of(cloud, container)["PGSSLROOTCERT"])
         (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == folder]

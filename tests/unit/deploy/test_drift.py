@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +15,7 @@ from tests.unit.deploy.conftest import Rendered
 from tests.unit.deploy.terraform import functions, locals_
 from tests.unit.deploy.test_compose import resolved as compose
 from tests.unit.deploy.test_images import resolved_target
-from tests.unit.deploy.tools import DEPLOY
+from tests.unit.deploy.tools import load_k8s_script
 
 # The deployables, as the launcher declares them: Kubernetes Deployment / compose service name ->
 # Python package (its target in docker-bake.hcl). The Lambda is the one the local runner plays.
@@ -33,14 +31,7 @@ LAMBDA = {
 
 
 def load_generator() -> ModuleType:
-    path = DEPLOY / "k8s" / "gen_topics.py"
-    spec = importlib.util.spec_from_file_location("gen_topics", path)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_topics"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_k8s_script("gen_topics")
 
 
 # --- topics ----------------------------------------------------------------------------------

@@ -163,8 +163,13 @@ def test_apis_that_own_a_schema_migrate_it_before_they_start(rendered: Rendered)
     for name, module in (("provider-schedule", "provider_schedule"), ("care-plan", "care_plan")):
         spec = rendered.one("Deployment", name)["spec"]["template"]["spec"]
         (init,) = spec["initContainers"]
-        assert init["command"] == ["python", "-m", f"{module}.migrate"]
+        assert init["command"] == ["python", "-m", "eventing.schema_wait", module]
         assert init["image"] == spec["containers"][0]["image"]
+        # The Job migrates with the same image, as the schema's owner (test_database_roles.py).
+        job = rendered.one("Job", f"{name}-migrate")["spec"]["template"]["spec"]
+        (migrate,) = job["containers"]
+        assert migrate["command"] == ["python", "-m", f"{module}.migrate"]
+        assert migrate["image"] == init["image"]
 
 
 def test_ingress_routes_the_contract_paths(rendered: Rendered) -> None:
@@ -185,12 +190,18 @@ def test_the_eks_overlays_use_rds_external_secrets_irsa_and_ecr(cloud: Rendered)
     eks = cloud
     kinds = {o["kind"] for o in eks.objects}
     assert "StatefulSet" not in kinds, "the in-cluster PostgreSQL must be gone on EKS"
-    assert "Secret" not in kinds, "secrets come from External Secrets on EKS"
+    # Credentials come from External Secrets (or Strimzi's User Operator); the one Secret the
+    # overlay ships is KEDA's connection settings, which a TriggerAuthentication can only read
+    # from a Secret, and which holds no credential.
+    shipped = {s["metadata"]["name"]: s for s in eks.of_kind("Secret")}
+    assert set(shipped) == {"keda-kafka-lag-reader-settings"}, "secrets come from External Secrets"
+    assert set(shipped["keda-kafka-lag-reader-settings"]["data"]) == {"sasl", "tls", "username"}
     assert {"ExternalSecret", "SecretStore"} <= kinds
     secret = eks.one("ExternalSecret", "careplan-secrets")
     assert set(secret["spec"]["target"]["template"]["data"]) == {
         "API_KEY",
-        "DATABASE_URL",
+        "PROVIDER_SCHEDULE_DATABASE_URL",
+        "CARE_PLAN_DATABASE_URL",
         "RDS_CA_BUNDLE",
     }
     sink = eks.one("ServiceAccount", "eventbridge-sink")

@@ -5,10 +5,13 @@ A missing tool fails the test with the command that installs it; it never skips.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -58,7 +61,12 @@ def docker_compose() -> Path:
 
 def strimzi_crds() -> Path:
     directory = tool("strimzi-crds")
-    for name in ("040-Crd-kafka.yaml", "045-Crd-kafkanodepool.yaml", "043-Crd-kafkatopic.yaml"):
+    for name in (
+        "040-Crd-kafka.yaml",
+        "045-Crd-kafkanodepool.yaml",
+        "043-Crd-kafkatopic.yaml",
+        "044-Crd-kafkauser.yaml",
+    ):
         tool(f"strimzi-crds/{name}")
     return directory
 
@@ -82,3 +90,14 @@ def run(
         env=env,
         check=False,
     )
+
+
+def load_k8s_script(name: str) -> ModuleType:
+    """deploy/k8s/<name>.py (a generator script, not a package), imported by path."""
+    spec = importlib.util.spec_from_file_location(name, DEPLOY / "k8s" / f"{name}.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -65,8 +65,15 @@ def run_service_migrations(*, schema: str, metadata: MetaData) -> None:
         connection.execute(
             text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": f"{schema}.migrations"}
         )
-        # The version table lives in the schema: it must exist before Alembic reads it.
-        connection.execute(text(f'create schema if not exists "{schema}"'))
+        # The version table lives in the schema: it must exist before Alembic reads it. Looked
+        # up first: on EKS the schema exists (made by eventing.database_roles) and the owner
+        # running the migrations may not create schemas, which `create schema if not exists`
+        # checks before it looks.
+        exists = connection.execute(
+            text("select 1 from pg_namespace where nspname = :schema"), {"schema": schema}
+        ).scalar()
+        if not exists:
+            connection.execute(text(f'create schema "{schema}"'))
         context.configure(
             connection=connection,
             target_metadata=metadata,

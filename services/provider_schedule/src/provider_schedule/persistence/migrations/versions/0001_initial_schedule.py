@@ -24,9 +24,15 @@ SCHEMA = "provider_schedule"
 
 
 def upgrade() -> None:
-    op.execute(f'create schema if not exists "{SCHEMA}"')
+    # Looked up, not `create schema if not exists`, which checks the right to create schemas
+    # first: on EKS the schema exists (eventing.database_roles) and its owner runs this.
+    op.execute(
+        "do $$ begin if not exists (select from pg_namespace where nspname = "
+        f"'{SCHEMA}') then create schema \"{SCHEMA}\"; end if; end $$"
+    )
     # btree_gist gives uuid an equality operator inside a GiST index, which the exclusion
-    # constraint below needs; it is database-wide, so it may already exist.
+    # constraint below needs; it is database-wide, so it may already exist (on EKS the roles
+    # Job creates it: the owner that runs this may not).
     op.execute("create extension if not exists btree_gist")
 
     op.create_table(
