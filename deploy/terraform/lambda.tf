@@ -1,8 +1,8 @@
-# The functions behind the bus, each a zip of its services/<package>/src: their only dependency,
-# boto3, is part of the python3.11 Lambda runtime, so the archive holds our code alone (no image
-# registry, no build step). Each is invoked by the SQS event source mapping of queues.json and
-# built by modules/queue_function; this file holds Clinic Operations, notifications.tf Patient
-# Notifications.
+# The functions behind the bus, each a zip of what `make lambda-packages` (deploy/lambda_packages.sh)
+# puts in .build/functions/<package>: the function, the telemetry library and the versions uv.lock
+# pins (no image registry; AWS patches the managed runtime). Each is invoked by the SQS event
+# source mapping of queues.json and built by modules/queue_function; this file holds Clinic
+# Operations, notifications.tf Patient Notifications.
 
 locals {
   # What every function shares: the platform's key, network, log retention and concurrency.
@@ -25,7 +25,7 @@ module "clinic_operations" {
 
   platform             = local.function_platform
   package              = "clinic_operations"
-  source_dir           = "${path.module}/../../services/clinic_operations/src"
+  source_dir           = "${path.module}/.build/functions/clinic_operations"
   title                = "Clinic Operations"
   description          = "Creates clinic visits for on-site bookings (CONTRACT.md section 5)"
   queue                = aws_sqs_queue.this[local.clinic_operations_queue]

@@ -17,7 +17,7 @@ module "patient_notifications" {
 
   platform             = local.function_platform
   package              = "patient_notifications"
-  source_dir           = "${path.module}/../../services/patient_notifications/src"
+  source_dir           = "${path.module}/.build/functions/patient_notifications"
   title                = "Patient Notifications"
   description          = "Tells patients that a booking was confirmed or cancelled, through SES"
   queue                = aws_sqs_queue.this[local.notifications_queue]

@@ -118,7 +118,7 @@ def resolve(expression: str) -> Path:
     return Path(text).resolve()
 
 
-def test_every_file_terraform_reads_exists() -> None:
+def test_every_file_terraform_reads_exists(lambda_packages: Path) -> None:
     references = re.findall(r'(?:file|fileset)\("([^"]+)"', source_text())
     references += [a["source_dir"] for a in resources("archive_file").values()]
     references += [call.resource("archive_file")["source_dir"] for call in functions().values()]
@@ -196,12 +196,13 @@ def test_rules_and_targets_equal_what_the_local_bootstrap_applies() -> None:
 
 
 @pytest.mark.parametrize("package", ["clinic_operations", "patient_notifications"])
-def test_each_lambda_is_packaged_from_its_folder_behind_its_queue(package: str) -> None:
+def test_each_lambda_is_packaged_from_its_folder_behind_its_queue(
+    lambda_packages: Path, package: str
+) -> None:
     call = functions()[package]
     archive = call.resource("archive_file")
-    assert (
-        resolve(archive["source_dir"]) == (DEPLOY.parent / "services" / package / "src").resolve()
-    )
+    # What `make lambda-packages` builds: the function with what it imports.
+    assert resolve(archive["source_dir"]) == (lambda_packages / package).resolve()
     function = call.resource("aws_lambda_function")
     assert function["handler"] == f"{package}.handler.handler"
     assert function["runtime"] == "python3.11"
