@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools browser conformance demo tracing test test-unit test-integration test-tracing test-random mutation mutation-smoke up down status lint format bench bench-tracing chaos clean images push
+.PHONY: help install deploy-tools browser conformance demo tracing test test-unit test-integration test-tracing test-random mutation mutation-smoke up down status lint format bench bench-tracing chaos clean images push lambda-packages
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -80,6 +80,9 @@ test-unit: .venv/.installed ## Unit tests only (no infrastructure)
 
 images: ## Build every image with docker buildx bake (needs a Docker engine)
 	bash deploy/images.sh build
+
+lambda-packages: .venv/.installed ## The two Lambda functions with their dependencies, for Terraform's zips (deploy/terraform/.build)
+	bash deploy/lambda_packages.sh
 
 push: ## Push the four service images: make push REGISTRY=<registry> [TAG=<tag>]
 	bash deploy/images.sh push "$(REGISTRY)"

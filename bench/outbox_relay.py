@@ -19,11 +19,14 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from contract.events import AvailabilityData, AvailabilityEvent, EncounterType, ProviderData
 from contract.topics import TopicSpec
 from devstack.catalog import KAFKA, POSTGRES
 from devstack.kafka import create_topics
@@ -37,22 +40,24 @@ from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay, RelayOptions
 
 REPO = Path(__file__).resolve().parents[1]
-PAYLOAD = {
-    "id": "0b8e5a2c-6a43-4e0e-9d2f-1f0d5f7b9a11",
-    "provider": {
-        "id": "7d1c8e7e-3a37-4b4e-8c65-0a3c2c7b8f01",
-        "firstName": "John",
-        "lastName": "Doe",
-        "speciality": "Dentist",
-        "gender": "MALE",
-    },
-    "availability": {
-        "id": "5f7a0d4e-2b6c-4d9b-9e3f-8a1b2c3d4e5f",
-        "fromDate": "2026-12-01T09:00:00+00:00",
-        "toDate": "2026-12-01T09:30:00+00:00",
-        "encounterType": "ONSITE",
-    },
-}
+# One availability event as the contract defines it (its model checks it), the same record
+# every time: the figure is the relay's, not the serializer's.
+PAYLOAD = AvailabilityEvent(
+    id=UUID("0b8e5a2c-6a43-4e0e-9d2f-1f0d5f7b9a11"),
+    provider=ProviderData(
+        id=UUID("7d1c8e7e-3a37-4b4e-8c65-0a3c2c7b8f01"),
+        first_name="John",
+        last_name="Doe",
+        speciality="Dentist",
+        gender="MALE",
+    ),
+    availability=AvailabilityData(
+        id=UUID("5f7a0d4e-2b6c-4d9b-9e3f-8a1b2c3d4e5f"),
+        from_date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+        to_date=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+        encounter_type=EncounterType.ONSITE,
+    ),
+).model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def _fresh_schema(settings: DevstackSettings) -> str:

@@ -22,14 +22,11 @@ locals {
   }
 }
 
+# The region, the IRSA roles of the sink and External Secrets and the Kafka bootstrap servers are
+# read from here only: one output per value.
 output "k8s_overlay_env" {
   description = "Contents of deploy/k8s/components/eks/terraform-outputs.env."
   value       = join("\n", concat(["# Written by terraform output -raw k8s_overlay_env"], [for key in sort(keys(local.k8s_overlay_env)) : "${key}=${local.k8s_overlay_env[key]}"], [""]))
-}
-
-output "region" {
-  description = "AWS region."
-  value       = var.region
 }
 
 output "vpc_id" {
@@ -57,24 +54,9 @@ output "load_balancer_controller_role_arn" {
   value       = module.load_balancer_controller_irsa.iam_role_arn
 }
 
-output "eventbridge_sink_role_arn" {
-  description = "IAM role the eventbridge-sink service account assumes (IRSA)."
-  value       = module.eventbridge_sink_irsa.iam_role_arn
-}
-
-output "external_secrets_role_arn" {
-  description = "IAM role the External Secrets service account assumes (IRSA)."
-  value       = module.external_secrets_irsa.iam_role_arn
-}
-
 output "database_endpoint" {
   description = "RDS PostgreSQL endpoint."
   value       = aws_db_instance.postgres.endpoint
-}
-
-output "kafka_bootstrap_servers" {
-  description = "Bootstrap servers the services use (MSK or the Strimzi service)."
-  value       = local.kafka_bootstrap_servers
 }
 
 output "event_bus_arns" {
@@ -91,12 +73,15 @@ output "queue_urls" {
   )
 }
 
-output "clinic_visits_table" {
-  description = "DynamoDB table of clinic visits."
-  value       = aws_dynamodb_table.this[local.clinic_visits_table].name
+output "tables" {
+  description = "DynamoDB table names by name (clinic visits, patient notifications)."
+  value       = { for name, table in aws_dynamodb_table.this : name => table.name }
 }
 
-output "clinic_operations_function" {
-  description = "Name of the Clinic Operations Lambda function."
-  value       = aws_lambda_function.clinic_operations.function_name
+output "lambda_functions" {
+  description = "Names of the Lambda functions behind the bus, by Python package."
+  value = {
+    clinic_operations     = module.clinic_operations.function_name
+    patient_notifications = module.patient_notifications.function_name
+  }
 }

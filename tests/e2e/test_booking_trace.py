@@ -1,6 +1,7 @@
 """One booking, one trace: from Care Plan's POST through the outbox, the relay, Provider
 Schedule's responder, the reply, the confirmation, the Insurance Processor, the sink,
-EventBridge and SQS to the Clinic Operations function's DynamoDB write.
+EventBridge and SQS to the Clinic Operations function's DynamoDB write and the Patient
+Notifications function's SES send.
 
 The services run with tracing on (OTEL_* variables, 100 % sampling) and export over OTLP/HTTP
 to a receiver in this process (tests/support/otlp.py); the trace is read back from there.
@@ -35,11 +36,13 @@ TRACED = [
     "insurance-processor",
     "eventbridge-sink",
     "clinic-operations",
+    "patient-notifications",
 ]
 # An insured on-site booking's trace is a tree that forks at careplan.bookings: the sink
 # forwards that record to the bus, whose on-site rule (careplan.bookings only, see
-# deploy/eventbridge/rules) feeds the Clinic Operations function; the Insurance Processor's
-# insured copy goes to the bus on a branch of its own.
+# deploy/eventbridge/rules) feeds the Clinic Operations function and whose all-confirmed rule
+# feeds the Patient Notifications function; the Insurance Processor's insured copy goes to the
+# bus on a branch of its own.
 TRUNK = [
     f"publish {topics.BOOKING_REQUESTS}",
     f"process {topics.BOOKING_REQUESTS}",
@@ -48,11 +51,12 @@ TRUNK = [
     f"publish {topics.CAREPLAN_BOOKINGS}",
 ]
 VISIT_BRANCH = [f"send {topics.CAREPLAN_BOOKINGS} to EventBridge", "record clinic visit"]
+NOTIFICATION_BRANCH = [f"send {topics.CAREPLAN_BOOKINGS} to EventBridge", "notify patient"]
 INSURED_BRANCH = [
     "insure BOOKING_CONFIRMED",
     f"send {topics.CAREPLAN_BOOKINGS_INSURED} to EventBridge",
 ]
-HOPS = set(TRUNK + VISIT_BRANCH + INSURED_BRANCH)
+HOPS = set(TRUNK + VISIT_BRANCH + NOTIFICATION_BRANCH + INSURED_BRANCH)
 
 
 @pytest.fixture(scope="module")
@@ -91,25 +95,31 @@ def _lineage(trace: list[ReceivedSpan], leaf: ReceivedSpan) -> list[str]:
 
 
 def _lineages(trace: list[ReceivedSpan]) -> dict[str, list[list[str]]]:
-    """Each branch's ends: the function spans that wrote to DynamoDB, and the insured sends."""
+    """Each branch's ends: the function spans that wrote to DynamoDB or sent through SES (their
+    AWS calls are children, by the botocore instrumentation), and the insured sends."""
     wrote = {s.parent_span_id for s in trace if "DynamoDB" in s.name}
+    sent = {s.parent_span_id for s in trace if s.attributes.get("rpc.method") == "SendEmail"}
     visits = [s for s in trace if s.name == VISIT_BRANCH[-1] and s.span_id in wrote]
+    notifications = [s for s in trace if s.name == NOTIFICATION_BRANCH[-1] and s.span_id in sent]
     insured = [s for s in trace if s.name == INSURED_BRANCH[-1]]
     return {
         "visit": [_lineage(trace, s) for s in visits],
+        "notification": [_lineage(trace, s) for s in notifications],
         "insured": [_lineage(trace, s) for s in insured],
     }
 
 
 def _complete(spans: SpanReceiver, trace_id: str) -> list[ReceivedSpan] | None:
-    """The trace once both branches hold every hop, in order, and no span's parent is still
+    """The trace once every branch holds every hop, in order, and no span's parent is still
     on its way (each service exports in batches of its own)."""
     trace = spans.trace(trace_id)
     by_id = {s.span_id for s in trace}
     settled = all(s.parent_span_id in by_id for s in trace if s.parent_span_id)
     branches = _lineages(trace)
     whole = (
-        TRUNK + VISIT_BRANCH in branches["visit"] and TRUNK + INSURED_BRANCH in branches["insured"]
+        TRUNK + VISIT_BRANCH in branches["visit"]
+        and TRUNK + NOTIFICATION_BRANCH in branches["notification"]
+        and TRUNK + INSURED_BRANCH in branches["insured"]
     )
     return trace if whole and settled else None
 

@@ -37,6 +37,7 @@ from devstack.lambda_runner import (
     load_handler,
 )
 from eventbridge_sink.mapping import KafkaRecord, to_put_events_entry
+from telemetry.connector import traceparent_in_event
 from tests.integration.aws.conftest import AWS_REGION
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,7 @@ class Booking:
         self.patient_id = uuid.uuid4()
         self.provider_id = uuid.uuid4()
         self.encounter_type = encounter_type
+        self.traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
 
     def record(self, status: BookingStatus, offset: int = 0) -> KafkaRecord:
         event = BookingEvent(
@@ -88,7 +90,11 @@ class Booking:
             partition=0,
             offset=offset,
             timestamp_ms=1764579600000,
-            headers=[("ce_specversion", b"1.0"), ("ce_type", ce_type.encode())],
+            headers=[
+                ("ce_specversion", b"1.0"),
+                ("ce_type", ce_type.encode()),
+                ("traceparent", self.traceparent.encode()),
+            ],
             key=str(self.id).encode(),
             value=json.dumps(event.to_json_dict()).encode(),
         )
@@ -128,10 +134,11 @@ def _drain_until(
 
 
 def _booking_id_of(body: Any) -> str | None:
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"]["value"]["booking"]["id"])
+    # A notification carries a ``detail`` too (the record's headers), but no value in it.
     if isinstance(body, dict) and "data" in body:
         return str(body["data"]["bookingId"])
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"]["value"]["booking"]["id"])
     return None
 
 
@@ -196,6 +203,8 @@ def test_onsite_confirmed_booking_reaches_both_queues(
     assert notification["data"]["bookingId"] == str(booking.id)
     assert notification["data"]["status"] == "CONFIRMED"
     assert notification["data"]["encounterType"] == "ONSITE"
+    # The record's headers ride along: the function continues the booking's trace from them.
+    assert traceparent_in_event(notification) == booking.traceparent
     onsite = _drain_until(
         aws_clients,
         applied_aws_resources.queue_urls[ONSITE_QUEUE],

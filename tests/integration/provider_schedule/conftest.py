@@ -17,12 +17,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
 from devstack.platform import Platform
+from devstack.postgres import admin_dsn
 from devstack.settings import DevstackSettings
 from eventing.settings import DatabaseSettings, KafkaSettings
 from provider_schedule import migrate
@@ -43,10 +45,29 @@ class ScheduleApp:
 
 
 @pytest.fixture(scope="session")
-async def schedule_database(infrastructure: DevstackSettings) -> DevstackSettings:
+async def schedule_database(
+    infrastructure: DevstackSettings, launcher: Platform
+) -> AsyncIterator[DevstackSettings]:
+    """The session's settings with a database of the in-process service's own. Sharing the
+    real process's database, its relay and the in-process one took turns leading the one
+    outbox: while the leader was the in-process relay and a synchronous test held the event
+    loop, nothing was published and the real service shed writes (seen in a random order).
+    ``launcher`` only orders the teardown: PostgreSQL stops after the database is dropped."""
+    name = f"provider_schedule_it_{uuid.uuid4().hex[:8]}"
+    await _admin(infrastructure, f'create database "{name}"')
+    url = infrastructure.sqlalchemy_url.rpartition("/")[0] + f"/{name}"
     # Alembic runs its own event loop: a thread of its own keeps it off the test loop.
-    await asyncio.to_thread(migrate.upgrade, infrastructure.sqlalchemy_url)
-    return infrastructure
+    await asyncio.to_thread(migrate.upgrade, url)
+    yield infrastructure.model_copy(update={"database_url": url})
+    await _admin(infrastructure, f'drop database if exists "{name}" with (force)')
+
+
+async def _admin(infrastructure: DevstackSettings, statement: str) -> None:
+    connection = await asyncpg.connect(admin_dsn(infrastructure))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 def schedule_settings(

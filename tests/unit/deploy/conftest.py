@@ -75,3 +75,11 @@ def base() -> Rendered:
 @pytest.fixture
 def eks() -> Rendered:
     return render("eks")
+
+
+@pytest.fixture(scope="session")
+def lambda_packages() -> Path:
+    """The functions' folders as `make lambda-packages` leaves them for Terraform's zips."""
+    built = run(["bash", DEPLOY / "lambda_packages.sh"], timeout=600)
+    assert built.returncode == 0, built.stderr
+    return DEPLOY / "terraform" / ".build" / "functions"

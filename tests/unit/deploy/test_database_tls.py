@@ -8,8 +8,8 @@ import posixpath
 from typing import Any
 
 from tests.unit.deploy.conftest import Rendered
+from tests.unit.deploy.terraform import resources
 from tests.unit.deploy.test_fail_closed import config_of
-from tests.unit.deploy.test_terraform import resources
 
 DATABASE_URLS = {"DATABASE_URL", "DATABASE_ADMIN_URL"}
 

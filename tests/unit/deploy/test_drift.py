@@ -12,9 +12,9 @@ from contract.topics import CONTRACT_TOPICS, DEAD_LETTER_SUFFIX, all_topics
 from devstack import catalog
 from devstack.settings import DevstackSettings
 from tests.unit.deploy.conftest import Rendered
+from tests.unit.deploy.terraform import functions, locals_
 from tests.unit.deploy.test_compose import resolved as compose
 from tests.unit.deploy.test_images import resolved_target
-from tests.unit.deploy.test_terraform import locals_, resources
 from tests.unit.deploy.tools import load_k8s_script
 
 # The deployables, as the launcher declares them: Kubernetes Deployment / compose service name ->
@@ -119,7 +119,7 @@ def test_every_service_of_the_launcher_is_deployed(rendered: Rendered) -> None:
     assert launcher_services, "the launcher declares no service"
     for component in launcher_services:
         if component.name in LAMBDA:
-            function = resources("aws_lambda_function")[LAMBDA[component.name]]
+            function = functions()[LAMBDA[component.name]].resource("aws_lambda_function")
             assert function["handler"].startswith(f"{LAMBDA[component.name]}.")
             continue
         assert component.name in deployments, f"{component.name} runs locally but has no Deployment"

@@ -11,7 +11,7 @@ import pytest
 
 from devstack.aws_bootstrap import load_aws_resources
 from tests.unit.deploy.conftest import Rendered
-from tests.unit.deploy.test_terraform import blocks, resources
+from tests.unit.deploy.terraform import blocks, functions, resources
 from tests.unit.deploy.tools import DEPLOY
 
 README = DEPLOY / "README.md"
@@ -107,7 +107,9 @@ def test_the_controller_is_ready_before_anything_creates_a_service() -> None:
 
 
 def test_the_lambda_reserves_no_concurrency_by_default() -> None:
-    for function in resources("aws_lambda_function").values():
+    assert functions(), "no Lambda function in deploy/terraform"
+    for call in functions().values():
+        function = call.resource("aws_lambda_function")
         assert function["reserved_concurrent_executions"] == "${var.lambda_reserved_concurrency}"
     default = blocks("variable")["lambda_reserved_concurrency"]["default"]
     assert default is None, (
@@ -245,13 +247,19 @@ def test_no_helm_install_goes_unpinned() -> None:
 
 
 def test_the_lambda_timeout_is_the_one_documented() -> None:
-    functions = resources("aws_lambda_function")
-    assert functions["clinic_operations"]["timeout"] == (
-        "${floor(local.queues[local.clinic_operations_queue].VisibilityTimeout / 6)}"
-    )
-    assert functions["patient_notifications"]["timeout"] == (
-        "${floor(local.queues[local.notifications_queue].VisibilityTimeout / 6)}"
-    )
+    timeouts = {
+        package: call.resource("aws_lambda_function")["timeout"]
+        for package, call in functions().items()
+    }
+    assert timeouts == {
+        "clinic_operations": "${floor(aws_sqs_queue.this[local.clinic_operations_queue]"
+        ".visibility_timeout_seconds / 6)}",
+        "patient_notifications": "${floor(aws_sqs_queue.this[local.notifications_queue]"
+        ".visibility_timeout_seconds / 6)}",
+    }
+    # Each queue's visibility timeout is its VisibilityTimeout in queues.json, stated below.
+    queue_resource = resources("aws_sqs_queue")["this"]
+    assert queue_resource["visibility_timeout_seconds"] == "${each.value.VisibilityTimeout}"
     queues = [q for q in load_aws_resources().queues if q.event_source_mapping is not None]
     assert len({q.visibility_timeout for q in queues}) == 1, "the README states one timeout"
     queue = queues[0]

@@ -36,6 +36,7 @@ from eventbridge_sink.mapping import KafkaRecord, to_put_events_entry
 from eventbridge_sink.settings import SinkSettings
 from insurance_processor.transforms import insure
 from patient_notifications.logic import Kind, decide
+from telemetry.connector import traceparent_in_body
 
 RULES = {rule.name: rule for rule in load_aws_resources().rules}
 
@@ -70,11 +71,16 @@ def booking_event(status: BookingStatus, encounter: EncounterType) -> BookingEve
     )
 
 
+# The booking's trace context, as the record that became the event carries it.
+RECORD_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 def bus_event(topic: str, value: bytes, offset: int) -> dict[str, Any]:
     """What a rule sees: the sink's PutEvents entry as EventBridge wraps it."""
     settings = SinkSettings()
+    headers = [("ce_type", b"BOOKING_CONFIRMED"), ("traceparent", RECORD_TRACEPARENT.encode())]
     entry = to_put_events_entry(
-        KafkaRecord(topic, 0, offset, 1764579600000, [], b"key", value),
+        KafkaRecord(topic, 0, offset, 1764579600000, headers, b"key", value),
         connector_id=settings.connector_id,
         event_bus_name=settings.event_bus_name,
     )
@@ -155,8 +161,8 @@ def test_each_booking_event_makes_one_notification_the_function_understands(
     status: BookingStatus, kind: Kind, encounter: EncounterType
 ) -> None:
     """Over both notification rules, one message per booking event, rendered by moto's input
-    transformer: the function reads it as the right kind, and it carries no insurance data and
-    no date of birth."""
+    transformer: the function reads it as the right kind and continues the record's trace, and
+    it carries no insurance data and no date of birth."""
     copies = both_copies(status, encounter)
     messages = []
     for name in NOTIFICATION_RULES:
@@ -183,7 +189,9 @@ def test_each_booking_event_makes_one_notification_the_function_understands(
     text = json.dumps(message)
     assert "Acme Health" not in text
     assert booking["patient"]["dateOfBirth"] not in text
-    assert set(message) == {"source", "event-type", "id", "data"}
+    assert set(message) == {"source", "event-type", "id", "data", "detail"}
+    assert set(message["detail"]) == {"headers"}
+    assert traceparent_in_body(text) == RECORD_TRACEPARENT
 
 
 @pytest.mark.parametrize("status", [BookingStatus.REJECTED, BookingStatus.EXPIRED])

@@ -17,7 +17,7 @@ import pytest
 
 from devstack.aws_bootstrap import LOCAL_SENDER_DOMAIN, load_aws_resources
 from tests.support import aws_calls
-from tests.unit.deploy.test_terraform import blocks, resources
+from tests.unit.deploy.terraform import blocks, functions, resources
 
 AWS = load_aws_resources()
 MAPPED_QUEUE = {
@@ -41,7 +41,9 @@ TERRAFORM_RESOURCES = {
     },
     "${aws_dynamodb_table.this[local.clinic_visits_table].arn}": {f"dynamodb:table/{VISITS_TABLE}"},
     "${aws_kms_key.platform.arn}": {KEY},
-    "${aws_cloudwatch_log_group.clinic_operations.arn}:*": {LOG_GROUP["clinic-operations"]},
+    "${module.clinic_operations.aws_cloudwatch_log_group.this.arn}:*": {
+        LOG_GROUP["clinic-operations"]
+    },
     "${aws_sqs_queue.this[local.notifications_queue].arn}": {
         f"sqs:{MAPPED_QUEUE['patient-notifications']}"
     },
@@ -49,7 +51,9 @@ TERRAFORM_RESOURCES = {
         f"dynamodb:table/{NOTIFICATIONS_TABLE}"
     },
     "${aws_sesv2_email_identity.notifications.arn}": {SENDER_IDENTITY},
-    "${aws_cloudwatch_log_group.patient_notifications.arn}:*": {LOG_GROUP["patient-notifications"]},
+    "${module.patient_notifications.aws_cloudwatch_log_group.this.arn}:*": {
+        LOG_GROUP["patient-notifications"]
+    },
 }
 
 # API operations whose IAM action has another name.
@@ -92,15 +96,30 @@ def lambda_runtime(function: str) -> set[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Role:
+    """A deployable's role: a policy document of the root, or that of a Lambda function made
+    by modules/queue_function (named by its Python package)."""
+
     deployable: str
-    policy_document: str
-    runs_on_lambda: bool = False
+    policy_document: str | None = None
+    function: str | None = None
+
+    @property
+    def runs_on_lambda(self) -> bool:
+        return self.function is not None
 
 
 ROLES = [
-    Role("eventbridge-sink", "eventbridge_sink"),
-    Role("clinic-operations", "clinic_operations", runs_on_lambda=True),
-    Role("patient-notifications", "patient_notifications", runs_on_lambda=True),
+    Role("eventbridge-sink", policy_document="eventbridge_sink"),
+    Role("clinic-operations", function="clinic_operations"),
+    Role("patient-notifications", function="patient_notifications"),
+]
+# What the module's dynamic block makes of each statement the call passes: exactly that.
+PASSED_THROUGH = [
+    {
+        "sid": "${statement.value.sid}",
+        "actions": "${statement.value.actions}",
+        "resources": "${statement.value.resources}",
+    }
 ]
 # Deployables with no AWS role at all: any AWS call they start making needs one.
 WITHOUT_ROLE = {"provider-schedule", "care-plan", "insurance-processor"}
@@ -108,14 +127,30 @@ WITHOUT_ROLE = {"provider-schedule", "care-plan", "insurance-processor"}
 Permission = tuple[str, str]
 
 
-def allowed(document: str) -> set[Permission]:
-    """(action, resource) pairs the Terraform policy document allows."""
+def statements(role: Role) -> list[dict[str, Any]]:
+    """The statements of the role's policy document, as Terraform writes them."""
+    if role.function is None:
+        found: list[dict[str, Any]] = resources("aws_iam_policy_document")[
+            str(role.policy_document)
+        ]["statement"]
+        return found
+    document = functions()[role.function].resource("aws_iam_policy_document")
+    (dynamic,) = document["dynamic"]
+    assert set(dynamic) == {"statement"}
+    assert dynamic["statement"]["content"] == PASSED_THROUGH
+    return [*document["statement"], *dynamic["statement"]["for_each"]]
+
+
+def allowed(role: Role) -> set[Permission]:
+    """(action, resource) pairs the role's Terraform policy document allows."""
     granted: set[Permission] = set()
-    for statement in resources("aws_iam_policy_document")[document]["statement"]:
+    for statement in statements(role):
         assert statement.get("effect", "Allow") == "Allow", statement
         named = statement["resources"]
         for expression in [named] if isinstance(named, str) else named:
-            assert expression in TERRAFORM_RESOURCES, f"{document}: unknown resource {expression}"
+            assert expression in TERRAFORM_RESOURCES, (
+                f"{role.deployable}: unknown resource {expression}"
+            )
             for resource in TERRAFORM_RESOURCES[expression]:
                 granted.update((action, resource) for action in statement["actions"])
     return granted
@@ -142,13 +177,13 @@ def describe(permissions: set[Permission]) -> str:
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.deployable)
 def test_the_role_allows_every_call_its_deployable_makes(role: Role) -> None:
-    missing = needed(role, aws_calls.committed()) - allowed(role.policy_document)
+    missing = needed(role, aws_calls.committed()) - allowed(role)
     assert not missing, f"{role.deployable} calls but its role does not allow: {describe(missing)}"
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.deployable)
 def test_the_role_allows_nothing_its_deployable_never_does(role: Role) -> None:
-    unused = allowed(role.policy_document) - needed(role, aws_calls.committed())
+    unused = allowed(role) - needed(role, aws_calls.committed())
     assert not unused, f"{role.deployable}'s role allows what it never does: {describe(unused)}"
 
 
@@ -173,20 +208,25 @@ def test_the_roles_carry_no_other_policy() -> None:
         resources("aws_iam_policy")["eventbridge_sink"]["policy"]
         == "${data.aws_iam_policy_document.eventbridge_sink.json}"
     )
-    inline = resources("aws_iam_role_policy")
-    assert {name: policy["policy"] for name, policy in inline.items()} == {
-        name: f"${{data.aws_iam_policy_document.{name}.json}}"
-        for name in ("clinic_operations", "patient_notifications")
+    # Outside the module no deployable's role is made: the one role of the root is RDS's own
+    # (enhanced monitoring), and no role of the root gets an inline policy.
+    assert set(resources("aws_iam_role")) == {"rds_monitoring"}
+    assert resources("aws_iam_role_policy") == {}
+    assert {a["role"] for a in resources("aws_iam_role_policy_attachment").values()} == {
+        "${aws_iam_role.rds_monitoring.name}"
     }
-    functions = resources("aws_lambda_function")
-    assert set(functions) == set(inline)
-    for name, function in functions.items():
-        attached = {
-            a["policy_arn"].rsplit("/", 1)[-1]
-            for a in resources("aws_iam_role_policy_attachment").values()
-            if a["role"] == f"${{aws_iam_role.{name}.name}}"
-        }
+    assert set(functions()) == {role.function for role in ROLES if role.function}
+    for call in functions().values():
+        assert set(resources("aws_iam_role", call.folder)) == {"this"}
+        (inline,) = resources("aws_iam_role_policy", call.folder).values()
+        assert inline["policy"] == "${data.aws_iam_policy_document.this.json}"
+        assert inline["role"] == "${aws_iam_role.this.id}"
+        (attachments,) = resources("aws_iam_role_policy_attachment", call.folder).values()
+        assert attachments["role"] == "${aws_iam_role.this.name}"
+        attached = {arn.rsplit("/", 1)[-1] for arn in attachments["for_each"].values()}
         assert attached == {"AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"}
+        function = call.resource("aws_lambda_function")
+        assert function["role"] == f"${{module.{call.label}.aws_iam_role.this.arn}}"
         assert function["vpc_config"]
         assert function["tracing_config"] == [{"mode": "Active"}]
 
@@ -196,10 +236,8 @@ def test_an_unrecorded_call_fails_the_check() -> None:
     role = ROLES[0]
     calls: dict[str, Any] = dict(aws_calls.committed())
     calls[role.deployable] = [*calls[role.deployable], "events:DescribeRule events:event-bus/x"]
-    assert ("events:DescribeRule", "events:event-bus/x") in needed(role, calls) - allowed(
-        role.policy_document
-    )
+    assert ("events:DescribeRule", "events:event-bus/x") in needed(role, calls) - allowed(role)
     calls[role.deployable] = [c for c in calls[role.deployable] if "PutEvents" not in c]
-    assert ("events:PutEvents", "events:event-bus/care-plan-events") in allowed(
-        role.policy_document
-    ) - needed(role, calls)
+    assert ("events:PutEvents", "events:event-bus/care-plan-events") in allowed(role) - needed(
+        role, calls
+    )

@@ -21,8 +21,8 @@ import pytest
 
 from devstack import catalog
 from devstack.settings import DevstackSettings
+from tests.unit.deploy.terraform import HCL_TO_JSON, locals_, unquote
 from tests.unit.deploy.test_compose import resolved as compose
-from tests.unit.deploy.test_terraform import HCL_TO_JSON, locals_, unquote
 from tests.unit.deploy.tools import DEPLOY, ROOT, run, tools_python
 
 BAKE = ROOT / "docker-bake.hcl"

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from tests.unit.deploy.conftest import Rendered
+from tests.unit.deploy.terraform import TERRAFORM, blocks, parsed, resources
 from tests.unit.deploy.test_kafka_users import gen_users, rendered_acls
-from tests.unit.deploy.test_terraform import TERRAFORM, blocks, parsed, resources
 
 SCRAM_PORT = 9096  # MSK's SASL/SCRAM over TLS listener
 

@@ -4,75 +4,37 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack.aws_bootstrap import default_resources_dir, load_aws_resources, rule_requests
+from tests.unit.deploy.terraform import (
+    HCL_TO_JSON,
+    TERRAFORM,
+    blocks,
+    functions,
+    local_modules,
+    locals_,
+    parsed,
+    parsed_folder,
+    resources,
+    source_text,
+)
 from tests.unit.deploy.tools import DEPLOY, run, tools_python
 
-TERRAFORM = DEPLOY / "terraform"
-HCL_TO_JSON = DEPLOY / "checks" / "hcl_to_json.py"
 OVERLAY_ENV = DEPLOY / "k8s" / "components" / "eks" / "terraform-outputs.env"
-
-
-def unquote(node: Any) -> Any:
-    """python-hcl2 keeps the quotes of keys and strings: drop them for readable lookups."""
-    if isinstance(node, dict):
-        return {
-            unquote(k): unquote(v)
-            for k, v in node.items()
-            if k not in {"__is_block__", "__comments__"}
-        }
-    if isinstance(node, list):
-        return [unquote(v) for v in node]
-    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
-        return node[1:-1]
-    return node
-
-
-@cache
-def parsed() -> dict[str, Any]:
-    result = run([tools_python(), HCL_TO_JSON, TERRAFORM])
-    assert result.returncode == 0, f"terraform files do not parse:\n{result.stderr}"
-    document: dict[str, Any] = unquote(json.loads(result.stdout))
-    return document
-
-
-def blocks(kind: str) -> dict[str, Any]:
-    """All blocks of one kind (variable, module, locals, output) over every file, by label."""
-    found: dict[str, Any] = {}
-    for document in parsed().values():
-        for block in document.get(kind, []):
-            found.update(block)
-    return found
-
-
-def resources(resource_type: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for document in parsed().values():
-        for block in document.get("resource", []) + document.get("data", []):
-            found.update(block.get(resource_type, {}))
-    return found
-
-
-def locals_() -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for document in parsed().values():
-        for block in document.get("locals", []):
-            merged.update(block)
-    return merged
-
-
-def source_text() -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(TERRAFORM.glob("*.tf")))
+# The local that names each function's queue, by package.
+QUEUE_LOCAL = {"clinic_operations": "clinic_operations", "patient_notifications": "notifications"}
 
 
 def test_every_terraform_file_parses() -> None:
     assert set(parsed()) == {p.name for p in TERRAFORM.glob("*.tf")}
     assert len(parsed()) >= 10
+    assert local_modules(), "no module under deploy/terraform/modules"
+    for folder in local_modules().values():
+        assert set(parsed_folder(folder)) == {p.name for p in folder.glob("*.tf")}
 
 
 def test_a_broken_file_fails_the_parse(tmp_path: Path) -> None:
@@ -82,26 +44,49 @@ def test_a_broken_file_fails_the_parse(tmp_path: Path) -> None:
     assert run([tools_python(), HCL_TO_JSON, tmp_path]).returncode == 1
 
 
-def test_every_variable_used_is_declared_and_every_declared_one_used() -> None:
-    declared = set(blocks("variable"))
-    used = set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_]*)", source_text()))
+# The root and each local module: every one has variables and locals of its own.
+FOLDERS = [TERRAFORM, *local_modules().values()]
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
+def test_every_variable_used_is_declared_and_every_declared_one_used(folder: Path) -> None:
+    declared = set(blocks("variable", folder))
+    used = set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_]*)", source_text(folder)))
     assert used - declared == set(), "used but not declared"
     assert declared - used == set(), "declared but never used"
-    for name, variable in blocks("variable").items():
+    for name, variable in blocks("variable", folder).items():
         assert variable.get("description"), f"variable {name} has no description"
         assert "type" in variable, f"variable {name} has no type"
 
 
-def test_every_local_used_is_defined() -> None:
-    defined = set(locals_())
-    used = set(re.findall(r"\blocal\.([A-Za-z_][A-Za-z0-9_]*)", source_text()))
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
+def test_every_local_used_is_defined(folder: Path) -> None:
+    defined = set(locals_(folder))
+    used = set(re.findall(r"\blocal\.([A-Za-z_][A-Za-z0-9_]*)", source_text(folder)))
     assert used - defined == set()
+
+
+@pytest.mark.parametrize("folder", local_modules().values(), ids=lambda f: f.name)
+def test_every_local_module_is_called_with_exactly_its_variables(folder: Path) -> None:
+    callers = [
+        (label, call)
+        for label, call in blocks("module").items()
+        if (TERRAFORM / call["source"]).resolve() == folder.resolve()
+    ]
+    assert callers, f"modules/{folder.name} is called by nobody"
+    for label, call in callers:
+        assert set(call) - {"source"} == set(blocks("variable", folder)), label
 
 
 def test_registry_modules_are_the_well_known_ones_pinned_exactly() -> None:
     modules = blocks("module")
     assert {"vpc", "eks"} <= set(modules)
     for name, module in modules.items():
+        if module["source"].startswith("./modules/"):
+            # Ours, in this repository: nothing to pin.
+            assert module["source"].removeprefix("./modules/") in local_modules(), name
+            assert "version" not in module, name
+            continue
         assert module["source"].startswith("terraform-aws-modules/"), name
         assert re.fullmatch(r"\d+\.\d+\.\d+", module["version"]), f"module {name} is not pinned"
 
@@ -133,9 +118,10 @@ def resolve(expression: str) -> Path:
     return Path(text).resolve()
 
 
-def test_every_file_terraform_reads_exists() -> None:
+def test_every_file_terraform_reads_exists(lambda_packages: Path) -> None:
     references = re.findall(r'(?:file|fileset)\("([^"]+)"', source_text())
     references += [a["source_dir"] for a in resources("archive_file").values()]
+    references += [call.resource("archive_file")["source_dir"] for call in functions().values()]
     assert len(references) >= 5
     for reference in references:
         if reference.endswith("/${file_name}"):
@@ -210,17 +196,36 @@ def test_rules_and_targets_equal_what_the_local_bootstrap_applies() -> None:
 
 
 @pytest.mark.parametrize("package", ["clinic_operations", "patient_notifications"])
-def test_each_lambda_is_packaged_from_its_folder_behind_its_queue(package: str) -> None:
-    archive = resources("archive_file")[package]
-    assert (
-        resolve(archive["source_dir"]) == (DEPLOY.parent / "services" / package / "src").resolve()
-    )
-    function = resources("aws_lambda_function")[package]
+def test_each_lambda_is_packaged_from_its_folder_behind_its_queue(
+    lambda_packages: Path, package: str
+) -> None:
+    call = functions()[package]
+    archive = call.resource("archive_file")
+    # What `make lambda-packages` builds: the function with what it imports.
+    assert resolve(archive["source_dir"]) == (lambda_packages / package).resolve()
+    function = call.resource("aws_lambda_function")
     assert function["handler"] == f"{package}.handler.handler"
     assert function["runtime"] == "python3.11"
-    mapping = resources("aws_lambda_event_source_mapping")[package]
+    # Named as queues.json names the function its queue's mapping invokes; logs where Lambda
+    # writes a function of that name.
+    queue_key = f"local.{QUEUE_LOCAL[package]}_queue"
+    mapping_entry = f"local.event_source_mappings[{queue_key}]"
+    assert call.arguments["event_source_mapping"] == f"${{{mapping_entry}}}"
+    assert call.arguments["queue"] == f"${{aws_sqs_queue.this[{queue_key}]}}"
+    assert (
+        f'mapping.FunctionName == "{package.replace("_", "-")}"'
+        in locals_()[queue_key.removeprefix("local.")]
+    )
+    assert function["function_name"] == f"${{{mapping_entry}.FunctionName}}"
+    log_group = call.resource("aws_cloudwatch_log_group")
+    assert log_group["name"] == f"/aws/lambda/{function['function_name']}"
+    assert function["logging_config"][0]["log_group"] == (
+        f"${{module.{call.label}.aws_cloudwatch_log_group.this.name}}"
+    )
+    mapping = call.resource("aws_lambda_event_source_mapping")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    assert mapping["function_name"] == f"${{aws_lambda_function.{package}.arn}}"
+    assert mapping["function_name"] == f"${{module.{call.label}.aws_lambda_function.this.arn}}"
+    assert mapping["event_source_arn"] == f"${{aws_sqs_queue.this[{queue_key}].arn}}"
     (queue,) = [
         q
         for q in load_aws_resources().queues
@@ -232,10 +237,12 @@ def test_each_lambda_is_packaged_from_its_folder_behind_its_queue(package: str) 
 
 
 def test_notifications_send_from_the_ses_identity_terraform_verifies() -> None:
-    function = resources("aws_lambda_function")["patient_notifications"]
-    (environment,) = function["environment"]
-    sender = environment["variables"]["NOTIFICATION_SENDER"]
+    call = functions()["patient_notifications"]
+    sender = call.arguments["environment"]["NOTIFICATION_SENDER"]
     assert sender == "bookings@${aws_sesv2_email_identity.notifications.email_identity}"
+    # The module adds LOG_LEVEL to the call's variables and nothing else.
+    (environment,) = call.resource("aws_lambda_function")["environment"]
+    assert environment["variables"] == '${merge(var.environment, {LOG_LEVEL = "INFO"})}'
     identity = resources("aws_sesv2_email_identity")["notifications"]
     assert identity["email_identity"] == "${var.notification_sender_domain}"
 

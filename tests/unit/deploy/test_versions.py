@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.deploy.test_terraform import blocks, resources
+from tests.unit.deploy.terraform import blocks, resources
 from tests.unit.deploy.tools import DEPLOY
 
 TABLE = DEPLOY / "versions.json"

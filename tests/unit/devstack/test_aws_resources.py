@@ -22,7 +22,9 @@ from devstack.aws_bootstrap import (
 CONFIRMED_TEMPLATE = (
     '{"source": "com.providerschedule", "event-type": "Notification", "id": "<id>", '
     '"data": {"patientId": "<patientId>", "bookingId": "<bookingId>", "status": "<status>", '
-    '"encounterType": "<encounterType>", "slotFrom": "<slotFrom>", "slotTo": "<slotTo>"}}'
+    '"encounterType": "<encounterType>", "slotFrom": "<slotFrom>", "slotTo": "<slotTo>"}, '
+    # The record's headers, for the trace context the function continues.
+    '"detail": {"headers": <headers>}}'
 )
 NOTIFICATION_PATHS = {
     "id": "$.id",
@@ -32,6 +34,7 @@ NOTIFICATION_PATHS = {
     "encounterType": "$.detail.value.encounterType",
     "slotFrom": "$.detail.value.slot.fromDate",
     "slotTo": "$.detail.value.slot.toDate",
+    "headers": "$.detail.headers",
 }
 
 # What a clinic visit records, and nothing else of the patient (no date of birth, gender or
@@ -212,6 +215,7 @@ def test_input_template_yields_the_contract_notification_shape() -> None:
         CONFIRMED_TEMPLATE.replace("<id>", "evt-1")
         .replace("<patientId>", "p-1")
         .replace("<bookingId>", "b-1")
+        .replace("<headers>", '[{"traceparent": "00-1-2-01"}]')
     )
 
     notification = json.loads(filled)

@@ -12,12 +12,16 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devstack.aws_bootstrap import load_aws_resources
 from patient_notifications import handler as handler_module
 from patient_notifications.handler import LEASE_SECONDS, handler, process_sqs_event
 from patient_notifications.ledger import claim, list_notifications
 from patient_notifications.logic import Addressing, Kind, decide
+from telemetry import Tracing, configure_tracing
+from telemetry.instrument import instrument_botocore
 
 TABLE = "patient-notifications"
 REGION = "us-east-1"
@@ -174,3 +178,55 @@ def test_the_entry_point_reads_its_settings_from_the_environment(
             cached.cache_clear()
     (sent,) = aws.sent()
     assert sent.destinations["ToAddresses"] == ["p-1@example.org"]
+
+
+# The booking's trace context, as the record that became the bus event carried it.
+BOOKING_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+BOOKING_TRACEPARENT = f"00-{BOOKING_TRACE_ID}-00f067aa0ba902b7-01"
+
+
+def traced_body(booking_id: str, status: str) -> str:
+    """The message as the notification rules render it: the record's headers in ``detail``."""
+    message = json.loads(body(booking_id, status))
+    message["detail"] = {"headers": [{"ce_type": "x"}, {"traceparent": BOOKING_TRACEPARENT}]}
+    return json.dumps(message)
+
+
+@pytest.fixture
+def spans() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
+    """Tracing on, exported in memory, with the botocore instrumentation the entry point adds
+    (removed afterwards: it patches botocore for the whole process)."""
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("patient-notifications", exporter=exporter)
+    instrument_botocore(tracing)
+    try:
+        yield tracing, exporter
+    finally:
+        BotocoreInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+
+
+def test_a_notification_continues_the_bookings_trace_with_the_send_as_its_child(
+    aws: Aws, spans: tuple[Tracing, InMemorySpanExporter]
+) -> None:
+    tracing, exporter = spans
+    aws.verify_sender()
+    exporter.clear()
+    response = process_sqs_event(
+        sqs_event(traced_body("b-1", "CONFIRMED")),
+        dynamodb=aws.dynamodb,
+        ses=aws.ses,
+        table=TABLE,
+        addressing=ADDRESSING,
+        tracing=tracing,
+    )
+    assert response == {"batchItemFailures": []}
+
+    finished = exporter.get_finished_spans()
+    (notify,) = [s for s in finished if s.name == "notify patient"]
+    assert f"{notify.context.trace_id:032x}" == BOOKING_TRACE_ID
+    assert notify.parent is not None
+    assert f"{notify.parent.span_id:016x}" == "00f067aa0ba902b7"
+    children = [s for s in finished if s.parent and s.parent.span_id == notify.context.span_id]
+    operations = [s.attributes.get("rpc.method") for s in children if s.attributes]
+    assert "SendEmail" in operations, [s.name for s in finished]
+    assert "UpdateItem" in operations

@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
 from care_plan import bootstrap
@@ -20,15 +19,10 @@ from care_plan.api.errors import install_error_handlers
 from care_plan.api.routes import availability, bookings, patients
 from care_plan.bootstrap import Container
 from care_plan.settings import Settings
-from eventing.admission import AdmissionMiddleware, health_with_admission
-from eventing.api_docs import DocsSecurityHeaders, documented_app
-from eventing.authentication import add_authentication
-from eventing.http_metrics import RequestMetricsMiddleware
-from eventing.logging import configure_logging
+from eventing.api_docs import documented_app
+from eventing.http_service import install_platform_http, serve
 from eventing.problem_openapi import install_openapi_conventions
 from eventing.supervision import WorkerGroup
-from telemetry import configure_tracing
-from telemetry.instrument import instrument_asyncpg, instrument_fastapi
 
 logger = logging.getLogger(__name__)
 
@@ -71,49 +65,24 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
     install_openapi_conventions(app)
-    readiness = dict(container.readiness)
-    if run_workers:
-        readiness["workers"] = workers.readiness_check
-    app.include_router(
-        health_with_admission(
-            readiness, informational=container.informational, monitor=container.admission
-        )
-    )
     app.include_router(patients.router)
     app.include_router(availability.router)
     app.include_router(bookings.router)
-    # Inside the authentication (added earlier = inner): an anonymous caller gets 401, never 429.
-    app.add_middleware(
-        AdmissionMiddleware,
-        monitor=container.admission,
-        guarded=guarded_write,
-        service="care-plan",
-    )
-    settings = container.settings
-    add_authentication(
+    install_platform_http(
         app,
-        auth=settings.auth,
-        api_key=settings.api_key,
-        environment=settings.environment,
+        service="care-plan",
+        container=container,
+        guarded=guarded_write,
+        workers=workers.readiness_check if run_workers else None,
     )
-    app.add_middleware(RequestMetricsMiddleware)
-    app.add_middleware(DocsSecurityHeaders)
     return app
 
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level, service="care-plan")
-    tracing = configure_tracing("care-plan")
-    instrument_asyncpg(tracing)
-    app = create_app(bootstrap.build(settings, tracing=tracing))
-    instrument_fastapi(app, tracing)
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,  # RequestMetricsMiddleware counts requests; a line each costs CPU
-        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
+    serve(
+        "care-plan",
+        settings,
+        lambda tracing: create_app(bootstrap.build(settings, tracing=tracing)),
+        shutdown_grace_seconds=int(SHUTDOWN_GRACE_SECONDS),
     )
-    tracing.shutdown()

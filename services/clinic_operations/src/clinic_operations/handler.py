@@ -14,16 +14,15 @@ import functools
 import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from opentelemetry.trace import SpanKind
 
 from clinic_operations.logic import Action, InvalidNotificationError, decide
 from clinic_operations.visits import record_cancelled, record_confirmed
 from telemetry import Tracing, configure_tracing
-from telemetry.connector import traceparent_in_body
 from telemetry.instrument import instrument_botocore
+from telemetry.sqs_batch import BatchResponse, process_records
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -31,14 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "clinic-visits"
-
-
-class BatchItemFailure(TypedDict):
-    itemIdentifier: str
-
-
-class BatchResponse(TypedDict):
-    batchItemFailures: list[BatchItemFailure]
 
 
 @functools.cache
@@ -79,30 +70,16 @@ def process_sqs_event(
 ) -> BatchResponse:
     """Applies every record; the ones that could not be applied are reported, not raised.
     Each record is a span continuing the trace its event carries (``detail.headers``)."""
-    tracing = tracing or Tracing()
-    failures: list[BatchItemFailure] = []
-    for record in event.get("Records", []):
-        message_id = str(record.get("messageId", ""))
-        try:
-            body = record["body"]
-            with tracing.span(
-                "record clinic visit",
-                parent=traceparent_in_body(body) if tracing.enabled else None,
-                kind=SpanKind.CONSUMER,
-                attributes={"messaging.system": "aws_sqs", "messaging.message.id": message_id},
-            ):
-                _apply(body, dynamodb=dynamodb, table=table, message_id=message_id)
-        except (InvalidNotificationError, KeyError) as error:
-            logger.warning("record rejected: %s", error, extra={"message_id": message_id})
-            failures.append({"itemIdentifier": message_id})
-        except Exception:
-            # One poison record must not fail its batch: report it and carry on.
-            logger.exception("record failed", extra={"message_id": message_id})
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    return process_records(
+        event,
+        functools.partial(_apply, dynamodb=dynamodb, table=table),
+        span_name="record clinic visit",
+        rejected=(InvalidNotificationError,),
+        tracing=tracing or Tracing(),
+    )
 
 
-def _apply(body: str, *, dynamodb: DynamoDBClient, table: str, message_id: str) -> None:
+def _apply(body: str, message_id: str, *, dynamodb: DynamoDBClient, table: str) -> None:
     decision = decide(body)
     visit = decision.visit
     if decision.action is Action.IGNORE or visit is None:

@@ -10,6 +10,11 @@ Environment: ``NOTIFICATIONS_TABLE`` (default ``patient-notifications``),
 ``NOTIFICATION_RECIPIENT_TEMPLATE`` (default ``patient-{patient_id}@patients.careplan.example``);
 ``AWS_ENDPOINT_URL`` and the region variables are read by boto3 itself. Clients are built on
 first use, never at import.
+
+Each record is a span continuing the booking's trace (telemetry.sqs_batch): the rules' input
+transformer copies the connector-shaped ``detail.headers``, ``traceparent`` among them, into
+the message, as the on-site rule does for Clinic Operations; the ledger's DynamoDB calls and
+the SES send are the span's children through the botocore instrumentation.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import boto3
 
@@ -32,6 +37,9 @@ from patient_notifications.logic import (
     compose,
     decide,
 )
+from telemetry import Tracing, configure_tracing
+from telemetry.instrument import instrument_botocore
+from telemetry.sqs_batch import BatchResponse, process_records
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -51,14 +59,6 @@ class EmailClient(Protocol):
     def send_email(self, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
-class BatchItemFailure(TypedDict):
-    itemIdentifier: str
-
-
-class BatchResponse(TypedDict):
-    batchItemFailures: list[BatchItemFailure]
-
-
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
     """One client per Lambda execution environment, reused across invocations."""
@@ -68,6 +68,14 @@ def dynamodb_client() -> DynamoDBClient:
 @functools.cache
 def ses_client() -> EmailClient:
     return cast(EmailClient, boto3.client("sesv2"))
+
+
+@functools.cache
+def tracing() -> Tracing:
+    """Tracing per execution environment (OTEL_* variables), built on first use."""
+    configured = configure_tracing("patient-notifications")
+    instrument_botocore(configured)
+    return configured
 
 
 def table_name() -> str:
@@ -84,13 +92,19 @@ def addressing() -> Addressing:
 
 
 def handler(event: Mapping[str, Any], context: object) -> BatchResponse:
-    return process_sqs_event(
-        event,
-        dynamodb=dynamodb_client(),
-        ses=ses_client(),
-        table=table_name(),
-        addressing=addressing(),
-    )
+    traced = tracing()
+    try:
+        return process_sqs_event(
+            event,
+            dynamodb=dynamodb_client(),
+            ses=ses_client(),
+            table=table_name(),
+            addressing=addressing(),
+            tracing=traced,
+        )
+    finally:
+        # The environment may be frozen once the invocation returns: export now.
+        traced.flush()
 
 
 def process_sqs_event(
@@ -101,40 +115,30 @@ def process_sqs_event(
     table: str,
     addressing: Addressing,
     clock: Callable[[], float] = time.time,
+    tracing: Tracing | None = None,
 ) -> BatchResponse:
-    """Notifies for every record; the ones that could not be handled are reported, not raised."""
-    failures: list[BatchItemFailure] = []
-    for record in event.get("Records", []):
-        message_id = str(record.get("messageId", ""))
-        try:
-            _notify(
-                record["body"],
-                dynamodb=dynamodb,
-                ses=ses,
-                table=table,
-                addressing=addressing,
-                clock=clock,
-                message_id=message_id,
-            )
-        except (InvalidNotificationError, KeyError) as error:
-            logger.warning("record rejected: %s", error, extra={"message_id": message_id})
-            failures.append({"itemIdentifier": message_id})
-        except Exception:
-            # One poison record must not fail its batch: report it and carry on.
-            logger.exception("record failed", extra={"message_id": message_id})
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    """Notifies for every record; the ones that could not be handled are reported, not raised.
+    Each record is a span continuing the trace its message carries (``detail.headers``)."""
+    return process_records(
+        event,
+        functools.partial(
+            _notify, dynamodb=dynamodb, ses=ses, table=table, addressing=addressing, clock=clock
+        ),
+        span_name="notify patient",
+        rejected=(InvalidNotificationError,),
+        tracing=tracing or Tracing(),
+    )
 
 
 def _notify(
     body: str,
+    message_id: str,
     *,
     dynamodb: DynamoDBClient,
     ses: EmailClient,
     table: str,
     addressing: Addressing,
     clock: Callable[[], float],
-    message_id: str,
 ) -> None:
     decision = decide(body)
     notification = decision.notification

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from eventing.problems import too_many_requests_response
@@ -12,6 +14,17 @@ from provider_schedule.domain import commands
 from provider_schedule.service_layer import handlers
 
 router = APIRouter(prefix="/providers/{providerId}/availability", tags=["availability"])
+
+
+def owner_write(summary: str, description: str, *, errors: tuple[int, ...]) -> dict[str, Any]:
+    """What every write of a slot declares: only the provider itself may make it, and it is
+    shed with 429 while the platform is behind (the admission middleware)."""
+    return {
+        "dependencies": [OwnProvider],
+        "summary": summary,
+        "description": description,
+        "responses": error_responses(*errors) | too_many_requests_response("the change"),
+    }
 
 
 @router.get(
@@ -27,12 +40,13 @@ async def list_availability(provider_id: ProviderId, units: Units) -> list[Avail
 
 @router.post(
     "",
-    dependencies=[OwnProvider],
     status_code=status.HTTP_201_CREATED,
-    summary="Add an availability",
-    description="Publishes `AVAILABILITY_CREATED`. A slot overlapping another live slot of the "
-    "provider is refused with 409.",
-    responses=error_responses(401, 404, 409, 422) | too_many_requests_response("the change"),
+    **owner_write(
+        "Add an availability",
+        "Publishes `AVAILABILITY_CREATED`. A slot overlapping another live slot of the provider "
+        "is refused with 409.",
+        errors=(401, 404, 409, 422),
+    ),
 )
 async def create_availability(
     provider_id: ProviderId, body: AvailabilityIn, units: Units, response: Response
@@ -64,11 +78,12 @@ async def get_availability(
 
 @router.put(
     "/{availabilityId}",
-    dependencies=[OwnProvider],
-    summary="Change an availability's time or encounter type",
-    description="Publishes `AVAILABILITY_UPDATED` when something changed. A booked slot cannot "
-    "change (409): delete it instead, which cancels its booking.",
-    responses=error_responses(401, 404, 409, 422) | too_many_requests_response("the change"),
+    **owner_write(
+        "Change an availability's time or encounter type",
+        "Publishes `AVAILABILITY_UPDATED` when something changed. A booked slot cannot change "
+        "(409): delete it instead, which cancels its booking.",
+        errors=(401, 404, 409, 422),
+    ),
 )
 async def update_availability(
     provider_id: ProviderId, availability_id: AvailabilityId, body: AvailabilityIn, units: Units
@@ -85,12 +100,13 @@ async def update_availability(
 
 @router.delete(
     "/{availabilityId}",
-    dependencies=[OwnProvider],
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Delete an availability",
-    description="Publishes `AVAILABILITY_DELETED` (with the booking that held it, if any). The "
-    "slot is kept as deleted: no longer listed or bookable, and its time is free again.",
-    responses=error_responses(401, 404, 422) | too_many_requests_response("the change"),
+    **owner_write(
+        "Delete an availability",
+        "Publishes `AVAILABILITY_DELETED` (with the booking that held it, if any). The slot is "
+        "kept as deleted: no longer listed or bookable, and its time is free again.",
+        errors=(401, 404, 422),
+    ),
 )
 async def delete_availability(
     provider_id: ProviderId, availability_id: AvailabilityId, units: Units
