@@ -136,3 +136,21 @@ def test_a_confirmed_booking_carries_the_slot_as_known_now_unless_it_is_gone() -
     assert slot_at_confirmation(known) == known.snapshot
     assert slot_at_confirmation(None) is None
     assert slot_at_confirmation(slot(SlotHold(deleted=True, held_by=None))) is None
+
+
+def test_the_refusal_of_a_reused_key_says_why_in_the_words_the_client_reads() -> None:
+    # The API answers with this text as the problem's detail.
+    first = decide(slot())
+    assert isinstance(first, Booking)
+    used = request_fingerprint(first.availability_id, None)
+    with pytest.raises(IdempotencyKeyReusedError) as refused:
+        replayed_booking(KeyedBooking(first, used), request_fingerprint(uuid.uuid4(), None))
+    assert str(refused.value) == "this Idempotency-Key was used for a different booking request"
+
+
+def test_the_fingerprint_keeps_the_format_stored_with_earlier_bookings() -> None:
+    # Fingerprints are stored with the bookings: a new format would refuse every retry of a
+    # request made before the deployment that changed it.
+    slot_id = uuid.UUID("3f1c2a9e-0000-4000-8000-000000000001")
+    assert request_fingerprint(slot_id, None) == f"{slot_id}|"
+    assert request_fingerprint(slot_id, PaymentMode.SELF_PAY) == f"{slot_id}|SELF_PAY"
