@@ -73,12 +73,19 @@ async def _admin(infrastructure: DevstackSettings, statement: str) -> None:
 def schedule_settings(
     infrastructure: DevstackSettings, **overrides: object
 ) -> ProviderScheduleSettings:
+    values: dict[str, object] = {
+        # The in-process relay runs only while the test loop does: a synchronous test that takes
+        # a few seconds ages the outbox past any small budget, and the next test got a 429 (seen
+        # in a random order). Shedding is tested where a budget is set on purpose.
+        "admission_budget_seconds": 3600.0,
+        **overrides,
+    }
     return ProviderScheduleSettings(
         environment=Environment.TEST,
         api_key=SecretStr(API_KEY),
         kafka=KafkaSettings(bootstrap_servers=infrastructure.bootstrap_servers),
         database=DatabaseSettings(database_url=infrastructure.sqlalchemy_url),
-        **overrides,  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
     )
 
 
