@@ -31,7 +31,10 @@ async def test_malformed_and_failing_records_are_parked_and_the_rest_processed(
     good_before = Event.new(source="/test", type="GOOD", data={"n": 1}, key="k")
     doomed = Event.new(source="/test", type="DOOMED", data={"n": 2}, key="k")
     good_after = Event.new(source="/test", type="GOOD", data={"n": 3}, key="k")
-    producer = Producer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    # Idempotent: a retried request cannot land behind a later one (the order is asserted).
+    producer = Producer(
+        {"bootstrap.servers": infrastructure.bootstrap_servers, "enable.idempotence": True}
+    )
     for event in (good_before,):
         _produce(producer, topic, event)
     producer.produce(topic, key=b"k", value=b"{not json", headers=[("x-origin", b"fuzzer")])
