@@ -50,6 +50,8 @@ class FakeOutboxDatabase:
     # Set, marking waits for it: a marking still running while the next batch is fetched.
     mark_gate: asyncio.Event | None = None
     mark_error: Exception | None = None
+    # The fetch (counted from 1) that fails as a lost connection would.
+    failing_fetch: int | None = None
 
     def add(self, *positions: int) -> None:
         self.rows.extend(outbox_row(position) for position in positions)
@@ -81,6 +83,8 @@ class FakeConnection:
 
     async def fetch(self, sql: str, limit: int, excluded: list[int]) -> list[dict[str, Any]]:
         self.database.fetches.append((limit, list(excluded)))
+        if len(self.database.fetches) == self.database.failing_fetch:
+            raise ConnectionError("connection lost while fetching")
         waiting = [
             row
             for row in sorted(self.database.rows, key=lambda row: row["position"])

@@ -143,6 +143,20 @@ async def test_rows_still_being_marked_are_not_sent_again(database: FakeOutboxDa
     assert producer.sent_ids == [["e1"], ["e2"]]
 
 
+async def test_a_relay_ending_on_an_error_while_a_marking_runs_raises_that_error_and_closes_both(
+    database: FakeOutboxDatabase,
+) -> None:
+    database.add(1, 2)
+    database.mark_gate = asyncio.Event()  # the first batch's marking never finishes
+    database.failing_fetch = 2
+    relay = _relay(FakeProducer(), RelayOptions(batch_size=1, idle_poll_seconds=600))
+    with pytest.raises(ConnectionError, match="while fetching"):
+        await asyncio.wait_for(relay.run(asyncio.Event()), 5)
+    assert [connection.closed for connection in database.connections] == [True, True]
+    assert database.published == set(), "the abandoned marking did not complete"
+    assert not relay.is_leader
+
+
 async def test_a_failed_marking_ends_the_relay(database: FakeOutboxDatabase) -> None:
     database.add(1)
     database.mark_error = ConnectionError("marker lost")
