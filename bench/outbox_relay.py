@@ -3,7 +3,7 @@
     uv run python bench/outbox_relay.py [--events 100000]
 
 Starts its own Kafka and PostgreSQL through the launcher (state in .careplan/bench, ports
-shifted by 50000) unless KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL point at running ones, and
+shifted by 20000) unless KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL point at running ones, and
 stops them at the end. For each relay batch size it commits a backlog of outbox rows, then
 times the relay from start until every row is acknowledged by the broker and marked.
 A second phase writes one event per transaction while the relay runs and reports the
@@ -198,7 +198,8 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
-    settings = DevstackSettings(state_dir=REPO / ".careplan" / "bench", port_offset=50000)
+    # Below the kernel's ephemeral ports (devstack.ports), clear of the test session (10000).
+    settings = DevstackSettings(state_dir=REPO / ".careplan" / "bench", port_offset=20000)
     own_platform = settings.kafka_bootstrap_servers is None and settings.database_url is None
     platform = Platform(settings, [KAFKA, POSTGRES])
     if own_platform:

@@ -7,7 +7,7 @@ Seeds 100,000 slots from 2,000 providers straight into the read model (``COPY``)
 five typical filter combinations and deep pages, one request at a time over a keep-alive
 connection, against the running service. Without ``--url`` it starts Kafka, PostgreSQL and the
 Care Plan service itself through the launcher (state in .careplan/bench-search, ports shifted by
-51000) and stops them at the end; with ``--url`` the seeded rows are removed again afterwards
+21000) and stops them at the end; with ``--url`` the seeded rows are removed again afterwards
 (``--keep`` leaves them). Target: p99 under 20 ms per query.
 """
 
@@ -266,7 +266,7 @@ def main() -> None:
             parser.error("--url needs --database-url (or DATABASE_URL)")
         url, database_url = args.url, args.database_url
     else:
-        settings = DevstackSettings(state_dir=REPO / ".careplan" / "bench-search", port_offset=51000,
+        settings = DevstackSettings(state_dir=REPO / ".careplan" / "bench-search", port_offset=21000,
                                     kafka_bootstrap_servers=None, database_url=None,
                                     aws_endpoint_url=None)  # fmt: skip
         platform = Platform(settings, (KAFKA, POSTGRES, CARE_PLAN))

@@ -20,7 +20,12 @@ from devstack.cli_errors import aws_reachable
 from devstack.dlt_cli import dlt
 from devstack.jaeger import install_jaeger
 from devstack.kafka import install_jars
-from devstack.platform import ComponentFailedError, Platform, PortsTakenError
+from devstack.platform import (
+    ComponentFailedError,
+    EphemeralPortsError,
+    Platform,
+    PortsTakenError,
+)
 from devstack.processes import ProcessFiles, running_process
 from devstack.replicas import ReplicaPlanError
 from devstack.settings import DevstackSettings
@@ -153,6 +158,15 @@ def up(
         except PortsTakenError as error:
             progress.stop()
             _explain_ports_taken(error, settings)
+            raise typer.Exit(1) from error
+        except EphemeralPortsError as error:
+            progress.stop()
+            console.print(
+                f"[bold red]✘ {error}[/]: an outgoing connection may take one at any time. "
+                f"Nothing was started. Choose a CAREPLAN_PORT_OFFSET that keeps every port "
+                f"below {error.ephemeral.start} (the highest base port is 16686, Jaeger's UI).",
+                highlight=False,
+            )
             raise typer.Exit(1) from error
         except ComponentFailedError as error:
             progress.stop()

@@ -126,6 +126,7 @@ JAEGER = Component(
     command=lambda s: [str(binary(s)), "--config", str(_config_file(s).resolve())],
     ready=http_ready(lambda s: f"{s.jaeger_url}/api/services"),
     address=lambda s: f"{s.jaeger_url} · OTLP :{s.otlp_http_port}",
+    ports=lambda s: (s.jaeger_ui_port, s.otlp_grpc_port, s.otlp_http_port),
     prepare=_prepare,
     optional=True,
 )

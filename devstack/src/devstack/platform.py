@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from devstack.component import Component, NotReadyError
-from devstack.ports import PortConflict, holder_of, is_taken
+from devstack.ports import PortConflict, ephemeral_ports, holder_of, is_taken
 from devstack.processes import (
     ProcessFiles,
     ProcessState,
@@ -53,6 +53,19 @@ class PortsTakenError(RuntimeError):
             "; ".join(f"{c.component}: port {c.port} is taken by {c.holder}" for c in conflicts)
         )
         self.conflicts = list(conflicts)
+
+
+class EphemeralPortsError(RuntimeError):
+    """Ports a part would listen on lie in the kernel's range for outgoing connections: any
+    connection may take one at any time, so the platform refuses them before it starts."""
+
+    def __init__(self, ports: Sequence[int], ephemeral: range) -> None:
+        super().__init__(
+            f"ports {', '.join(map(str, ports))} lie in the kernel's ephemeral range"
+            f" {ephemeral.start}-{ephemeral.stop - 1}"
+        )
+        self.ports = list(ports)
+        self.ephemeral = ephemeral
 
 
 class Reporter(Protocol):
@@ -187,7 +200,20 @@ class Platform:
             self.start_supervisor()
 
     def _check_ports(self, components: Sequence[Component]) -> None:
-        """Before anything starts: the ports of the parts that will be started are free."""
+        """Before anything starts: the ports of the parts that will be started are free, and
+        none of them is one the kernel may hand to an outgoing connection meanwhile."""
+        ephemeral = ephemeral_ports()
+        exposed = sorted(
+            {
+                port
+                for component in components
+                if not component.external(self._settings)
+                for port in component.ports(self._settings)
+                if port in ephemeral
+            }
+        )
+        if exposed:
+            raise EphemeralPortsError(exposed, ephemeral)
         conflicts = [
             PortConflict(component.name, port, holder_of(port))
             for component in components

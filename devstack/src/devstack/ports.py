@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -18,6 +19,24 @@ class PortConflict:
     component: str
     port: int
     holder: str  # "pid 123 (postgres)" or why it is unknown
+
+
+# Linux's default, when the kernel's setting cannot be read.
+DEFAULT_EPHEMERAL_PORTS = range(32768, 61000)
+
+
+def ephemeral_ports(
+    setting: Path = Path("/proc/sys/net/ipv4/ip_local_port_range"),
+) -> range:
+    """The ports the kernel hands to outgoing connections. A part listening on one of them can
+    find it taken at any moment by a connection of its own neighbours (a Kafka client's
+    connection held for hours): the port is free when ``up`` checks, and the part fails to bind
+    minutes later (seen: a test platform at offset 27,500 whose flow page never started)."""
+    try:
+        low, high = (int(part) for part in setting.read_text().split())
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_PORTS
+    return range(low, high + 1)
 
 
 def is_taken(port: int) -> bool:

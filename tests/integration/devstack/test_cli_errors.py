@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devstack.cli import app
+from devstack.ports import ephemeral_ports
 from devstack.settings import DevstackSettings
 
 pytestmark = pytest.mark.integration
@@ -60,6 +61,20 @@ def test_up_names_a_taken_port_and_its_holder_before_starting_anything(
     assert f"postgres on {squatter + 100}" in output
     assert not list(tmp_path.glob("pids/*"))  # nothing was started
     assert not (tmp_path / "logs" / "postgres.log").exists()
+
+
+def test_up_refuses_ports_in_the_kernels_ephemeral_range_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    ephemeral = ephemeral_ports()
+    offset = ephemeral.start - 5432 + 10  # PostgreSQL's port just inside the range
+    code, output = _careplan(tmp_path, offset, "up", "--only", "postgres")
+
+    assert code == 1
+    assert "Traceback" not in output
+    assert f"ports {5432 + offset} lie in the kernel's ephemeral range" in output
+    assert f"below {ephemeral.start}" in output
+    assert not list(tmp_path.glob("pids/*"))  # nothing was started
 
 
 def test_commands_that_need_a_stopped_part_say_which_and_how_to_start_it(

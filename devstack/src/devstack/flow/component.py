@@ -13,6 +13,7 @@ FLOW = Component(
     command=lambda _: [sys.executable, "-m", "devstack.flow"],
     ready=http_ready(lambda s: f"http://127.0.0.1:{s.flow_port}/health/ready"),
     address=lambda s: f"http://127.0.0.1:{s.flow_port}",
+    ports=lambda s: (s.flow_port,),
     # The page reads the launcher's own settings (ports, offset, tracing on or off).
     environment=lambda s: s.as_environment(),
     # The form books through the services, but the page itself only needs the broker.
