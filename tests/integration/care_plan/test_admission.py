@@ -86,6 +86,10 @@ async def _degraded(service: Service) -> bool:
     return bool(response.json()["degraded"])
 
 
+async def _closed(service: Service) -> bool:
+    return service.container.admission.verdict.closed
+
+
 async def _bookings_of(service: Service, patient: str) -> list[str]:
     response = await service.client.get(f"/patients/{patient}/bookings")
     assert response.status_code == 200
@@ -101,8 +105,9 @@ async def test_bookings_are_refused_while_the_backlog_is_over_budget_and_accepte
     patient = await new_patient(service, UNINSURED)
     waiting = await book(service, patient, first)
     assert waiting.status_code == 201, waiting.text
-    # Nobody answers: the booking waits, and past the budget the service sheds.
-    await eventually(lambda: _degraded(service), what="the service sheds bookings")
+    # Nobody answers: the booking waits, and past the budget the service sheds every booking.
+    await eventually(lambda: _closed(service), what="the service sheds every booking")
+    assert await _degraded(service)
 
     key = f"retry-{uuid.uuid4().hex}"
     refused = await book(service, patient, second, key=key)

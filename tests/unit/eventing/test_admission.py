@@ -6,76 +6,114 @@ import pytest
 
 from care_plan.api.admission import guarded_write as care_plan_guarded
 from eventing.admission import (
-    DECREASE_FACTOR,
-    INCREASE_STEP,
-    MIN_SHARE,
+    MAX_GROWTH,
+    MIN_LIMIT,
+    TARGET_FRACTION,
+    AdmissionMonitor,
     Backlog,
-    ShareGate,
     Verdict,
     decide,
 )
 from provider_schedule.api.admission import guarded_write as schedule_guarded
 
+BUDGET = 3.0
+TARGET = BUDGET * TARGET_FRACTION
 
-def test_within_budget_everything_is_admitted() -> None:
-    assert decide(Backlog(oldest_waiting_booking=1.0), budget_seconds=1.0).admit
+
+def _waiting(count: int, oldest: float) -> Backlog:
+    return Backlog(oldest_waiting_booking=oldest, waiting_bookings=count)
+
+
+def test_within_the_target_wait_everything_is_admitted() -> None:
+    assert decide(_waiting(500, TARGET), budget_seconds=BUDGET) == Verdict()
     assert decide(Backlog(), budget_seconds=0.1).admit
 
 
-def test_over_budget_writes_are_shed_with_a_retry_after_of_at_least_a_second() -> None:
-    verdict = decide(Backlog(oldest_waiting_booking=1.2), budget_seconds=1.0)
-    assert not verdict.admit
+def test_past_the_target_wait_the_limit_is_what_the_path_finishes_in_the_target_time() -> None:
+    # 300 in flight, the oldest 2.4 s old: they finish at ~125/s, 1.2 s of which is 150.
+    verdict = decide(_waiting(300, 2 * TARGET), budget_seconds=BUDGET)
+    assert (verdict.admit, verdict.closed, verdict.limit) == (False, False, 150)
     assert verdict.retry_after_seconds == 1
-    assert "confirmation" in verdict.reason
+    assert "300 bookings wait for their confirmation" in verdict.reason
 
 
-def test_retry_after_grows_with_how_far_over_budget_the_backlog_is() -> None:
+def test_under_the_target_the_limit_grows_by_at_most_a_factor_per_sample() -> None:
+    verdict = Verdict(limit=100)
+    limits = []
+    for _ in range(4):  # the path keeps up: 100 in flight wait a tenth of the target
+        verdict = decide(
+            _waiting(verdict.limit or 0, TARGET / 10), budget_seconds=BUDGET, previous=verdict
+        )
+        limits.append(verdict.limit)
+    assert limits == [150, 225, 337, 505]
+    assert limits[0] == 100 * MAX_GROWTH
+
+
+def test_the_limit_settles_where_the_wait_is_the_target() -> None:
+    # A path that finishes 150 a second: with the limit full, the oldest has waited limit/150.
+    verdict = Verdict(limit=400)
+    for _ in range(6):
+        limit = verdict.limit or 0
+        verdict = decide(_waiting(limit, limit / 150), budget_seconds=BUDGET, previous=verdict)
+    assert verdict.limit == pytest.approx(150 * TARGET, abs=2)
+
+
+def test_one_old_straggler_leaves_a_floor_of_promises_in_flight() -> None:
+    verdict = decide(_waiting(3, 0.9 * BUDGET), budget_seconds=BUDGET, previous=Verdict(limit=90))
+    assert (verdict.closed, verdict.limit) == (False, MIN_LIMIT)
+
+
+def test_past_the_budget_nothing_is_admitted_and_retry_after_says_how_far_over_it_is() -> None:
     verdict = decide(
-        Backlog(oldest_unpublished_event=7.5, unpublished_events=900), budget_seconds=3.0
+        Backlog(oldest_unpublished_event=7.5, unpublished_events=900),
+        budget_seconds=BUDGET,
+        previous=Verdict(limit=120),
     )
-    assert (verdict.admit, verdict.retry_after_seconds) == (False, 5)
-    assert "published" in verdict.reason
+    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (True, 120, 5)
+    assert "900 events wait to be published" in verdict.reason
+    assert decide(_waiting(1, 1.2), budget_seconds=1.0).closed
 
 
-def test_over_budget_the_admitted_share_shrinks_by_a_factor_per_sample_down_to_a_floor() -> None:
-    over = Backlog(oldest_waiting_booking=1.5)
-    verdict = Verdict()
-    shares = []
-    for _ in range(12):
-        verdict = decide(over, budget_seconds=1.0, previous=verdict)
-        shares.append(verdict.share)
-    assert shares[0] == pytest.approx(DECREASE_FACTOR)
-    assert shares[1] == pytest.approx(DECREASE_FACTOR**2)
-    assert shares == sorted(shares, reverse=True)
-    assert shares[-1] == MIN_SHARE, "a trickle keeps the confirming path busy"
-
-
-def test_past_twice_the_budget_nothing_is_admitted() -> None:
-    verdict = decide(
-        Backlog(oldest_waiting_booking=2.1), budget_seconds=1.0, previous=Verdict(share=0.5)
-    )
-    assert verdict.share == 0.0
-
-
-def test_under_budget_the_share_grows_back_by_steps_until_everything_is_admitted() -> None:
-    verdict = Verdict(share=0.5)
-    under = Backlog(oldest_waiting_booking=0.2)
-    steps = []
-    while not verdict.admit:
-        verdict = decide(under, budget_seconds=1.0, previous=verdict)
-        steps.append(verdict.share)
-    assert steps[0] == pytest.approx(0.5 + INCREASE_STEP)
-    assert len(steps) == round(0.5 / INCREASE_STEP)
+def test_the_limit_is_lifted_once_the_load_has_gone() -> None:
+    verdict = decide(_waiting(10, TARGET / 4), budget_seconds=BUDGET, previous=Verdict(limit=150))
     assert verdict == Verdict()
 
 
-def test_the_gate_admits_the_share_evenly_and_refuses_the_first_call() -> None:
-    gate = ShareGate()
-    admitted = [gate.admit(0.25) for _ in range(100)]
-    assert admitted[:4] == [False, False, False, True]
-    assert sum(admitted) == 25
-    assert not any(ShareGate().admit(0.0) for _ in range(50))
-    assert all(ShareGate().admit(1.0) for _ in range(5))
+def test_the_promises_in_flight_are_the_larger_of_waiting_bookings_and_unpublished_events() -> None:
+    assert Backlog(waiting_bookings=40, unpublished_events=25).in_flight == 40
+    assert Backlog(waiting_bookings=0, unpublished_events=25).in_flight == 25
+
+
+async def _monitor(backlog: Backlog, previous: Verdict) -> AdmissionMonitor:
+    async def probe() -> Backlog:
+        return backlog
+
+    monitor = AdmissionMonitor(probe, service="test", budget_seconds=BUDGET)
+    monitor.verdict = previous
+    await monitor.sample()
+    return monitor
+
+
+async def test_the_monitor_refuses_writes_while_the_promises_in_flight_exceed_the_limit() -> None:
+    monitor = await _monitor(_waiting(140, 2 * TARGET), previous=Verdict(limit=150))
+    assert monitor.verdict.limit == 70
+    assert not any(monitor.try_admit() for _ in range(10))
+
+
+async def test_writes_admitted_since_the_sample_count_as_in_flight() -> None:
+    # 20 in flight, the oldest 0.96 s: a limit of 25, so five more go in until the next sample.
+    monitor = await _monitor(_waiting(20, TARGET * 0.8), previous=Verdict(limit=100))
+    assert monitor.verdict.limit == 25
+    assert [monitor.try_admit() for _ in range(8)] == [True] * 5 + [False] * 3
+    await monitor.sample()
+    assert monitor.try_admit(), "the next sample starts the count again"
+
+
+async def test_closed_admits_nothing_and_an_unlimited_verdict_everything() -> None:
+    closed = await _monitor(_waiting(5, BUDGET + 1), previous=Verdict())
+    assert not any(closed.try_admit() for _ in range(5))
+    free = await _monitor(Backlog(), previous=Verdict(limit=20))
+    assert all(free.try_admit() for _ in range(500))
 
 
 @pytest.mark.parametrize(

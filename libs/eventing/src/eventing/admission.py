@@ -2,15 +2,25 @@
 
 A request path that outruns the path behind it (relay, responder, replies) fills a backlog that
 only grows; an API that still says 201 then expires what it accepted. So each service watches
-how far behind it is, and past a budget answers ``429 Too Many Requests`` with ``Retry-After``
-and an RFC 9457 problem body, before anything is written. Reads are never shed.
+how far behind it is and answers ``429 Too Many Requests`` with ``Retry-After`` and an RFC 9457
+problem body, before anything is written, for the writes it cannot take on. Reads are never shed.
 
 - ``Backlog`` is what a service measures (sampled a few times a second by ``AdmissionMonitor``,
-  never per request): the age of the oldest work it promised and has not finished.
-- ``decide`` is the pure rule: the share of writes to admit shrinks while the backlog is over
-  budget and grows back under it; ``ShareGate`` admits that share of the calls.
+  never per request): how many promises are in flight (waiting bookings, unpublished events)
+  and the age of the oldest.
+- ``decide`` is the pure rule: a limit on the promises in flight, from Little's law, so that
+  a new promise waits about a target time (a fraction of the budget); past the budget itself
+  nothing is admitted. ``AdmissionMonitor.try_admit`` admits a write while the promises in
+  flight are under the limit: one finished lets one more in.
 - ``AdmissionMiddleware`` answers 429 for the guarded routes at the ASGI edge, before routing
   and body parsing, so that shedding costs little of the CPU the backlog needs.
+
+Why a limit on the promises in flight rather than a share of the requests (the rule before,
+README, Overload): a share must track the offered load, which moves with every client that
+gives up or retries, and a share that reached zero past the budget left the confirming path
+idle until the oldest booking was confirmed (20-30 % of the capacity lost at 64 connections).
+A limit is self-clocking: at any load the confirming path always has work, and what waits is
+bounded by the limit, so the wait is the limit divided by the rate at which promises finish.
 """
 
 from __future__ import annotations
@@ -42,8 +52,13 @@ OUTBOX_BACKLOG = Gauge(
 BUDGET = Gauge("admission_budget_seconds", "Backlog age past which writes are shed", ["service"])
 SHED = Counter("admission_shed_requests_total", "Writes answered 429", ["service", "route"])
 SHEDDING = Gauge("admission_shedding", "1 while writes are shed", ["service"])
-ADMITTED_SHARE = Gauge(
-    "admission_admitted_share", "Share of guarded writes admitted (1: all)", ["service"]
+IN_FLIGHT = Gauge(
+    "admission_in_flight", "Promises in flight (waiting bookings, unpublished events)", ["service"]
+)
+LIMIT = Gauge(
+    "admission_in_flight_limit",
+    "Promises in flight past which writes are shed (+Inf: none)",
+    ["service"],
 )
 
 PROBLEM_TYPE = "https://careplan.example/problems/overloaded"
@@ -51,82 +66,94 @@ PROBLEM_TYPE = "https://careplan.example/problems/overloaded"
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Ages in seconds (0 when there is nothing pending)."""
+    """Ages in seconds (0 when there is nothing pending) and counts."""
 
     oldest_waiting_booking: float = 0.0
     oldest_unpublished_event: float = 0.0
     unpublished_events: int = 0
+    waiting_bookings: int = 0
 
     @property
     def age(self) -> float:
         return max(self.oldest_waiting_booking, self.oldest_unpublished_event)
 
+    @property
+    def in_flight(self) -> int:
+        """The promises not yet kept: a waiting booking's request is one of the unpublished
+        events until it is published, so the larger count, not the sum."""
+        return max(self.waiting_bookings, self.unpublished_events)
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The share of guarded writes to admit until the next sample (1.0: all, 0.0: none)."""
+    """What may be admitted until the next sample: ``limit`` promises in flight at most
+    (None: no limit), nothing at all while ``closed``."""
 
-    share: float = 1.0
+    limit: int | None = None
+    closed: bool = False
     retry_after_seconds: int = 0
     reason: str = ""
 
     @property
     def admit(self) -> bool:
         """Every write is admitted (nothing is being shed)."""
-        return self.share >= 1.0
+        return self.limit is None and not self.closed
 
 
-# How the admitted share moves per sample (5 a second). Opening fully whenever the backlog
-# dipped under the budget and closing fully above it made the pipeline alternate between a
-# burst and idleness: at a 1 s budget 15 % of the capacity was lost (README, Measured). A share
-# that shrinks by a factor while over budget and grows by steps while under it (AIMD, as TCP
-# does) keeps a steady stream of admitted bookings, just enough to hold the backlog near budget.
-DECREASE_FACTOR = 0.7
-INCREASE_STEP = 0.1
-MIN_SHARE = 0.05
-# Past this multiple of the budget nothing is admitted: the promise behind a 201 (confirmed
-# well within the booking timeout) comes first.
-HARD_LIMIT = 2.0
+# The wait the limit aims at, as a share of the budget: 1.2 s at the default 3 s, so that the
+# oldest promise stays well inside the budget and a 201 is confirmed within about that time.
+TARGET_FRACTION = 0.4
+# The limit never goes below this: a few promises in flight keep the confirming path busy,
+# whatever one straggler's age says.
+MIN_LIMIT = 8
+# The limit grows at most by this factor per sample (5 a second): the estimate behind it reads
+# a wait that is up to one wait old.
+MAX_GROWTH = 1.5
 
 
 def decide(backlog: Backlog, *, budget_seconds: float, previous: Verdict | None = None) -> Verdict:
-    """The next share of writes to admit, from the backlog's age against the budget."""
-    share = previous.share if previous is not None else 1.0
-    if backlog.age <= budget_seconds:
-        share = min(1.0, round(share + INCREASE_STEP, 6))
-        if share >= 1.0:
+    """The next verdict, from the backlog against the budget.
+
+    Little's law: promises in flight = rate at which they finish x time each waits. The oldest
+    of ``in_flight`` promises has waited ``age``, so they came (and, at a steady state, go) at
+    about ``in_flight / age`` a second, and a limit of that rate x the target wait makes a new
+    promise wait about the target: ``in_flight * target / age``. Under the target the estimate
+    grows with each sample (the path finishes faster than the limit feeds it) until the wait
+    reaches the target or the path its capacity; over it, the limit falls to what the path
+    finishes in the target time."""
+    target = budget_seconds * TARGET_FRACTION
+    age, in_flight = backlog.age, backlog.in_flight
+    limit = previous.limit if previous is not None else None
+    if age > budget_seconds:
+        # A promise is near breaking (an outage, not load): nothing more until it is kept.
+        return Verdict(
+            limit=limit or MIN_LIMIT,
+            closed=True,
+            retry_after_seconds=max(1, math.ceil(age - budget_seconds)),
+            reason=_why(backlog),
+        )
+    if limit is None:
+        if age <= target:
             return Verdict()
-    elif backlog.age > HARD_LIMIT * budget_seconds:
-        share = 0.0
-    else:
-        share = max(MIN_SHARE, min(share, 1.0) * DECREASE_FACTOR)
-    # The backlog drains at least as fast as it grew past the budget: ask the client to come
-    # back once it may have, at least a second from now.
-    retry_after = max(1, math.ceil(backlog.age - budget_seconds))
+        limit = max(MIN_LIMIT, math.floor(in_flight * target / age))
+    elif age > 0 and in_flight > 0:
+        estimate = in_flight * target / age
+        limit = max(MIN_LIMIT, math.floor(min(estimate, limit * MAX_GROWTH)))
+    if age <= target / 2 and in_flight < limit / 2:
+        return Verdict()  # the load has gone: nothing needs limiting
+    return Verdict(limit=limit, retry_after_seconds=1, reason=_why(backlog))
+
+
+def _why(backlog: Backlog) -> str:
     if backlog.oldest_waiting_booking >= backlog.oldest_unpublished_event:
-        reason = f"bookings wait {backlog.oldest_waiting_booking:.1f} s for their confirmation"
-    else:
-        reason = f"events wait {backlog.oldest_unpublished_event:.1f} s to be published"
-    return Verdict(share=share, retry_after_seconds=retry_after, reason=reason)
-
-
-class ShareGate:
-    """Admits ``share`` of the calls, spread evenly: a credit grows by the share per call and
-    a call goes in when a whole credit is there (no randomness, so the first call after
-    shedding starts is refused, and tests can rely on it)."""
-
-    def __init__(self) -> None:
-        self._credit = 0.0
-
-    def admit(self, share: float) -> bool:
-        if share >= 1.0:
-            self._credit = 0.0
-            return True
-        self._credit = min(1.0, self._credit + share)
-        if self._credit >= 1.0:
-            self._credit -= 1.0
-            return True
-        return False
+        return (
+            f"{backlog.waiting_bookings} bookings wait for their confirmation, the oldest"
+            f" {backlog.oldest_waiting_booking:.1f} s"
+        )
+    return (
+        f"{backlog.unpublished_events} events wait to be published, the oldest"
+        f" {backlog.oldest_unpublished_event:.1f} s"
+    )
 
 
 BacklogProbe = Callable[[], Awaitable[Backlog]]
@@ -149,6 +176,8 @@ class AdmissionMonitor:
         self._interval = interval_seconds
         self.verdict = Verdict()
         self.backlog = Backlog()
+        # Writes admitted since the last sample: in flight, though the sample did not see them.
+        self._admitted_since_sample = 0
         BUDGET.labels(service).set(budget_seconds)
 
     @property
@@ -159,8 +188,21 @@ class AdmissionMonitor:
         """The outbox part of the last sample (the readiness body shows it)."""
         return OutboxBacklog(self.backlog.unpublished_events, self.backlog.oldest_unpublished_event)
 
+    def try_admit(self) -> bool:
+        """Whether one more guarded write goes in now (counted as in flight if it does)."""
+        verdict = self.verdict
+        if verdict.closed:
+            return False
+        if verdict.limit is None:
+            return True
+        if self.backlog.in_flight + self._admitted_since_sample >= verdict.limit:
+            return False
+        self._admitted_since_sample += 1
+        return True
+
     async def sample(self) -> Verdict:
         self.backlog = await self._probe()
+        self._admitted_since_sample = 0
         verdict = decide(self.backlog, budget_seconds=self.budget_seconds, previous=self.verdict)
         if verdict.admit != self.verdict.admit:
             logger.warning(
@@ -176,7 +218,8 @@ class AdmissionMonitor:
         )
         OUTBOX_BACKLOG.labels(self._service).set(self.backlog.unpublished_events)
         SHEDDING.labels(self._service).set(0 if verdict.admit else 1)
-        ADMITTED_SHARE.labels(self._service).set(verdict.share)
+        IN_FLIGHT.labels(self._service).set(self.backlog.in_flight)
+        LIMIT.labels(self._service).set(math.inf if verdict.limit is None else verdict.limit)
         return verdict
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -213,7 +256,6 @@ class AdmissionMiddleware:
         self._guarded = guarded
         self._service = service
         self._answer_after = answer_after_seconds
-        self._gate = ShareGate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         verdict = self._monitor.verdict
@@ -221,7 +263,7 @@ class AdmissionMiddleware:
             await self._app(scope, receive, send)
             return
         route = self._guarded(scope["method"], scope["path"])
-        if route is None or self._gate.admit(verdict.share):
+        if route is None or self._monitor.try_admit():
             await self._app(scope, receive, send)
             return
         SHED.labels(self._service, route).inc()
