@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import re
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from telemetry import configure_tracing, new_traceparent
 from telemetry.connector import traceparent_in_body, traceparent_in_event
+from telemetry.instrument import instrument_fastapi
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 OTHER = "00-1bf7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
@@ -79,3 +83,29 @@ def test_headers_an_input_transformer_rendered_as_json_text_still_carry_it() -> 
     rendered = json.dumps({"traceparent": PARENT})
     event = {"detail": {"headers": ['{"ce_id": "1"}', rendered, "x"]}}
     assert traceparent_in_event(event) == PARENT
+
+
+def test_instrumentations_work_only_under_a_span_that_records() -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    unsampled = PARENT[:-2] + "00"  # children follow their parent's decision: not recorded
+    with tracing.span("unsampled", parent=unsampled):
+        assert not is_instrumentation_enabled(), "an asyncpg span here would be dropped anyway"
+        with tracing.span("sampled inside", parent=OTHER):
+            assert is_instrumentation_enabled()
+        assert not is_instrumentation_enabled()
+    assert is_instrumentation_enabled()
+
+
+def test_a_request_is_instrumented_only_when_its_server_span_records() -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    app = FastAPI()
+
+    @app.get("/probe")
+    def probe() -> dict[str, bool]:
+        return {"instrumented": is_instrumentation_enabled()}
+
+    instrument_fastapi(app, tracing)
+    with TestClient(app) as client:
+        sampled = client.get("/probe", headers={"traceparent": PARENT}).json()
+        unsampled = client.get("/probe", headers={"traceparent": PARENT[:-2] + "00"}).json()
+    assert (sampled["instrumented"], unsampled["instrumented"]) == (True, False)

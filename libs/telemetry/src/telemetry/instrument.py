@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from telemetry.tracing import Tracing
+from opentelemetry import trace
+
+from telemetry.tracing import Tracing, instrumentation_follows
 
 # Probes and scrapes are not what anyone traces a booking for.
 _UNTRACED_URLS = "health/.*,metrics"
@@ -20,6 +22,8 @@ def instrument_fastapi(app: Any, tracing: Tracing) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    # Inside the server span: what the request does is instrumented only if it is sampled.
+    app.add_middleware(_InstrumentIfSampled)
     # Without exclude_spans every ASGI receive and send is a span of its own (three more per
     # request) that tells nothing the server span does not.
     FastAPIInstrumentor.instrument_app(
@@ -46,3 +50,15 @@ def instrument_botocore(tracing: Tracing) -> None:
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
     BotocoreInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
+
+
+class _InstrumentIfSampled:
+    """ASGI middleware: the request's work is instrumented (asyncpg's query spans) only when
+    the server span around it records (``instrumentation_follows``)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        with instrumentation_follows(trace.get_current_span()):
+            await self._app(scope, receive, send)
