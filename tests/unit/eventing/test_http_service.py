@@ -58,7 +58,7 @@ def _client(*, shedding: bool, workers: ReadinessCheck | None = None) -> httpx.A
     monitor = AdmissionMonitor(_no_backlog, service="test-service", budget_seconds=1.0)
     if shedding:
         # Every guarded write refused, as after a sample over budget.
-        monitor.verdict = Verdict(share=0.0, retry_after_seconds=1, reason="over budget")
+        monitor.verdict = Verdict(closed=True, retry_after_seconds=1, reason="over budget")
     install_platform_http(
         app,
         service="test-service",
