@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest
 
 from care_plan.api.admission import guarded_write as care_plan_guarded
@@ -24,25 +26,26 @@ def _waiting(count: int, oldest: float) -> Backlog:
     return Backlog(oldest_waiting_booking=oldest, waiting_bookings=count)
 
 
-def test_within_the_target_wait_everything_is_admitted() -> None:
-    assert decide(_waiting(500, TARGET), budget_seconds=BUDGET) == Verdict()
-    assert decide(Backlog(), budget_seconds=0.1).admit
+def test_the_limit_starts_at_the_floor_and_an_idle_service_keeps_its_limit() -> None:
+    assert Verdict().limit == MIN_LIMIT
+    assert decide(Backlog(), budget_seconds=BUDGET) == Verdict(limit=MIN_LIMIT, reason=ANY)
+    idle = decide(Backlog(), budget_seconds=BUDGET, previous=Verdict(limit=150))
+    assert (idle.limit, idle.closed) == (150, False)
 
 
 def test_past_the_target_wait_the_limit_is_what_the_path_finishes_in_the_target_time() -> None:
     # 300 in flight, the oldest 2.4 s old: they finish at ~125/s, 1.2 s of which is 150.
-    verdict = decide(_waiting(300, 2 * TARGET), budget_seconds=BUDGET)
-    assert (verdict.admit, verdict.closed, verdict.limit) == (False, False, 150)
-    assert verdict.retry_after_seconds == 1
+    verdict = decide(_waiting(300, 2 * TARGET), budget_seconds=BUDGET, previous=Verdict(limit=200))
+    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (False, 150, 1)
     assert "300 bookings wait for their confirmation" in verdict.reason
 
 
 def test_under_the_target_the_limit_grows_by_at_most_a_factor_per_sample() -> None:
     verdict = Verdict(limit=100)
     limits = []
-    for _ in range(4):  # the path keeps up: 100 in flight wait a tenth of the target
+    for _ in range(4):  # the path keeps up: what is in flight waits a tenth of the target
         verdict = decide(
-            _waiting(verdict.limit or 0, TARGET / 10), budget_seconds=BUDGET, previous=verdict
+            _waiting(verdict.limit, TARGET / 10), budget_seconds=BUDGET, previous=verdict
         )
         limits.append(verdict.limit)
     assert limits == [150, 225, 337, 505]
@@ -53,12 +56,12 @@ def test_the_limit_settles_where_the_wait_is_the_target() -> None:
     # A path that finishes 150 a second: with the limit full, the oldest has waited limit/150.
     verdict = Verdict(limit=400)
     for _ in range(6):
-        limit = verdict.limit or 0
+        limit = verdict.limit
         verdict = decide(_waiting(limit, limit / 150), budget_seconds=BUDGET, previous=verdict)
     assert verdict.limit == pytest.approx(150 * TARGET, abs=2)
 
 
-def test_one_old_straggler_leaves_a_floor_of_promises_in_flight() -> None:
+def test_one_old_straggler_leaves_the_floor_of_promises_in_flight() -> None:
     verdict = decide(_waiting(3, 0.9 * BUDGET), budget_seconds=BUDGET, previous=Verdict(limit=90))
     assert (verdict.closed, verdict.limit) == (False, MIN_LIMIT)
 
@@ -69,24 +72,24 @@ def test_past_the_budget_nothing_is_admitted_and_retry_after_says_how_far_over_i
         budget_seconds=BUDGET,
         previous=Verdict(limit=120),
     )
-    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (True, 120, 5)
+    # 900 x 1.2 / 7.5 = 144: the limit still follows the path while it is closed.
+    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (True, 144, 5)
     assert "900 events wait to be published" in verdict.reason
     assert decide(_waiting(1, 1.2), budget_seconds=1.0).closed
 
 
-def test_the_limit_is_lifted_once_the_load_has_gone() -> None:
-    verdict = decide(_waiting(10, TARGET / 4), budget_seconds=BUDGET, previous=Verdict(limit=150))
-    assert verdict == Verdict()
-
-
-def test_the_promises_in_flight_are_the_larger_of_waiting_bookings_and_unpublished_events() -> None:
+def test_the_promises_in_flight_are_the_larger_of_bookings_and_events_and_the_unseen() -> None:
     assert Backlog(waiting_bookings=40, unpublished_events=25).in_flight == 40
     assert Backlog(waiting_bookings=0, unpublished_events=25).in_flight == 25
+    assert Backlog(waiting_bookings=40, unpublished_events=25, unseen_writes=5).in_flight == 45
 
 
-async def _monitor(backlog: Backlog, previous: Verdict) -> AdmissionMonitor:
+async def _monitor(*backlogs: Backlog, previous: Verdict) -> AdmissionMonitor:
+    """A monitor whose probe measures ``backlogs`` in turn, sampled once."""
+    measured = iter(backlogs)
+
     async def probe() -> Backlog:
-        return backlog
+        return next(measured)
 
     monitor = AdmissionMonitor(probe, service="test", budget_seconds=BUDGET)
     monitor.verdict = previous
@@ -96,24 +99,49 @@ async def _monitor(backlog: Backlog, previous: Verdict) -> AdmissionMonitor:
 
 async def test_the_monitor_refuses_writes_while_the_promises_in_flight_exceed_the_limit() -> None:
     monitor = await _monitor(_waiting(140, 2 * TARGET), previous=Verdict(limit=150))
-    assert monitor.verdict.limit == 70
+    assert monitor.verdict.limit == 70  # 140 x 1.2 / 2.4
     assert not any(monitor.try_admit() for _ in range(10))
+    assert monitor.degraded, "readiness says so while writes are shed"
 
 
-async def test_writes_admitted_since_the_sample_count_as_in_flight() -> None:
-    # 20 in flight, the oldest 0.96 s: a limit of 25, so five more go in until the next sample.
-    monitor = await _monitor(_waiting(20, TARGET * 0.8), previous=Verdict(limit=100))
-    assert monitor.verdict.limit == 25
-    assert [monitor.try_admit() for _ in range(8)] == [True] * 5 + [False] * 3
+async def test_writes_the_sample_could_not_see_count_as_in_flight() -> None:
+    # 100 in flight, the oldest 0.6 s: 200, grown to 150 at most, so 50 more go in.
+    slow = _waiting(100, TARGET / 2)
+    monitor = await _monitor(slow, slow, previous=Verdict(limit=100))
+    assert monitor.verdict.limit == 150
+    assert not monitor.degraded
+    assert [monitor.try_admit() for _ in range(55)] == [True] * 50 + [False] * 5
+    for _ in range(50):
+        monitor.finished()  # answered: in the database now, but not in the last sample
+    assert not monitor.try_admit()
     await monitor.sample()
-    assert monitor.try_admit(), "the next sample starts the count again"
+    assert monitor.try_admit(), "the next sample counts what it reads, and only that"
 
 
-async def test_closed_admits_nothing_and_an_unlimited_verdict_everything() -> None:
+async def test_writes_still_in_their_handlers_count_until_they_answer() -> None:
+    monitor = await _monitor(
+        _waiting(100, TARGET / 2),
+        _waiting(100, TARGET * 2),  # the 25 wait for a pooled connection: not in the database
+        _waiting(40, TARGET / 2),
+        previous=Verdict(limit=100),
+    )
+    assert [monitor.try_admit() for _ in range(25)] == [True] * 25
+    await monitor.sample()
+    assert monitor.backlog.in_flight == 125
+    assert monitor.verdict.limit == MIN_LIMIT  # 125 x 1.2 / 2.4 = 62.5: the floor
+    assert not monitor.try_admit()
+    for _ in range(25):
+        monitor.finished()
+    await monitor.sample()
+    assert monitor.verdict.limit == 80  # 40 x 1.2 / 0.6, within 1.5 x 64
+    assert monitor.try_admit()
+
+
+async def test_closed_admits_nothing() -> None:
     closed = await _monitor(_waiting(5, BUDGET + 1), previous=Verdict())
+    assert closed.verdict.closed
     assert not any(closed.try_admit() for _ in range(5))
-    free = await _monitor(Backlog(), previous=Verdict(limit=20))
-    assert all(free.try_admit() for _ in range(500))
+    assert closed.degraded
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import APIRouter
 from prometheus_client import Counter, Gauge
@@ -52,6 +53,8 @@ OUTBOX_BACKLOG = Gauge(
 BUDGET = Gauge("admission_budget_seconds", "Backlog age past which writes are shed", ["service"])
 SHED = Counter("admission_shed_requests_total", "Writes answered 429", ["service", "route"])
 SHEDDING = Gauge("admission_shedding", "1 while writes are shed", ["service"])
+# A write shed this recently still shows in readiness (``degraded``) and the gauge above.
+SHEDDING_SHOWS_SECONDS = 1.0
 IN_FLIGHT = Gauge(
     "admission_in_flight", "Promises in flight (waiting bookings, unpublished events)", ["service"]
 )
@@ -72,6 +75,9 @@ class Backlog:
     oldest_unpublished_event: float = 0.0
     unpublished_events: int = 0
     waiting_bookings: int = 0
+    # Admitted writes the database did not show yet (still in their handlers, or answered
+    # after the sample's query): the monitor adds them to what the probe measured.
+    unseen_writes: int = 0
 
     @property
     def age(self) -> float:
@@ -81,34 +87,30 @@ class Backlog:
     def in_flight(self) -> int:
         """The promises not yet kept: a waiting booking's request is one of the unpublished
         events until it is published, so the larger count, not the sum."""
-        return max(self.waiting_bookings, self.unpublished_events)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What may be admitted until the next sample: ``limit`` promises in flight at most
-    (None: no limit), nothing at all while ``closed``."""
-
-    limit: int | None = None
-    closed: bool = False
-    retry_after_seconds: int = 0
-    reason: str = ""
-
-    @property
-    def admit(self) -> bool:
-        """Every write is admitted (nothing is being shed)."""
-        return self.limit is None and not self.closed
+        return max(self.waiting_bookings, self.unpublished_events) + self.unseen_writes
 
 
 # The wait the limit aims at, as a share of the budget: 1.2 s at the default 3 s, so that the
 # oldest promise stays well inside the budget and a 201 is confirmed within about that time.
 TARGET_FRACTION = 0.4
-# The limit never goes below this: a few promises in flight keep the confirming path busy,
-# whatever one straggler's age says.
-MIN_LIMIT = 8
+# The limit never goes below this, whatever one straggler's age says: enough promises in
+# flight to keep the confirming path busy and to let a burst of clients in at once. It is also
+# where the limit starts.
+MIN_LIMIT = 64
 # The limit grows at most by this factor per sample (5 a second): the estimate behind it reads
 # a wait that is up to one wait old.
 MAX_GROWTH = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What may be admitted until the next sample: ``limit`` promises in flight at most,
+    nothing at all while ``closed``."""
+
+    limit: int = MIN_LIMIT
+    closed: bool = False
+    retry_after_seconds: int = 1
+    reason: str = ""
 
 
 def decide(backlog: Backlog, *, budget_seconds: float, previous: Verdict | None = None) -> Verdict:
@@ -120,28 +122,25 @@ def decide(backlog: Backlog, *, budget_seconds: float, previous: Verdict | None 
     promise wait about the target: ``in_flight * target / age``. Under the target the estimate
     grows with each sample (the path finishes faster than the limit feeds it) until the wait
     reaches the target or the path its capacity; over it, the limit falls to what the path
-    finishes in the target time."""
+    finishes in the target time. There is always a limit: one lifted under a light load let
+    an open-loop burst into the request handlers faster than the database showed it (seen at
+    600/s offered: 880 in flight against a limit of 160 a second later)."""
     target = budget_seconds * TARGET_FRACTION
     age, in_flight = backlog.age, backlog.in_flight
-    limit = previous.limit if previous is not None else None
+    limit = previous.limit if previous is not None else MIN_LIMIT
+    if age > 0 and in_flight > 0:
+        estimate = in_flight * target / age
+        limit = max(MIN_LIMIT, math.floor(min(estimate, limit * MAX_GROWTH)))
     if age > budget_seconds:
-        # A promise is near breaking (an outage, not load): nothing more until it is kept.
+        # A promise is near breaking (an outage more likely than load): nothing more until
+        # it is kept.
         return Verdict(
-            limit=limit or MIN_LIMIT,
+            limit=limit,
             closed=True,
             retry_after_seconds=max(1, math.ceil(age - budget_seconds)),
             reason=_why(backlog),
         )
-    if limit is None:
-        if age <= target:
-            return Verdict()
-        limit = max(MIN_LIMIT, math.floor(in_flight * target / age))
-    elif age > 0 and in_flight > 0:
-        estimate = in_flight * target / age
-        limit = max(MIN_LIMIT, math.floor(min(estimate, limit * MAX_GROWTH)))
-    if age <= target / 2 and in_flight < limit / 2:
-        return Verdict()  # the load has gone: nothing needs limiting
-    return Verdict(limit=limit, retry_after_seconds=1, reason=_why(backlog))
+    return Verdict(limit=limit, reason=_why(backlog))
 
 
 def _why(backlog: Backlog) -> str:
@@ -176,37 +175,51 @@ class AdmissionMonitor:
         self._interval = interval_seconds
         self.verdict = Verdict()
         self.backlog = Backlog()
-        # Writes admitted since the last sample: in flight, though the sample did not see them.
-        self._admitted_since_sample = 0
+        # Guarded writes in flight that the last sample could not see: those still in their
+        # handler (under an open-loop overload hundreds wait there for a pooled connection),
+        # and those finished since (committed after the sample's query).
+        self._in_handlers = 0
+        self._finished_since_sample = 0
+        self._last_shed = -math.inf
         BUDGET.labels(service).set(budget_seconds)
 
     @property
     def degraded(self) -> bool:
-        return not self.verdict.admit
+        """Writes are being shed: all of them, or some within the last second."""
+        return self.verdict.closed or time.monotonic() - self._last_shed < SHEDDING_SHOWS_SECONDS
 
     def outbox_backlog(self) -> OutboxBacklog:
         """The outbox part of the last sample (the readiness body shows it)."""
         return OutboxBacklog(self.backlog.unpublished_events, self.backlog.oldest_unpublished_event)
 
     def try_admit(self) -> bool:
-        """Whether one more guarded write goes in now (counted as in flight if it does)."""
+        """Whether one more guarded write goes in now; if it does, it counts as in flight, and
+        the caller calls ``finished`` once its handler has answered."""
         verdict = self.verdict
-        if verdict.closed:
+        seen = self.backlog.in_flight - self.backlog.unseen_writes
+        in_flight = seen + self._in_handlers + self._finished_since_sample
+        if verdict.closed or in_flight >= verdict.limit:
+            self._last_shed = time.monotonic()
             return False
-        if verdict.limit is None:
-            return True
-        if self.backlog.in_flight + self._admitted_since_sample >= verdict.limit:
-            return False
-        self._admitted_since_sample += 1
+        self._in_handlers += 1
         return True
 
+    def finished(self) -> None:
+        """An admitted write has answered: what it promised is in the database now, where
+        the next sample counts it."""
+        self._in_handlers -= 1
+        self._finished_since_sample += 1
+
     async def sample(self) -> Verdict:
-        self.backlog = await self._probe()
-        self._admitted_since_sample = 0
+        measured = await self._probe()
+        # What answered before now is in what the probe read; what is still in its handler
+        # is not.
+        self._finished_since_sample = 0
+        self.backlog = replace(measured, unseen_writes=self._in_handlers)
         verdict = decide(self.backlog, budget_seconds=self.budget_seconds, previous=self.verdict)
-        if verdict.admit != self.verdict.admit:
+        if verdict.closed != self.verdict.closed:
             logger.warning(
-                "shedding writes" if not verdict.admit else "admitting writes again",
+                "shedding every write" if verdict.closed else "admitting writes again",
                 extra={"reason": verdict.reason, "backlog_age": round(self.backlog.age, 3)},
             )
         self.verdict = verdict
@@ -217,9 +230,9 @@ class AdmissionMonitor:
             self.backlog.oldest_unpublished_event
         )
         OUTBOX_BACKLOG.labels(self._service).set(self.backlog.unpublished_events)
-        SHEDDING.labels(self._service).set(0 if verdict.admit else 1)
+        SHEDDING.labels(self._service).set(1 if self.degraded else 0)
         IN_FLIGHT.labels(self._service).set(self.backlog.in_flight)
-        LIMIT.labels(self._service).set(math.inf if verdict.limit is None else verdict.limit)
+        LIMIT.labels(self._service).set(verdict.limit)
         return verdict
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -258,14 +271,19 @@ class AdmissionMiddleware:
         self._answer_after = answer_after_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._guarded(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self._app(scope, receive, send)
+            return
+        # Counted even while nothing is limited: when limiting starts, what is in the
+        # handlers already counts.
+        if self._monitor.try_admit():
+            try:
+                await self._app(scope, receive, send)
+            finally:
+                self._monitor.finished()
+            return
         verdict = self._monitor.verdict
-        if scope["type"] != "http" or verdict.admit:
-            await self._app(scope, receive, send)
-            return
-        route = self._guarded(scope["method"], scope["path"])
-        if route is None or self._monitor.try_admit():
-            await self._app(scope, receive, send)
-            return
         SHED.labels(self._service, route).inc()
         await asyncio.sleep(self._answer_after)
         body = (
