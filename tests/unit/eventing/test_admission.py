@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from unittest.mock import ANY
 
 import pytest
@@ -30,14 +31,20 @@ def test_the_limit_starts_at_the_floor_and_an_idle_service_keeps_its_limit() -> 
     assert Verdict().limit == MIN_LIMIT
     assert decide(Backlog(), budget_seconds=BUDGET) == Verdict(limit=MIN_LIMIT, reason=ANY)
     idle = decide(Backlog(), budget_seconds=BUDGET, previous=Verdict(limit=150))
-    assert (idle.limit, idle.closed) == (150, False)
+    assert (idle.limit, idle.limiting, idle.closed) == (150, False, False)
 
 
 def test_past_the_target_wait_the_limit_is_what_the_path_finishes_in_the_target_time() -> None:
-    # 300 in flight, the oldest 2.4 s old: they finish at ~125/s, 1.2 s of which is 150.
+    # 300 in flight, the oldest 2 s old: they finish at ~150/s, 1 s of which is 150.
     verdict = decide(_waiting(300, 2 * TARGET), budget_seconds=BUDGET, previous=Verdict(limit=200))
-    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (False, 150, 1)
+    assert (verdict.limiting, verdict.closed, verdict.limit) == (True, False, 150)
+    assert verdict.retry_after_seconds == 1
     assert "300 bookings wait for their confirmation" in verdict.reason
+
+
+def test_the_limit_is_enforced_once_the_oldest_promise_waited_half_the_target() -> None:
+    assert not decide(_waiting(100, TARGET / 2), budget_seconds=BUDGET).limiting
+    assert decide(_waiting(100, TARGET / 2 + 0.01), budget_seconds=BUDGET).limiting
 
 
 def test_under_the_target_the_limit_grows_by_at_most_a_factor_per_sample() -> None:
@@ -70,10 +77,10 @@ def test_past_the_budget_nothing_is_admitted_and_retry_after_says_how_far_over_i
     verdict = decide(
         Backlog(oldest_unpublished_event=7.5, unpublished_events=900),
         budget_seconds=BUDGET,
-        previous=Verdict(limit=120),
+        previous=Verdict(limit=100),
     )
-    # 900 x 1.2 / 7.5 = 144: the limit still follows the path while it is closed.
-    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (True, 144, 5)
+    # 900 x 1 / 7.5 = 120: the limit still follows the path while it is closed.
+    assert (verdict.closed, verdict.limit, verdict.retry_after_seconds) == (True, 120, 5)
     assert "900 events wait to be published" in verdict.reason
     assert decide(_waiting(1, 1.2), budget_seconds=1.0).closed
 
@@ -82,6 +89,7 @@ def test_the_promises_in_flight_are_the_larger_of_bookings_and_events_and_the_un
     assert Backlog(waiting_bookings=40, unpublished_events=25).in_flight == 40
     assert Backlog(waiting_bookings=0, unpublished_events=25).in_flight == 25
     assert Backlog(waiting_bookings=40, unpublished_events=25, unseen_writes=5).in_flight == 45
+    assert Backlog(oldest_waiting_booking=0.3, oldest_unseen_write=0.8).age == 0.8
 
 
 async def _monitor(*backlogs: Backlog, previous: Verdict) -> AdmissionMonitor:
@@ -97,50 +105,66 @@ async def _monitor(*backlogs: Backlog, previous: Verdict) -> AdmissionMonitor:
     return monitor
 
 
+def _admit(monitor: AdmissionMonitor, count: int) -> list[int | None]:
+    return [monitor.try_admit() for _ in range(count)]
+
+
 async def test_the_monitor_refuses_writes_while_the_promises_in_flight_exceed_the_limit() -> None:
     monitor = await _monitor(_waiting(140, 2 * TARGET), previous=Verdict(limit=150))
-    assert monitor.verdict.limit == 70  # 140 x 1.2 / 2.4
-    assert not any(monitor.try_admit() for _ in range(10))
+    assert monitor.verdict.limit == 70  # 140 x 1 / 2
+    assert _admit(monitor, 10) == [None] * 10
     assert monitor.degraded, "readiness says so while writes are shed"
 
 
-async def test_writes_the_sample_could_not_see_count_as_in_flight() -> None:
-    # 100 in flight, the oldest 0.6 s: 200, grown to 150 at most, so 50 more go in.
-    slow = _waiting(100, TARGET / 2)
-    monitor = await _monitor(slow, slow, previous=Verdict(limit=100))
-    assert monitor.verdict.limit == 150
+async def test_under_half_the_target_a_burst_goes_in_whatever_the_limit() -> None:
+    monitor = await _monitor(_waiting(100, TARGET * 0.4), previous=Verdict(limit=MIN_LIMIT))
+    assert monitor.verdict.limit < 300
+    assert None not in _admit(monitor, 300)
     assert not monitor.degraded
-    assert [monitor.try_admit() for _ in range(55)] == [True] * 50 + [False] * 5
-    for _ in range(50):
-        monitor.finished()  # answered: in the database now, but not in the last sample
-    assert not monitor.try_admit()
+
+
+async def test_writes_the_sample_could_not_see_count_as_in_flight() -> None:
+    # 100 in flight, the oldest 0.8 s: a limit of 125, so 25 more go in until the next sample.
+    slow = _waiting(100, TARGET * 0.8)
+    monitor = await _monitor(slow, slow, previous=Verdict(limit=100))
+    assert monitor.verdict.limit == 125
+    admitted = _admit(monitor, 30)
+    assert [ticket is not None for ticket in admitted] == [True] * 25 + [False] * 5
+    for ticket in admitted[:25]:
+        assert ticket is not None
+        monitor.finished(ticket)  # answered: in the database now, but not in the last sample
+    assert monitor.try_admit() is None
     await monitor.sample()
-    assert monitor.try_admit(), "the next sample counts what it reads, and only that"
+    assert monitor.try_admit() is not None, "the next sample counts what it reads, and only that"
 
 
-async def test_writes_still_in_their_handlers_count_until_they_answer() -> None:
+async def test_writes_still_in_their_handlers_count_and_age_until_they_answer() -> None:
     monitor = await _monitor(
-        _waiting(100, TARGET / 2),
+        _waiting(100, TARGET * 0.8),
         _waiting(100, TARGET * 2),  # the 25 wait for a pooled connection: not in the database
-        _waiting(40, TARGET / 2),
+        _waiting(40, TARGET * 0.6),
         previous=Verdict(limit=100),
     )
-    assert [monitor.try_admit() for _ in range(25)] == [True] * 25
+    tickets = _admit(monitor, 25)
+    await asyncio.sleep(0.01)
     await monitor.sample()
     assert monitor.backlog.in_flight == 125
-    assert monitor.verdict.limit == MIN_LIMIT  # 125 x 1.2 / 2.4 = 62.5: the floor
-    assert not monitor.try_admit()
-    for _ in range(25):
-        monitor.finished()
+    assert monitor.backlog.oldest_unseen_write >= 0.01
+    assert monitor.verdict.limit == MIN_LIMIT  # 125 x 1 / 2 = 62.5: the floor
+    assert monitor.try_admit() is None
+    for ticket in tickets:
+        assert ticket is not None
+        monitor.finished(ticket)
     await monitor.sample()
-    assert monitor.verdict.limit == 80  # 40 x 1.2 / 0.6, within 1.5 x 64
-    assert monitor.try_admit()
+    assert (monitor.backlog.unseen_writes, monitor.backlog.oldest_unseen_write) == (0, 0.0)
+    assert monitor.verdict.limit == 66  # 40 x 1 / 0.6, within 1.5 x 64
+    assert monitor.try_admit() is not None
 
 
 async def test_closed_admits_nothing() -> None:
     closed = await _monitor(_waiting(5, BUDGET + 1), previous=Verdict())
     assert closed.verdict.closed
-    assert not any(closed.try_admit() for _ in range(5))
+    assert _admit(closed, 5) == [None] * 5
     assert closed.degraded
 
 
