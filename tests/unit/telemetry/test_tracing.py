@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from telemetry import configure_tracing, new_traceparent
 from telemetry.connector import traceparent_in_body, traceparent_in_event
-from telemetry.instrument import instrument_fastapi
+from telemetry.instrument import instrument_fastapi, instrument_only_inside_spans
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 OTHER = "00-1bf7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
@@ -109,3 +110,21 @@ def test_a_request_is_instrumented_only_when_its_server_span_records() -> None:
         sampled = client.get("/probe", headers={"traceparent": PARENT}).json()
         unsampled = client.get("/probe", headers={"traceparent": PARENT[:-2] + "00"}).json()
     assert (sampled["instrumented"], unsampled["instrumented"]) == (True, False)
+
+
+def test_once_asked_nothing_outside_a_span_is_instrumented() -> None:
+    """A relay's polling query outside every span was a one-span trace of its own."""
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    seen: dict[str, bool] = {}
+
+    def process_main() -> None:  # a thread of its own: a new thread starts from an empty context
+        instrument_only_inside_spans(tracing)
+        seen["outside"] = is_instrumentation_enabled()
+        with tracing.span("sampled", parent=PARENT):
+            seen["inside"] = is_instrumentation_enabled()
+
+    thread = threading.Thread(target=process_main)
+    thread.start()
+    thread.join()
+    assert seen == {"outside": False, "inside": True}
+    assert is_instrumentation_enabled(), "only the thread that asked"

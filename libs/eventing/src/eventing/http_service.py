@@ -25,7 +25,11 @@ from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.settings import AuthSettings, Environment
 from telemetry import Tracing, configure_tracing
-from telemetry.instrument import instrument_asyncpg, instrument_fastapi
+from telemetry.instrument import (
+    instrument_asyncpg,
+    instrument_fastapi,
+    instrument_only_inside_spans,
+)
 
 
 class HttpServiceSettings(Protocol):
@@ -100,6 +104,7 @@ def serve(
     configure_logging(settings.log_level, service=service)
     tracing = configure_tracing(service)
     instrument_asyncpg(tracing)
+    instrument_only_inside_spans(tracing)
     app = build_app(tracing)
     instrument_fastapi(app, tracing)
     uvicorn.run(

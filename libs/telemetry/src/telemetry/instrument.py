@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from telemetry.tracing import Tracing, instrumentation_follows
 
@@ -41,6 +43,20 @@ def instrument_asyncpg(tracing: Tracing) -> None:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
     AsyncPGInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
+
+
+def instrument_only_inside_spans(tracing: Tracing) -> None:
+    """Outside every span the instrumentations stay quiet, for the rest of this thread and the
+    tasks and threads it starts: call it once, before the event loop starts.
+
+    Without it every query or AWS call made outside a span was a trace of its own: the relay's
+    polling and marking, the admission probe five times a second, the expiry sweeper, each a
+    one-span trace that nobody looks for; at 10 % sampling the exporter spent more on them
+    than on the bookings' traces. Inside a span ``instrumentation_follows`` decides."""
+    if tracing.provider is None:
+        return
+    # Never detached: the process's base context.
+    otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
 def instrument_botocore(tracing: Tracing) -> None:

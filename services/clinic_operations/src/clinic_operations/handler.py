@@ -21,7 +21,7 @@ import boto3
 from clinic_operations.logic import Action, InvalidNotificationError, decide
 from clinic_operations.visits import record_cancelled, record_confirmed
 from telemetry import Tracing, configure_tracing
-from telemetry.instrument import instrument_botocore
+from telemetry.instrument import instrument_botocore, instrument_only_inside_spans
 from telemetry.sqs_batch import BatchResponse, process_records
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def tracing() -> Tracing:
     """Tracing per execution environment (OTEL_* variables), built on first use."""
     configured = configure_tracing("clinic-operations")
     instrument_botocore(configured)
+    instrument_only_inside_spans(configured)
     return configured
 
 

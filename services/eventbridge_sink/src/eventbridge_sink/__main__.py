@@ -9,7 +9,7 @@ from eventbridge_sink.settings import SinkSettings
 from eventing.logging import configure_logging
 from eventing.settings import KafkaSettings
 from telemetry import configure_tracing
-from telemetry.instrument import instrument_botocore
+from telemetry.instrument import instrument_botocore, instrument_only_inside_spans
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
     configure_logging(settings.log_level, service="eventbridge-sink")
     tracing = configure_tracing("eventbridge-sink")
     instrument_botocore(tracing)
+    instrument_only_inside_spans(tracing)
     try:
         asyncio.run(serve(settings, KafkaSettings(), tracing=tracing))
     finally:

@@ -38,7 +38,7 @@ from patient_notifications.logic import (
     decide,
 )
 from telemetry import Tracing, configure_tracing
-from telemetry.instrument import instrument_botocore
+from telemetry.instrument import instrument_botocore, instrument_only_inside_spans
 from telemetry.sqs_batch import BatchResponse, process_records
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ def tracing() -> Tracing:
     """Tracing per execution environment (OTEL_* variables), built on first use."""
     configured = configure_tracing("patient-notifications")
     instrument_botocore(configured)
+    instrument_only_inside_spans(configured)
     return configured
 
 
