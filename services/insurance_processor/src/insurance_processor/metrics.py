@@ -38,18 +38,23 @@ class ProcessorMetrics:
             ["outcome", "reason"],
             registry=self.registry,
         )
-        # Every series exists from the start at 0, so a rate over it is defined at once.
-        for outcome in Outcome:
-            if outcome is not Outcome.DEAD_LETTERED:
-                self._records.labels(outcome.value, "")
-        for reason in PARKED_FOR:
-            self._records.labels(Outcome.DEAD_LETTERED.value, reason.value)
+        # Every series exists from the start at 0, so a rate over it is defined at once; the
+        # children are kept, since ``labels()`` per record was 5 % of the processing loop.
+        self._by_outcome: dict[Outcome, Counter] = {
+            outcome: self._records.labels(outcome.value, "")
+            for outcome in Outcome
+            if outcome is not Outcome.DEAD_LETTERED
+        }
+        self._parked = {
+            reason: self._records.labels(Outcome.DEAD_LETTERED.value, reason.value)
+            for reason in PARKED_FOR
+        }
 
     def count(self, outcome: Outcome) -> None:
-        self._records.labels(outcome.value, "").inc()
+        self._by_outcome[outcome].inc()
 
     def count_parked(self, reason: DeadLetterReason) -> None:
-        self._records.labels(Outcome.DEAD_LETTERED.value, reason.value).inc()
+        self._parked[reason].inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
