@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from telemetry import configure_tracing, new_traceparent
+from telemetry import Tracing, configure_tracing, new_traceparent
 from telemetry.connector import traceparent_in_body, traceparent_in_event
 from telemetry.instrument import instrument_fastapi, instrument_only_inside_spans
 
@@ -97,19 +98,41 @@ def test_instrumentations_work_only_under_a_span_that_records() -> None:
     assert is_instrumentation_enabled()
 
 
-def test_a_request_is_instrumented_only_when_its_server_span_records() -> None:
-    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+def _served_probe(tracing: Tracing) -> Any:
     app = FastAPI()
 
     @app.get("/probe")
     def probe() -> dict[str, bool]:
         return {"instrumented": is_instrumentation_enabled()}
 
-    instrument_fastapi(app, tracing)
-    with TestClient(app) as client:
+    return instrument_fastapi(app, tracing)
+
+
+def test_a_request_is_instrumented_only_when_its_server_span_records() -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    with TestClient(_served_probe(tracing)) as client:
         sampled = client.get("/probe", headers={"traceparent": PARENT}).json()
         unsampled = client.get("/probe", headers={"traceparent": PARENT[:-2] + "00"}).json()
     assert (sampled["instrumented"], unsampled["instrumented"]) == (True, False)
+
+
+def test_requests_get_server_spans_in_a_process_quiet_outside_spans() -> None:
+    """The ASGI middleware makes no server span where instrumentation is suppressed: the
+    process's base context must not reach the requests (every POST's span was lost)."""
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    answers: list[dict[str, bool]] = []
+
+    def process_main() -> None:  # a thread of its own: its base context is its own
+        instrument_only_inside_spans(tracing)
+        with TestClient(_served_probe(tracing)) as client:
+            answers.append(client.get("/probe", headers={"traceparent": PARENT}).json())
+
+    thread = threading.Thread(target=process_main)
+    thread.start()
+    thread.join()
+    assert answers == [{"instrumented": True}]
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /probe"]
 
 
 def test_once_asked_nothing_outside_a_span_is_instrumented() -> None:

@@ -106,9 +106,9 @@ def serve(
     instrument_asyncpg(tracing)
     instrument_only_inside_spans(tracing)
     app = build_app(tracing)
-    instrument_fastapi(app, tracing)
+    served = instrument_fastapi(app, tracing)
     uvicorn.run(
-        app,
+        served,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # the JSON logging configured above

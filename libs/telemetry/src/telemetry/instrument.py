@@ -18,10 +18,13 @@ from telemetry.tracing import Tracing, instrumentation_follows
 _UNTRACED_URLS = "health/.*,metrics"
 
 
-def instrument_fastapi(app: Any, tracing: Tracing) -> None:
-    """Server spans for every request; the context arriving in ``traceparent`` is continued."""
+def instrument_fastapi(app: Any, tracing: Tracing) -> Any:
+    """Server spans for every request; the context arriving in ``traceparent`` is continued.
+    Serve what it returns: with tracing on, the app inside a wrapper that instruments every
+    request even where ``instrument_only_inside_spans`` quiets the process (the ASGI
+    middleware makes no server span under it)."""
     if tracing.provider is None:
-        return
+        return app
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     # Inside the server span: what the request does is instrumented only if it is sampled.
@@ -34,6 +37,7 @@ def instrument_fastapi(app: Any, tracing: Tracing) -> None:
         excluded_urls=_UNTRACED_URLS,
         exclude_spans=["receive", "send"],
     )
+    return _RequestsInstrumented(app)
 
 
 def instrument_asyncpg(tracing: Tracing) -> None:
@@ -78,3 +82,21 @@ class _InstrumentIfSampled:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         with instrumentation_follows(trace.get_current_span()):
             await self._app(scope, receive, send)
+
+
+class _RequestsInstrumented:
+    """ASGI wrapper outside everything: a request is instrumented whatever the process's base
+    context says; the lifespan (which starts the background workers) keeps it."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, False))
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
