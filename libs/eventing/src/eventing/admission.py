@@ -11,7 +11,7 @@ problem body, before anything is written, for the writes it cannot take on. Read
 - ``decide`` is the pure rule: a limit on the promises in flight, from Little's law, so that
   a new promise waits about a target time (a fraction of the budget); past the budget itself
   nothing is admitted. ``AdmissionMonitor.try_admit`` admits a write while the promises in
-  flight are under the limit: one finished lets one more in.
+  flight are under the limit (once it is enforced): one finished lets one more in.
 - ``AdmissionMiddleware`` answers 429 for the guarded routes at the ASGI edge, before routing
   and body parsing, so that shedding costs little of the CPU the backlog needs.
 
@@ -61,7 +61,7 @@ IN_FLIGHT = Gauge(
 )
 LIMIT = Gauge(
     "admission_in_flight_limit",
-    "Promises in flight past which writes are shed (+Inf: none)",
+    "Promises in flight past which writes are shed (once the oldest waited half the target)",
     ["service"],
 )
 
@@ -89,10 +89,15 @@ class Backlog:
         )
 
     @property
-    def in_flight(self) -> int:
-        """The promises not yet kept: a waiting booking's request is one of the unpublished
+    def in_database(self) -> int:
+        """The promises the probe read: a waiting booking's request is one of the unpublished
         events until it is published, so the larger count, not the sum."""
-        return max(self.waiting_bookings, self.unpublished_events) + self.unseen_writes
+        return max(self.waiting_bookings, self.unpublished_events)
+
+    @property
+    def in_flight(self) -> int:
+        """The promises not yet kept, those the database does not show yet included."""
+        return self.in_database + self.unseen_writes
 
 
 # The wait the limit aims at, as a share of the budget: 1 s at the default 3 s, so that the
@@ -205,8 +210,8 @@ class AdmissionMonitor:
         """A ticket if one more guarded write goes in now, else None. Admitted, it counts as in
         flight, and the caller hands the ticket to ``finished`` once its handler answered."""
         verdict = self.verdict
-        seen = self.backlog.in_flight - self.backlog.unseen_writes
-        in_flight = seen + len(self._in_handlers) + self._finished_since_sample
+        unseen = len(self._in_handlers) + self._finished_since_sample
+        in_flight = self.backlog.in_database + unseen
         if verdict.closed or (verdict.limiting and in_flight >= verdict.limit):
             self._last_shed = time.monotonic()
             return None

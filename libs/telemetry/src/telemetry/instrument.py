@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
-from telemetry.tracing import Tracing, instrumentation_follows
+from telemetry.tracing import Tracing, instrumentation_follows, instrumented, quiet_outside_spans
 
 # Probes and scrapes are not what anyone traces a booking for.
 _UNTRACED_URLS = "health/.*,metrics"
@@ -57,10 +55,8 @@ def instrument_only_inside_spans(tracing: Tracing) -> None:
     polling and marking, the admission probe five times a second, the expiry sweeper, each a
     one-span trace that nobody looks for; at 10 % sampling the exporter spent more on them
     than on the bookings' traces. Inside a span ``instrumentation_follows`` decides."""
-    if tracing.provider is None:
-        return
-    # Never detached: the process's base context.
-    otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    if tracing.provider is not None:
+        quiet_outside_spans()
 
 
 def instrument_botocore(tracing: Tracing) -> None:
@@ -95,8 +91,5 @@ class _RequestsInstrumented:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, False))
-        try:
+        with instrumented(True):
             await self._app(scope, receive, send)
-        finally:
-            otel_context.detach(token)

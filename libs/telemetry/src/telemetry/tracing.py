@@ -18,6 +18,7 @@ traceparent strings rather than OpenTelemetry contexts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -83,20 +84,30 @@ def exemplar() -> dict[str, str] | None:
 
 
 @contextmanager
-def instrumentation_follows(span: trace.Span) -> Iterator[None]:
-    """The maintained instrumentations (asyncpg, botocore) work only under a span that records.
+def instrumented(enabled: bool) -> Iterator[None]:
+    """The maintained instrumentations (asyncpg, botocore) work inside the block or not."""
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, not enabled))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def instrumentation_follows(span: trace.Span) -> contextlib.AbstractContextManager[None]:
+    """The maintained instrumentations work only under a span that records.
 
     Under an unsampled span their spans are dropped anyway (children follow their parent's
     decision), but each still costs its wrapper, its attributes and a span's bookkeeping: an
     asyncpg query's span is ~20 us, a dozen queries per booking in each service. With a 10 %
     sampler that was paid for the 90 % nobody sees (README, Tracing cost)."""
-    token = otel_context.attach(
-        otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, not span.is_recording())
-    )
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+    return instrumented(span.is_recording())
+
+
+def quiet_outside_spans() -> None:
+    """From now on this thread, and the tasks and threads it starts, instrument nothing
+    outside a span (``instrumented`` turns it back on where a span or a request wants it).
+    Never undone: it is the process's base context."""
+    otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
 @dataclass(frozen=True, slots=True)
