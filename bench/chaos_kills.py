@@ -29,6 +29,7 @@ from devstack.component import Component
 from devstack.platform import Platform
 from devstack.processes import running_process, tail
 from devstack.settings import DevstackSettings
+from eventing.settings import RECONNECT_CONFIG
 
 # part -> the consumer group whose progress says it consumes, and the topic it reads.
 GROUPS: dict[str, tuple[str, str]] = {
@@ -85,18 +86,21 @@ class ProgressProbe:
 
     def __init__(self, settings: DevstackSettings) -> None:
         self._settings = settings
-        self._admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+        # The platform's own reconnect backoff (at most 1 s): with librdkafka's default (up to
+        # 10 s) the probe itself came back late after a broker restart and added seconds to
+        # the Kafka row that no consumer of the platform spent.
+        self._client_config = {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "log_level": 0,
+            **RECONNECT_CONFIG,
+        }
+        self._admin = AdminClient(self._client_config)
         self._checkers: dict[str, Consumer] = {}
 
     def _checker(self, group: str) -> Consumer:
         if group not in self._checkers:
             self._checkers[group] = Consumer(
-                {
-                    "bootstrap.servers": self._settings.bootstrap_servers,
-                    "group.id": group,
-                    "enable.auto.commit": False,
-                    "log_level": 0,
-                }
+                {**self._client_config, "group.id": group, "enable.auto.commit": False}
             )
         return self._checkers[group]
 

@@ -118,8 +118,8 @@ def transactional_config(group_id: str) -> dict[str, str]:
     (a new pod replacing a dead one) the shorter timeout bounds the wait.
 
     Measured (bench/service_restart.py, 2 loaded cores): the Insurance Processor's restart to
-    first record stayed at ~12 s with this, so that wait was not where its time went; see the
-    report of issue 11 (imports, and a 5 s gap after Quix reports it started).
+    first record stayed at ~12 s with this, so that wait was not where its time went: it went
+    to Quix's watermark queries on assignment (``insurance_processor.app.ASSIGNMENT_QUERY_CONFIG``).
     """
     config = {"transaction.timeout.ms": str(TRANSACTION_TIMEOUT_MS)}
     instance = MembershipSettings().instance_id()
