@@ -25,7 +25,7 @@ def restart_with_sampling(settings: DevstackSettings, sampling: str) -> Devstack
     `careplan up` is stopped by the restart; `careplan up` starts it again)."""
     ratio = None if sampling == "off" else float(sampling)
     configured = settings.model_copy(
-        update={"tracing": ratio is not None, "trace_sample_ratio": ratio or 1.0}
+        update={"tracing": ratio is not None, "trace_sample_ratio": 1.0 if ratio is None else ratio}
     )
     launcher = Platform(configured, platform_components())
     launcher.down(TRACED_PARTS)
