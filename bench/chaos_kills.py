@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import psutil
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -148,12 +149,21 @@ def kill(
     victim = running_process(files)
     if victim is None:
         raise SystemExit(f"{target} is not running: nothing to kill")
-    watched = [component.part] if component.part in GROUPS else list(DEPENDANTS.get(target, ()))
+    consumer = component.part in GROUPS
+    watched = [component.part] if consumer else list(DEPENDANTS.get(target, ()))
     before = {part: probe.committed(*GROUPS[part]) or {} for part in watched}
     restart = Restart(target, time.time(), how.name)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(victim.pid, how)
     deadline = time.monotonic() + WAIT_SECONDS
+    if consumer:
+        # What the victim committed on its way out (a stop's last commit, a transaction that
+        # completed as the kill landed) is not the replacement consuming: the offsets to move
+        # past are those once it is gone. (Infrastructure keeps the snapshot from before the
+        # kill: with Kafka down there is nothing to read.)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.wait(timeout=WAIT_SECONDS)
+        before = {part: probe.committed(*GROUPS[part]) or before[part] for part in watched}
     while time.monotonic() < deadline and restart.started_at is None:
         replacement = running_process(files)
         if replacement is not None and replacement.pid != victim.pid:
