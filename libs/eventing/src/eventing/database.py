@@ -57,6 +57,15 @@ async def _init_connection(connection: Connection) -> None:
         )
 
 
+async def _keep_session(connection: Connection) -> None:
+    """What a pooled connection's release runs after asyncpg's own rollback of an unfinished
+    transaction: nothing. asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` on every release, a round trip to PostgreSQL per acquire, for
+    session state that pooled connections never take on here: session advisory locks and
+    LISTEN belong to the relay's own connections, settings are transaction-local
+    (``set_config(..., true)``), cursors live inside transactions."""
+
+
 def _dump_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -94,6 +103,7 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
+            reset=_keep_session,
             # Times in JSON built by PostgreSQL use the session's zone: make that UTC.
             server_settings={"timezone": "UTC", "application_name": self._options.application_name},
         )
