@@ -8,14 +8,17 @@ import re
 import threading
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from telemetry import Tracing, configure_tracing, new_traceparent
 from telemetry.connector import traceparent_in_body, traceparent_in_event
 from telemetry.instrument import instrument_fastapi, instrument_only_inside_spans
+from telemetry.tracing import span_context_of
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 OTHER = "00-1bf7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
@@ -61,6 +64,84 @@ def test_a_batch_span_links_every_parent_it_serves() -> None:
         int(PARENT[3:35], 16),
         int(OTHER[3:35], 16),
     ]
+
+
+def test_a_child_of_an_unsampled_parent_is_current_quiet_and_never_exported() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)  # parent-based, the default
+    assert tracing.drops_unsampled_children
+    unsampled = PARENT[:-2] + "00"
+    with tracing.span("process", parent=unsampled, links=[OTHER]) as traceparent:
+        assert traceparent is not None
+        assert traceparent[:36] == unsampled[:36]  # the same trace
+        assert traceparent[36:52] != unsampled[36:52]  # a span id of its own
+        assert traceparent.endswith("-00")
+        assert tracing.current_traceparent() == traceparent
+        assert not is_instrumentation_enabled()
+        with tracing.span("inside") as inner:
+            assert inner is not None
+            assert inner[:36] == unsampled[:36]
+            assert inner.endswith("-00")
+    assert exporter.get_finished_spans() == ()
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_a_sampler_that_ignores_parents_records_the_child_of_an_unsampled_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    assert not tracing.drops_unsampled_children
+    with tracing.span("process", parent=PARENT[:-2] + "00"):
+        pass
+    [span] = exporter.get_finished_spans()
+    assert span.parent is not None
+    assert span.parent.span_id == int(PARENT[36:52], 16)
+
+
+def test_a_batch_span_that_is_dropped_reads_none_of_its_links(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    read: list[str] = []
+
+    class Links(list[str]):
+        def __iter__(self) -> Any:
+            read.append("iterated")
+            return super().__iter__()
+
+    with tracing.span("batch", links=Links([PARENT, OTHER])):
+        pass
+    assert read == []
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # no trace id
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # no span id
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333x-01",  # not hex
+        "00-0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331-01",  # not the separator
+        "",
+        None,
+    ],
+)
+def test_a_malformed_traceparent_names_no_parent(traceparent: str | None) -> None:
+    assert span_context_of(traceparent) is None
+
+
+def test_a_well_formed_traceparent_names_its_parent_with_its_flags() -> None:
+    context = span_context_of(PARENT[:-2] + "00")
+    assert context is not None
+    assert context.is_remote
+    assert (context.trace_id, context.span_id) == (int(PARENT[3:35], 16), int(PARENT[36:52], 16))
+    assert not context.trace_flags.sampled
+    # A later version's extra fields go through the propagator's reading.
+    later = span_context_of("cc" + PARENT[2:] + "-what-comes-next")
+    assert later is not None
+    assert later.trace_id == int(PARENT[3:35], 16)
 
 
 def test_new_work_inside_a_span_carries_that_span() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,13 +41,16 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.trace import Link, SpanContext, SpanKind
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
 logger = logging.getLogger(__name__)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+# len("00-<32 hex>-<16 hex>-<2 hex>"): a traceparent without a version's later fields.
+_PLAIN_LENGTH = 55
 # The W3C header's name, as records, EventBridge details and SQS bodies carry it.
 TRACEPARENT = "traceparent"
 Attributes = Mapping[str, AttributeValue]
@@ -68,6 +72,17 @@ def new_traceparent() -> str:
 def span_context_of(traceparent: str | None) -> SpanContext | None:
     """The remote span context a traceparent names; None if absent or malformed."""
     if not traceparent:
+        return None
+    if len(traceparent) == _PLAIN_LENGTH and traceparent.startswith("00-"):
+        # The form every record of this platform carries, read without the propagator's
+        # regular expression: a batch reads one per record.
+        try:
+            trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
+            flags = int(traceparent[53:55], 16)
+        except ValueError:
+            return None
+        if trace_id and span_id and traceparent[35] == traceparent[52] == "-":
+            return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
         return None
     context = _PROPAGATOR.extract({TRACEPARENT: traceparent})
     span_context = trace.get_current_span(context).get_span_context()
@@ -110,12 +125,47 @@ def quiet_outside_spans() -> None:
     otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
+@contextmanager
+def _unsampled_child(parent: SpanContext) -> Iterator[str | None]:
+    """What the SDK makes of a span under an unsampled remote parent with a parent-based
+    sampler (a non-recording span with an id of its own, current while the block runs, the
+    instrumentations quiet inside), without the SDK's sampler call, span object and
+    attributes: the 90 % of the records nobody sees at a 10 % sampling pay ~4 us, not ~35."""
+    child = SpanContext(
+        parent.trace_id,
+        random.getrandbits(64) or 1,
+        is_remote=False,
+        trace_flags=parent.trace_flags,
+        trace_state=parent.trace_state,
+    )
+    quiet = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(child), quiet))
+    try:
+        yield format_traceparent(child)
+    finally:
+        otel_context.detach(token)
+
+
+def drops_unsampled_children(sampler: Sampler) -> bool:
+    """Whether ``sampler`` drops every span whose remote parent is unsampled: the
+    parent-based samplers as the ``OTEL_TRACES_SAMPLER`` variable builds them."""
+    if not isinstance(sampler, ParentBased):
+        return False
+    parent = trace.set_span_in_context(
+        NonRecordingSpan(SpanContext(1, 1, is_remote=True, trace_flags=TraceFlags(0)))
+    )
+    return sampler.should_sample(parent, 1, "probe").decision is Decision.DROP
+
+
 @dataclass(frozen=True, slots=True)
 class Tracing:
     """A deployable's tracer, or none (tracing off)."""
 
     provider: TracerProvider | None = None
     tracer: trace.Tracer | None = None
+    # The sampler drops every child of an unsampled remote parent (the parent-based samplers,
+    # the default): such a child is then made without the SDK (``span``).
+    drops_unsampled_children: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -149,14 +199,23 @@ class Tracing:
             yield parent
             return
         remote = span_context_of(parent)
+        if remote is not None and not remote.trace_flags.sampled and self.drops_unsampled_children:
+            with _unsampled_child(remote) as traceparent:
+                yield traceparent
+            return
         context = trace.set_span_in_context(trace.NonRecordingSpan(remote)) if remote else None
-        linked = [Link(c) for c in map(span_context_of, links) if c is not None]
         with (
             self.tracer.start_as_current_span(
-                name, context=context, kind=kind, attributes=attributes, links=linked
+                name, context=context, kind=kind, attributes=attributes
             ) as span,
             instrumentation_follows(span),
         ):
+            if links and span.is_recording():
+                # Read only for a span that records: a batch's span links every record it
+                # serves, and nine in ten batches are dropped at a 10 % sampling.
+                for linked in map(span_context_of, links):
+                    if linked is not None:
+                        span.add_link(linked)
             yield format_traceparent(span.get_span_context()) or parent
 
     def set_attributes(self, attributes: Attributes) -> None:
@@ -197,7 +256,9 @@ def configure_tracing(
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(processor)
     logger.info("tracing on", extra={"service": service_name})
-    return Tracing(provider, provider.get_tracer("careplan"))
+    return Tracing(
+        provider, provider.get_tracer("careplan"), drops_unsampled_children(provider.sampler)
+    )
 
 
 def _exporter(name: str) -> SpanExporter | None:
