@@ -14,7 +14,8 @@ import jwt
 import pytest
 
 from tests.integration.care_plan.conftest import Service
-from tests.integration.care_plan.support import IDENTITY_PATIENT, register_as_operator
+from tests.integration.care_plan.support import IDENTITY_PATIENT, FakeProvider, register_as_operator
+from tests.integration.care_plan.test_bookings_api import published_slot
 from tests.support.cognito import LocalIdentities
 
 
@@ -104,3 +105,30 @@ async def test_careplan_audit_lists_the_records(
     line = next(line for line in result.stdout.splitlines() if request_id in line)
     assert patient in line
     assert "operator" in line
+
+
+async def test_a_booking_and_a_refused_one_each_leave_one_record(
+    service: Service, identities: LocalIdentities, provider: FakeProvider
+) -> None:
+    # A booking writes its record in its own transaction; one that fails (an unknown slot:
+    # 404, the transaction rolled back) has it written apart.
+    patient = await _register(service, identities)
+    slot = await published_slot(service, provider)
+    headers = identities.headers("patient", patient_id=patient)
+    request_ids = {"booked": f"req-{uuid.uuid4().hex}", "refused": f"req-{uuid.uuid4().hex}"}
+    for outcome, availability, status in (
+        ("booked", str(slot.id), 201),
+        ("refused", str(uuid.uuid4()), 404),
+    ):
+        response = await service.anonymous.post(
+            f"/patients/{patient}/bookings",
+            json={"providerAvailabilityId": availability},
+            headers=headers | {"X-Request-ID": request_ids[outcome]},
+        )
+        assert response.status_code == status, response.text
+    records = await service.container.audit.latest(200)
+    for request_id in request_ids.values():
+        [record] = [r for r in records if r.entry.request_id == request_id]
+        assert record.entry.action == "POST /patients/{patientId}/bookings"
+        assert str(record.entry.patient_id) == patient
+        assert record.entry.role == "patient"

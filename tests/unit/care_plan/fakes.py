@@ -17,6 +17,7 @@ from care_plan.domain.errors import SlotNotBookableError
 from care_plan.domain.model import Booking, Patient
 from care_plan.messaging.outgoing import to_messages
 from care_plan.persistence.repository import IdempotencyKeyTakenError
+from eventing.audit import AuditEntry
 from eventing.cloudevents import Event
 
 
@@ -138,10 +139,14 @@ class FakeUnits:
         self.uow = uow
         self.begun = 0
         self.traceparents: list[str | None] = []
+        self.audits: list[AuditEntry | None] = []
 
     @asynccontextmanager
-    async def begin(self, *, traceparent: str | None = None) -> AsyncIterator[FakeUnitOfWork]:
+    async def begin(
+        self, *, traceparent: str | None = None, audit: AuditEntry | None = None
+    ) -> AsyncIterator[FakeUnitOfWork]:
         self.begun += 1
         self.traceparents.append(traceparent)
+        self.audits.append(audit)
         yield self.uow
         await self.uow.commit()

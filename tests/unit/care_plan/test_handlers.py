@@ -25,6 +25,7 @@ from care_plan.service_layer import handlers
 from care_plan.service_layer.handlers import BookingClock
 from contract import topics
 from contract.events import BookingStatus, EncounterType, PaymentMode
+from eventing.audit import AuditEntry
 from tests.unit.care_plan.fakes import FakeUnitOfWork, FakeUnits
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -170,6 +171,24 @@ async def test_a_key_that_a_concurrent_request_took_is_read_on_a_second_attempt(
             BookingClock(TIMEOUT, clock),
         )
     assert units.begun == 2
+
+
+async def test_the_requests_audit_record_goes_into_each_attempts_transaction(
+    uow: FakeUnitOfWork, clock: Clock
+) -> None:
+    patient, slot = _patient(uow), _slot(uow)
+    uow.bookings.concurrent.append(_concurrent(uow, patient, "k-1"))
+    units = FakeUnits(uow)
+    entry = AuditEntry("subject", "patient", "POST /patients/{patientId}/bookings", patient.id, "r")
+    with pytest.raises(IdempotencyKeyReusedError):
+        await handlers.request_booking(
+            commands.RequestBooking(patient.id, slot.id, idempotency_key="k-1"),
+            units,  # type: ignore[arg-type]
+            BookingClock(TIMEOUT, clock),
+            audit=entry,
+        )
+    # The first attempt rolled back with its record; the one that ends the request carries it.
+    assert units.audits == [entry, entry]
 
 
 async def test_a_key_taken_twice_is_not_retried_forever(uow: FakeUnitOfWork, clock: Clock) -> None:

@@ -17,6 +17,7 @@ from care_plan.messaging.outgoing import to_messages
 from care_plan.persistence import tables
 from care_plan.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from contract.events import EncounterType, PaymentMode
+from eventing.audit import AuditEntry, AuditLog
 from eventing.cloudevents import Event
 from eventing.outbox import Outbox
 
@@ -74,6 +75,7 @@ def _factory(
         database,  # type: ignore[arg-type]
         outbox=Outbox(tables.outbox),
         messages=messages,
+        audit=AuditLog(database, tables.SCHEMA),  # type: ignore[arg-type]
     )
 
 
@@ -133,6 +135,18 @@ async def test_a_transaction_and_a_joined_one_stage_the_events_when_the_block_en
         await uow.bookings.save(_booking())
 
     assert len(database.connection.outbox_inserts()) == 2
+
+
+async def test_the_audit_record_is_the_transactions_first_statement() -> None:
+    database = RecordingDatabase()
+    entry = AuditEntry("subject", "patient", "POST /patients/{patientId}/bookings", None, "r")
+    async with _factory(database).begin(audit=entry) as uow:
+        await uow.bookings.save(_booking())
+
+    [first, *rest] = database.connection.statements
+    assert "audit" in first[0]
+    assert first[1] == ("subject", "patient", entry.action, None, "r")
+    assert not any("audit" in sql for sql, _ in rest)
 
 
 async def test_a_block_that_fails_stages_nothing() -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Identity, MetaData, Table, 
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Connection as SyncConnection
 
-from eventing.database import Database
+from eventing.database import Connection, Database
 
 AUDIT_TABLE = "audit"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -105,14 +105,19 @@ class AuditLog:
 
     async def append(self, entry: AuditEntry) -> None:
         async with self._database.connection() as connection:
-            await connection.execute(
-                self._insert,
-                entry.subject,
-                entry.role,
-                entry.action,
-                entry.patient_id,
-                entry.request_id,
-            )
+            await self.append_on(connection, entry)
+
+    async def append_on(self, connection: Connection, entry: AuditEntry) -> None:
+        """In the caller's transaction: the record commits with the change it audits (one
+        commit, and one pooled connection, fewer per booking than a record of its own)."""
+        await connection.execute(
+            self._insert,
+            entry.subject,
+            entry.role,
+            entry.action,
+            entry.patient_id,
+            entry.request_id,
+        )
 
     async def latest(self, limit: int) -> list[AuditRecord]:
         async with self._database.connection() as connection:

@@ -67,7 +67,12 @@ def create_database(settings: Settings) -> Database:
 
 
 def build_units(database: Database) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(database, outbox=Outbox(tables.outbox), messages=to_messages)
+    return UnitOfWorkFactory(
+        database,
+        outbox=Outbox(tables.outbox),
+        messages=to_messages,
+        audit=AuditLog(database, tables.SCHEMA),
+    )
 
 
 def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:

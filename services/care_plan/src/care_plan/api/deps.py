@@ -45,16 +45,27 @@ async def audit(
     container: Container, request: Request, principal: Principal, patient_id: UUID | None
 ) -> None:
     """Before the handler reaches the data: a request whose record fails is not served."""
+    await container.audit.append(audit_entry(request, principal, patient_id))
+
+
+def audit_entry(request: Request, principal: Principal, patient_id: UUID | None) -> AuditEntry:
     route = request.scope.get("route")
-    await container.audit.append(
-        AuditEntry(
-            subject=principal.subject,
-            role=principal.role.value,
-            action=f"{request.method} {getattr(route, 'path', request.url.path)}",
-            patient_id=patient_id,
-            request_id=request_id_of(request.headers.get(REQUEST_ID_HEADER)),
-        )
+    return AuditEntry(
+        subject=principal.subject,
+        role=principal.role.value,
+        action=f"{request.method} {getattr(route, 'path', request.url.path)}",
+        patient_id=patient_id,
+        request_id=request_id_of(request.headers.get(REQUEST_ID_HEADER)),
     )
+
+
+async def booking_patient_caller(
+    principal: Caller, patient_id: PatientId, request: Request
+) -> AuditEntry:
+    """``patient_caller`` for booking a slot: the record is written by the handler, in the
+    booking's own transaction (``handlers.request_booking``), or apart if that fails."""
+    require_patient(principal, patient_id, PatientNotFoundError(patient_id))
+    return audit_entry(request, principal, patient_id)
 
 
 async def registering_operator(
@@ -69,4 +80,5 @@ async def registering_operator(
 # record the path names (or an operator), an operator.
 AnyCaller = Caller
 PatientCaller = Annotated[Principal, Depends(patient_caller)]
+BookingPatientCaller = Annotated[AuditEntry, Depends(booking_patient_caller)]
 RegisteringOperator = Annotated[Principal, Depends(registering_operator)]

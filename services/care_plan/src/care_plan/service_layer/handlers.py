@@ -38,6 +38,7 @@ from care_plan.domain.rules import supersedes
 from care_plan.persistence.read_model import SlotState
 from care_plan.persistence.repository import IdempotencyKeyTakenError
 from care_plan.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from eventing.audit import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -104,18 +105,20 @@ async def request_booking(
     clock: BookingClock,
     *,
     traceparent: str | None = None,
+    audit: AuditEntry | None = None,
 ) -> RequestedBooking:
-    """Book a slot: the booking and its ``BOOKING_CREATION_REQUEST``, in one transaction.
+    """Book a slot: the booking and its ``BOOKING_CREATION_REQUEST`` (and ``audit``'s record
+    of the request), in one transaction.
 
     A request with the same Idempotency-Key for another slot may commit while this one runs
     (the slot locks do not serialise them); the key's unique index then refuses this one, and
     the second attempt reads what the first committed: its replay, or a reused-key refusal.
     """
     try:
-        async with units.begin(traceparent=traceparent) as uow:
+        async with units.begin(traceparent=traceparent, audit=audit) as uow:
             return await _request_booking(command, uow, clock)
     except IdempotencyKeyTakenError:
-        async with units.begin(traceparent=traceparent) as uow:
+        async with units.begin(traceparent=traceparent, audit=audit) as uow:
             return await _request_booking(command, uow, clock)
 
 

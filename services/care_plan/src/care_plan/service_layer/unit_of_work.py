@@ -18,6 +18,7 @@ from care_plan.persistence.repository import (
     PatientRepository,
     SlotRepository,
 )
+from eventing.audit import AuditEntry, AuditLog
 from eventing.cloudevents import Event
 from eventing.database import Connection, Database
 from eventing.outbox import Outbox
@@ -49,15 +50,23 @@ class UnitOfWorkFactory:
     """Opens units of work and, when a block ends without an exception, turns their new events
     into outbox rows in the same transaction."""
 
-    def __init__(self, database: Database, *, outbox: Outbox, messages: MessageMapper) -> None:
+    def __init__(
+        self, database: Database, *, outbox: Outbox, messages: MessageMapper, audit: AuditLog
+    ) -> None:
         self._database = database
         self._outbox = outbox
         self._messages = messages
+        self._audit = audit
 
     @asynccontextmanager
-    async def begin(self, *, traceparent: str | None = None) -> AsyncIterator[UnitOfWork]:
-        """A new transaction, committed with its events."""
+    async def begin(
+        self, *, traceparent: str | None = None, audit: AuditEntry | None = None
+    ) -> AsyncIterator[UnitOfWork]:
+        """A new transaction, committed with its events (and ``audit``'s record, written
+        before anything else: a block that fails leaves none, its caller records it apart)."""
         async with self._database.transaction() as connection:
+            if audit is not None:
+                await self._audit.append_on(connection, audit)
             uow = UnitOfWork(connection)
             yield uow
             await self._stage(uow, traceparent)

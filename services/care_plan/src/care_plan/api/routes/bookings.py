@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
 
-from care_plan.api.deps import ContainerDep, PatientCaller, PatientId, Units
+from care_plan.api.deps import BookingPatientCaller, ContainerDep, PatientCaller, PatientId, Units
 from care_plan.api.schemas import BookingBody, BookingOut, ErrorOut
 from care_plan.domain import commands
 from care_plan.service_layer import handlers
@@ -55,22 +55,28 @@ IdempotencyKey = Annotated[
 )
 async def request_booking(
     container: ContainerDep,
-    _: PatientCaller,
+    audit: BookingPatientCaller,
     patient_id: PatientId,
     body: Annotated[BookingBody, Body()],
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> BookingOut:
-    result = await handlers.request_booking(
-        commands.RequestBooking(
-            patient_id, body.provider_availability_id, body.payment_mode, idempotency_key
-        ),
-        container.units,
-        container.clock,
-        # The request's span (tracing on) or a fresh id: every record the booking causes
-        # carries a traceparent (CONTRACT.md section 4).
-        traceparent=container.tracing.traceparent_for_new_work(),
-    )
+    try:
+        result = await handlers.request_booking(
+            commands.RequestBooking(
+                patient_id, body.provider_availability_id, body.payment_mode, idempotency_key
+            ),
+            container.units,
+            container.clock,
+            # The request's span (tracing on) or a fresh id: every record the booking causes
+            # carries a traceparent (CONTRACT.md section 4).
+            traceparent=container.tracing.traceparent_for_new_work(),
+            audit=audit,
+        )
+    except Exception:
+        # Nothing of the attempt was kept, its record neither: the attempt is recorded apart.
+        await container.audit.append(audit)
+        raise
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     # What `careplan trace <bookingId>` finds the booking's trace by.
