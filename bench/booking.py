@@ -159,7 +159,11 @@ class Platform:
         )
         began = time.monotonic()
         responses = await closed_loop(
-            self.provider_client, iter(requests), connections=SLOT_CLIENTS, seconds=3600
+            self.provider_client,
+            iter(requests),
+            connections=SLOT_CLIENTS,
+            seconds=3600,
+            retry_refused_after=1.0,  # Provider Schedule's Retry-After while it sheds
         )
         elapsed = time.monotonic() - began
         client.close()

@@ -144,8 +144,13 @@ async def closed_loop(
     *,
     connections: int,
     seconds: float,
+    retry_refused_after: float | None = None,
 ) -> list[Response]:
-    """``connections`` clients, each sending its next request when the last one answered."""
+    """``connections`` clients, each sending its next request when the last one answered.
+
+    :param retry_refused_after: send a request answered 429 again after this many seconds,
+        as a well-behaved client does, until it is answered otherwise (the benchmark's setup
+        needs every slot, whatever admission control says while it makes them)."""
     deadline = time.monotonic() + seconds
     responses: list[Response] = []
 
@@ -157,7 +162,11 @@ async def closed_loop(
                     request = next(requests)
                 except StopIteration:
                     return
-                responses.append(await client.request(request))
+                response = await client.request(request)
+                while response.status == 429 and retry_refused_after is not None:
+                    await asyncio.sleep(retry_refused_after)
+                    response = await client.request(request)
+                responses.append(response)
         finally:
             client.close()
 
