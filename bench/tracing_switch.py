@@ -40,6 +40,10 @@ def _listening(port: int) -> bool:
 
 
 class _Drop(BaseHTTPRequestHandler):
+    # Keep-alive, as a collector answers: over HTTP/1.0 every export opened a new connection,
+    # a cost (1.4 % of Provider Schedule's samples in a py-spy profile) Jaeger never charges.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.send_response(200)

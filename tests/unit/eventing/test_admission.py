@@ -16,6 +16,7 @@ from eventing.admission import (
     Backlog,
     Verdict,
     decide,
+    shed_now,
 )
 from provider_schedule.api.admission import guarded_write as schedule_guarded
 
@@ -160,6 +161,19 @@ async def test_writes_still_in_their_handlers_count_and_age_until_they_answer() 
     await monitor.sample()
     assert (monitor.backlog.unseen_writes, monitor.backlog.oldest_unseen_write) == (0, 0.0)
     assert monitor.verdict.limit == 66  # 40 x 1 / 0.6, within 1.5 x 64
+    assert monitor.try_admit() is not None
+
+
+async def test_shed_now_names_exactly_the_guarded_writes_the_monitor_refuses() -> None:
+    """What the tracing wrapper leaves without a span is what the middleware answers 429."""
+    monitor = await _monitor(_waiting(140, 2 * TARGET), previous=Verdict(limit=150))
+    refused = shed_now(monitor, care_plan_guarded)
+    booking = {"type": "http", "method": "POST", "path": "/patients/p-1/bookings"}
+    read = {"type": "http", "method": "GET", "path": "/patients/p-1/bookings"}
+    assert (refused(booking), refused(read)) == (True, False)
+    assert monitor.try_admit() is None
+    monitor.verdict = Verdict()  # under half the target: nothing limited
+    assert not refused(booking)
     assert monitor.try_admit() is not None
 
 

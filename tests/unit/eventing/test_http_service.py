@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
 from eventing.admission import AdmissionMonitor, Backlog, Verdict
 from eventing.health import ReadinessCheck
 from eventing.http_metrics import REQUESTS
-from eventing.http_service import install_platform_http
+from eventing.http_service import install_platform_http, traced_app
 from eventing.settings import LOCAL_API_KEY, AuthSettings, Environment
+from telemetry import Tracing, configure_tracing
 
 GUARDED = "/things"
 
@@ -47,8 +49,10 @@ def _guarded(method: str, path: str) -> str | None:
     return GUARDED if method == "POST" and path == GUARDED else None
 
 
-def _client(*, shedding: bool, workers: ReadinessCheck | None = None) -> httpx.AsyncClient:
-    """A client of an app with one guarded route behind the platform's stack."""
+def _client(
+    *, shedding: bool, workers: ReadinessCheck | None = None, tracing: Tracing | None = None
+) -> httpx.AsyncClient:
+    """A client of an app with one guarded route behind the platform's stack, as served."""
     app = FastAPI()
 
     @app.post(GUARDED, status_code=201)
@@ -66,7 +70,8 @@ def _client(*, shedding: bool, workers: ReadinessCheck | None = None) -> httpx.A
         guarded=_guarded,
         workers=workers,
     )
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service")
+    served = traced_app(app, tracing or Tracing())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://service")
 
 
 @pytest.fixture
@@ -111,3 +116,15 @@ async def test_the_workers_readiness_is_part_of_the_services() -> None:
         ready = await http.get("/health/ready")
     assert ready.status_code == 503, ready.text
     assert "workers" in ready.json()["checks"]
+
+
+@pytest.mark.parametrize("shedding", [True, False])
+async def test_a_shed_write_gets_no_server_span_an_admitted_one_does(shedding: bool) -> None:
+    """A refused write's span cost the CPU the admitted bookings needed (tracing on, 5x)."""
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("test-service", exporter=exporter)
+    async with _client(shedding=shedding, tracing=tracing) as http:
+        answer = await http.post(GUARDED, headers={"X-API-KEY": LOCAL_API_KEY})
+    assert answer.status_code == (429 if shedding else 201)
+    spans = [span.name for span in exporter.get_finished_spans()]
+    assert spans == ([] if shedding else [f"POST {GUARDED}"])

@@ -197,6 +197,26 @@ def test_a_request_is_instrumented_only_when_its_server_span_records() -> None:
     assert (sampled["instrumented"], unsampled["instrumented"]) == (True, False)
 
 
+def test_a_request_named_untraced_gets_no_span_and_no_instrumentation() -> None:
+    """A write admission control refuses costs no server span (telemetry.instrument)."""
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    app = FastAPI()
+
+    @app.get("/probe")
+    def probe() -> dict[str, bool]:
+        return {"instrumented": is_instrumentation_enabled()}
+
+    served = instrument_fastapi(
+        app, tracing, untraced=lambda scope: scope["query_string"] == b"refused"
+    )
+    with TestClient(served) as client:
+        refused = client.get("/probe?refused", headers={"traceparent": PARENT}).json()
+        admitted = client.get("/probe", headers={"traceparent": PARENT}).json()
+    assert (refused["instrumented"], admitted["instrumented"]) == (False, True)
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /probe"]
+
+
 def test_requests_get_server_spans_in_a_process_quiet_outside_spans() -> None:
     """The ASGI middleware makes no server span where instrumentation is suppressed: the
     process's base context must not reach the requests (every POST's span was lost)."""

@@ -208,13 +208,17 @@ class AdmissionMonitor:
         """The outbox part of the last sample (the readiness body shows it)."""
         return OutboxBacklog(self.backlog.unpublished_events, self.backlog.oldest_unpublished_event)
 
-    def try_admit(self) -> int | None:
-        """A ticket if one more guarded write goes in now, else None. Admitted, it counts as in
-        flight, and the caller hands the ticket to ``finished`` once its handler answered."""
+    def would_shed(self) -> bool:
+        """Whether a guarded write arriving now is refused (``try_admit``'s rule, no ticket)."""
         verdict = self.verdict
         unseen = len(self._in_handlers) + self._finished_since_sample
         in_flight = self.backlog.in_database + unseen
-        if verdict.closed or (verdict.limiting and in_flight >= verdict.limit):
+        return verdict.closed or (verdict.limiting and in_flight >= verdict.limit)
+
+    def try_admit(self) -> int | None:
+        """A ticket if one more guarded write goes in now, else None. Admitted, it counts as in
+        flight, and the caller hands the ticket to ``finished`` once its handler answered."""
+        if self.would_shed():
             self._last_shed = time.monotonic()
             return None
         ticket = next(self._tickets)
@@ -269,6 +273,21 @@ class AdmissionMonitor:
 
 # (method, path) -> the route's name, when it is a write that admission guards.
 GuardedRoute = Callable[[str, str], str | None]
+
+
+def shed_now(monitor: AdmissionMonitor, guarded: GuardedRoute) -> Callable[[Scope], bool]:
+    """Whether a request arriving now is a guarded write that ``AdmissionMiddleware`` refuses:
+    nothing between the ASGI edge and that middleware waits on I/O, so asked at the edge the
+    answer is the middleware's own (or the request is refused 401 before it, as untraced)."""
+
+    def refused(scope: Scope) -> bool:
+        return (
+            scope["type"] == "http"
+            and guarded(scope["method"], scope["path"]) is not None
+            and monitor.would_shed()
+        )
+
+    return refused
 
 
 class AdmissionMiddleware:

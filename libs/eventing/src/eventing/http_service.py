@@ -6,17 +6,19 @@ gets a 401 and who a 429, and what the metrics count) cannot differ between them
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Protocol, cast
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from eventing.admission import (
     AdmissionMiddleware,
     AdmissionMonitor,
     GuardedRoute,
     health_with_admission,
+    shed_now,
 )
 from eventing.api_docs import DocsSecurityHeaders
 from eventing.authentication import add_authentication
@@ -90,6 +92,17 @@ def install_platform_http(
     # Added after = outside: the metrics count the authentication's 401s too.
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(DocsSecurityHeaders)
+    # What ``serve`` leaves untraced: a refused write costs no span (telemetry.instrument).
+    app.state.untraced_requests = shed_now(admission, guarded)
+
+
+def traced_app(app: FastAPI, tracing: Tracing) -> ASGIApp:
+    """The app as served: a server span per request (tracing on), none for the writes
+    admission control refuses (``install_platform_http`` names them)."""
+    return cast(
+        ASGIApp,
+        instrument_fastapi(app, tracing, untraced=getattr(app.state, "untraced_requests", None)),
+    )
 
 
 def serve(
@@ -106,7 +119,7 @@ def serve(
     instrument_asyncpg(tracing)
     instrument_only_inside_spans(tracing)
     app = build_app(tracing)
-    served = instrument_fastapi(app, tracing)
+    served = traced_app(app, tracing)
     uvicorn.run(
         served,
         host=settings.http_host,
