@@ -94,6 +94,7 @@ format: .venv/.installed ## Apply ruff's fixes and formatting
 bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/outbox_relay.py
 	$(RUN) python bench/search.py
+	$(RUN) python bench/refusal_cost.py
 	$(RUN) careplan up --only kafka
 	$(RUN) python bench/insurance_processor.py
 	$(RUN) careplan up --only care-plan --only provider-schedule
