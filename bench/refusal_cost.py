@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
 from fastapi import FastAPI
@@ -30,7 +30,6 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp
 
 from eventing.admission import AdmissionMiddleware, AdmissionMonitor, Backlog, Verdict
-from eventing.health import ReadinessCheck
 from eventing.http_service import install_platform_http, traced_app
 from eventing.settings import LOCAL_API_KEY, AuthSettings, Environment
 from telemetry import Tracing, configure_tracing
@@ -42,24 +41,6 @@ GUARDED = "/patients/p-1/bookings"
 class _Dropped(SpanExporter):
     def export(self, spans: Any) -> SpanExportResult:
         return SpanExportResult.SUCCESS
-
-
-@dataclass(frozen=True)
-class _Settings:
-    environment: Environment = Environment.LOCAL
-    api_key: SecretStr = field(default_factory=lambda: SecretStr(LOCAL_API_KEY))
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    log_level: str = "INFO"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-
-
-@dataclass(frozen=True)
-class _Container:
-    settings: _Settings
-    readiness: dict[str, ReadinessCheck]
-    informational: dict[str, ReadinessCheck]
-    admission: AdmissionMonitor
 
 
 async def _nothing_measured() -> Backlog:
@@ -79,7 +60,13 @@ def _refusing_app() -> FastAPI:
 
     monitor = AdmissionMonitor(_nothing_measured, service="bench", budget_seconds=1.0)
     monitor.verdict = Verdict(closed=True, reason="over budget")
-    container = _Container(_Settings(), readiness={}, informational={}, admission=monitor)
+    # What install_platform_http reads of a service's composition root (HttpServiceContainer).
+    settings = SimpleNamespace(
+        environment=Environment.LOCAL, api_key=SecretStr(LOCAL_API_KEY), auth=AuthSettings()
+    )
+    container = SimpleNamespace(
+        settings=settings, readiness={}, informational={}, admission=monitor
+    )
     install_platform_http(app, service="bench", container=container, guarded=_guarded, workers=None)
     for middleware in app.user_middleware:
         if cast(object, middleware.cls) is AdmissionMiddleware:
