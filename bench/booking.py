@@ -1,5 +1,10 @@
 """End-to-end booking benchmark against the running platform (``make up`` first).
 
+Measure a platform started from empty state, as ``make bench`` does (its own state folder,
+removed first): one holding earlier runs' rows purges outbox history and autovacuums tables
+of hundreds of MB in the middle of a phase, which cost 15-20 % more CPU per booking and moved
+the figures by up to a quarter from one run to the next.
+
     uv run python bench/booking.py                       # rates 50 100 200 400 800, 20 s each
     uv run python bench/booking.py --rates 50 200 --seconds 10
     uv run python bench/booking.py --overload 64 --seconds 60   # closed loop, 64 connections
