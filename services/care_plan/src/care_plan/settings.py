@@ -44,8 +44,8 @@ class Settings(BaseSettings):
         default=None,
         gt=0,
         description="Bookings are refused with 429 while the oldest waiting booking (or "
-        "unpublished event) is older than this; default a tenth of the booking timeout, at "
-        "least one second",
+        "unpublished event) is older than this, and the in-flight limit aims at a quarter of "
+        "it; default a fifth of the booking timeout, at least one second",
     )
     inbox_retention: timedelta = Field(
         default=DEFAULT_INBOX_RETENTION,
@@ -82,10 +82,15 @@ class Settings(BaseSettings):
 
     @property
     def effective_admission_budget(self) -> float:
-        """Well inside the booking timeout, so that what is accepted is confirmed in time."""
+        """Well inside the booking timeout, so that what is accepted is confirmed in time.
+
+        A fifth of it (6 s, a 1.5 s target), not a tenth: the confirming path batches only
+        what waits, and a 0.75 s target kept too little waiting. Measured on fresh platforms
+        (README, Overload), capacity 231 confirmed/s: at 64 closed-loop connections a tenth
+        confirmed 166/s, a fifth 221/s (p99 2.15 s); at 400/s offered 159-172 against 219."""
         if self.admission_budget_seconds is not None:
             return self.admission_budget_seconds
-        return max(1.0, self.booking_timeout_seconds / 10)
+        return max(1.0, self.booking_timeout_seconds / 5)
 
     @property
     def effective_sweep_interval(self) -> float:
