@@ -86,8 +86,8 @@ class Settings(BaseSettings):
 
         A fifth of it (6 s, a 1.5 s target), not a tenth: the confirming path batches only
         what waits, and a 0.75 s target kept too little waiting. Measured on fresh platforms
-        (README, Overload), capacity 231 confirmed/s: at 64 closed-loop connections a tenth
-        confirmed 166/s, a fifth 221/s (p99 2.15 s); at 400/s offered 159-172 against 219."""
+        (README, Overload), capacity 231 confirmed/s: at 400/s offered a tenth confirmed
+        159-172/s, a fifth 219/s; at 64 closed-loop connections a fifth 221/s (p99 2.15 s)."""
         if self.admission_budget_seconds is not None:
             return self.admission_budget_seconds
         return max(1.0, self.booking_timeout_seconds / 5)
