@@ -197,6 +197,56 @@ def test_a_request_is_instrumented_only_when_its_server_span_records() -> None:
     assert (sampled["instrumented"], unsampled["instrumented"]) == (True, False)
 
 
+def _served_traceparent_probe(tracing: Tracing) -> Any:
+    app = FastAPI()
+
+    @app.get("/probe")
+    def probe() -> dict[str, Any]:
+        return {
+            "traceparent": tracing.traceparent_for_new_work(),
+            "instrumented": is_instrumentation_enabled(),
+        }
+
+    return instrument_fastapi(app, tracing)
+
+
+def test_the_edge_and_the_sdk_sample_the_same_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edge decides a root request's sampling before the instrumentation's middleware
+    sees it: a request it keeps must get its server span under the very trace id it asked
+    about (else a 50 % sampler would keep a quarter), one it drops none at all, and either
+    way what the request writes carries the trace the decision was about."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    with TestClient(_served_traceparent_probe(tracing)) as client:
+        seen = [client.get("/probe").json() for _ in range(200)]
+    written = [span_context_of(answer["traceparent"]) for answer in seen]
+    assert all(context is not None for context in written)
+    sampled = {c.trace_id for c in written if c is not None and c.trace_flags.sampled}
+    exported = {span.context.trace_id for span in exporter.get_finished_spans()}
+    assert exported == sampled
+    assert 60 < len(sampled) < 140, "about half, as the sampler was asked"
+    assert [answer["instrumented"] for answer in seen] == [
+        context is not None and context.trace_flags.sampled for context in written
+    ]
+    assert len({c.trace_id for c in written if c is not None}) == 200, "a trace each"
+
+
+def test_an_unsampled_parent_is_continued_unsampled_and_uninstrumented() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    unsampled_parent = PARENT[:-2] + "00"
+    with TestClient(_served_traceparent_probe(tracing)) as client:
+        answer = client.get("/probe", headers={"traceparent": unsampled_parent}).json()
+    written = span_context_of(answer["traceparent"])
+    assert written is not None
+    assert not written.trace_flags.sampled
+    assert f"{written.trace_id:032x}" == PARENT[3:35]
+    assert answer["instrumented"] is False
+    assert exporter.get_finished_spans() == ()
+
+
 def test_a_request_named_untraced_gets_no_span_and_no_instrumentation() -> None:
     """A write admission control refuses costs no server span (telemetry.instrument)."""
     exporter = InMemorySpanExporter()

@@ -9,21 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import trace
-
-from telemetry.tracing import Tracing, instrumentation_follows, instrumented, quiet_outside_spans
+from telemetry.tracing import Tracing, instrumented, quiet_outside_spans
 
 # Probes and scrapes are not what anyone traces a booking for.
 _UNTRACED_URLS = "health/.*,metrics"
+_UNTRACED_PATHS = ("/health/", "/metrics")
 
 
 def instrument_fastapi(
     app: Any, tracing: Tracing, *, untraced: Callable[[Any], bool] | None = None
 ) -> Any:
-    """Server spans for every request; the context arriving in ``traceparent`` is continued.
-    Serve what it returns: with tracing on, the app inside a wrapper that instruments every
-    request even where ``instrument_only_inside_spans`` quiets the process (the ASGI
-    middleware makes no server span under it).
+    """Server spans for the requests the sampler keeps; the context arriving in
+    ``traceparent`` is continued. Serve what it returns: with tracing on, the app inside an
+    edge that decides each request's sampling first (``Tracing.request_sampled``) and hands
+    the instrumentation only the requests it samples, instrumented even where
+    ``instrument_only_inside_spans`` quiets the process.
 
     :param untraced: requests (by ASGI scope) that get no span at all: the writes admission
         control refuses. The instrumentation's middleware costs ~140 us a request (measured on
@@ -34,8 +34,6 @@ def instrument_fastapi(
         return app
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    # Inside the server span: what the request does is instrumented only if it is sampled.
-    app.add_middleware(_InstrumentIfSampled)
     # Without exclude_spans every ASGI receive and send is a span of its own (three more per
     # request) that tells nothing the server span does not.
     FastAPIInstrumentor.instrument_app(
@@ -44,7 +42,7 @@ def instrument_fastapi(
         excluded_urls=_UNTRACED_URLS,
         exclude_spans=["receive", "send"],
     )
-    return _RequestsInstrumented(app, untraced or _never)
+    return _SampledAtTheEdge(app, tracing, untraced or _never)
 
 
 def instrument_asyncpg(tracing: Tracing) -> None:
@@ -77,32 +75,42 @@ def instrument_botocore(tracing: Tracing) -> None:
     BotocoreInstrumentor().instrument(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
 
 
-class _InstrumentIfSampled:
-    """ASGI middleware: the request's work is instrumented (asyncpg's query spans) only when
-    the server span around it records (``instrumentation_follows``)."""
+class _SampledAtTheEdge:
+    """ASGI wrapper outside everything: decides whether a request is sampled before the
+    instrumentation's middleware sees it; a sampled one is instrumented whatever the
+    process's base context says. The lifespan (which starts the background workers) keeps
+    that context."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, tracing: Tracing, untraced: Callable[[Any], bool]) -> None:
         self._app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        with instrumentation_follows(trace.get_current_span()):
-            await self._app(scope, receive, send)
-
-
-class _RequestsInstrumented:
-    """ASGI wrapper outside everything: a request is instrumented whatever the process's base
-    context says; the lifespan (which starts the background workers) keeps it."""
-
-    def __init__(self, app: Any, untraced: Callable[[Any], bool]) -> None:
-        self._app = app
+        self._tracing = tracing
         self._untraced = untraced
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        with instrumented(not self._untraced(scope)):
-            await self._app(scope, receive, send)
+        if _probe_or_scrape(scope) or self._untraced(scope):
+            with instrumented(False):
+                await self._app(scope, receive, send)
+            return
+        with self._tracing.request_sampled(_traceparent(scope)) as sampled:
+            if not sampled:
+                await self._app(scope, receive, send)
+                return
+            with instrumented(True):
+                await self._app(scope, receive, send)
+
+
+def _probe_or_scrape(scope: Any) -> bool:
+    return str(scope["path"]).startswith(_UNTRACED_PATHS)
+
+
+def _traceparent(scope: Any) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _never(_: Any) -> bool:

@@ -25,7 +25,8 @@ import random
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -41,6 +42,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -125,18 +127,22 @@ def quiet_outside_spans() -> None:
     otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
-@contextmanager
-def _unsampled_child(parent: SpanContext) -> Iterator[str | None]:
+def _unsampled_child(parent: SpanContext) -> contextlib.AbstractContextManager[str | None]:
     """What the SDK makes of a span under an unsampled remote parent with a parent-based
     sampler (a non-recording span with an id of its own, current while the block runs, the
     instrumentations quiet inside), without the SDK's sampler call, span object and
     attributes: the 90 % of the records nobody sees at a 10 % sampling pay ~9 us, not ~35."""
+    return _unsampled(parent.trace_id, parent.trace_flags, parent.trace_state)
+
+
+@contextmanager
+def _unsampled(
+    trace_id: int, flags: TraceFlags, state: trace.TraceState | None = None
+) -> Iterator[str | None]:
+    """An unsampled span of ``trace_id`` current while the block runs, nothing instrumented
+    inside (the maintained instrumentations' HTTP middleware included)."""
     child = SpanContext(
-        parent.trace_id,
-        random.getrandbits(64) or 1,
-        is_remote=False,
-        trace_flags=parent.trace_flags,
-        trace_state=parent.trace_state,
+        trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=flags, trace_state=state
     )
     quiet = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
     token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(child), quiet))
@@ -144,6 +150,30 @@ def _unsampled_child(parent: SpanContext) -> Iterator[str | None]:
         yield format_traceparent(child)
     finally:
         otel_context.detach(token)
+
+
+class _EdgeTraceIds(RandomIdGenerator):
+    """The SDK's random ids, but for one trace id a request's edge chose first
+    (``Tracing.request_sampled``): the edge asked the sampler about that id, so the server
+    span the instrumentation starts next must carry it for the SDK to decide the same."""
+
+    def __init__(self) -> None:
+        self._chosen: ContextVar[int | None] = ContextVar("edge_trace_id", default=None)
+
+    def generate_trace_id(self) -> int:
+        chosen = self._chosen.get()
+        if chosen is None:
+            return super().generate_trace_id()
+        self._chosen.set(None)  # one root span per request: the next one draws its own
+        return chosen
+
+    @contextmanager
+    def chosen(self, trace_id: int) -> Iterator[None]:
+        token = self._chosen.set(trace_id)
+        try:
+            yield
+        finally:
+            self._chosen.reset(token)
 
 
 def drops_unsampled_children(sampler: Sampler) -> bool:
@@ -166,6 +196,8 @@ class Tracing:
     # The sampler drops every child of an unsampled remote parent (the parent-based samplers,
     # the default): such a child is then made without the SDK (``span``).
     drops_unsampled_children: bool = False
+    # The provider's id generator: a request's edge hands it the trace id it sampled.
+    edge_ids: _EdgeTraceIds = field(default_factory=_EdgeTraceIds)
 
     @property
     def enabled(self) -> bool:
@@ -218,6 +250,38 @@ class Tracing:
                         span.add_link(linked)
             yield format_traceparent(span.get_span_context()) or parent
 
+    @contextmanager
+    def request_sampled(self, traceparent: str | None) -> Iterator[bool]:
+        """A request's sampling, decided at its edge before any instrumentation sees it.
+
+        True: the instrumentation's server span records, and is the very trace the sampler
+        was asked about (a root gets the trace id decided on here). False: an unsampled span
+        is current, so what the request writes carries an unsampled traceparent, and nothing
+        inside is instrumented: the FastAPI middleware passes the request through instead of
+        building its attributes, route name and span for the nine requests in ten a 10 %
+        sampler drops (~5 % of Care Plan's event loop at 100 bookings/s)."""
+        if self.provider is None:
+            yield False
+            return
+        remote = span_context_of(traceparent)
+        if remote is not None:
+            if remote.trace_flags.sampled or not self.drops_unsampled_children:
+                yield True  # the SDK decides under that parent, as the middleware asks it
+                return
+            with _unsampled_child(remote):
+                yield False
+            return
+        trace_id = self.edge_ids.generate_trace_id()
+        decision = self.provider.sampler.should_sample(
+            otel_context.Context(), trace_id, "HTTP", SpanKind.SERVER
+        ).decision
+        if decision is Decision.RECORD_AND_SAMPLE:
+            with self.edge_ids.chosen(trace_id):
+                yield True
+            return
+        with _unsampled(trace_id, TraceFlags(TraceFlags.DEFAULT)):
+            yield False
+
     def set_attributes(self, attributes: Attributes) -> None:
         """Add attributes to the current span (a no-op with tracing off)."""
         if self.tracer is not None:
@@ -253,11 +317,17 @@ def configure_tracing(
         processor = SimpleSpanProcessor(exporter)
     # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on top of this;
     # TracerProvider reads OTEL_TRACES_SAMPLER(_ARG) itself (default: parent-based, always on).
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    edge_ids = _EdgeTraceIds()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}), id_generator=edge_ids
+    )
     provider.add_span_processor(processor)
     logger.info("tracing on", extra={"service": service_name})
     return Tracing(
-        provider, provider.get_tracer("careplan"), drops_unsampled_children(provider.sampler)
+        provider,
+        provider.get_tracer("careplan"),
+        drops_unsampled_children(provider.sampler),
+        edge_ids,
     )
 
 
