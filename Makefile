@@ -106,7 +106,7 @@ endef
 bench: install ## Run the benchmarks under bench/ (they print their figures)
 	$(RUN) python bench/outbox_relay.py
 	$(RUN) python bench/search.py
-	$(RUN) python bench/refusal_cost.py
+	$(RUN) python bench/request_cost.py
 	$(RUN) careplan up --only kafka
 	$(RUN) python bench/insurance_processor.py
 	$(fresh_booking_platform)

@@ -40,6 +40,27 @@ def test_otel_sdk_disabled_wins_over_a_named_exporter() -> None:
     assert not tracing.enabled
 
 
+@pytest.mark.parametrize(
+    ("variables", "description"),
+    [
+        ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+         "ParentBased{root:TraceIdRatioBased{0.1}"),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"},
+         "TraceIdRatioBased{0.25}"),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, "AlwaysOffSampler"),
+        ({}, "ParentBased{root:AlwaysOnSampler"),
+    ],
+)  # fmt: skip
+def test_the_sampler_is_read_from_the_variables_given(
+    variables: dict[str, str], description: str
+) -> None:
+    """Given its variables (a benchmark's, a test's), not the process's: the SDK reads only
+    the process's, and a benchmark's "10 %" had sampled everything."""
+    tracing = configure_tracing("svc", environ=variables, exporter=InMemorySpanExporter())
+    assert tracing.provider is not None
+    assert tracing.provider.sampler.get_description().startswith(description)
+
+
 def test_a_span_continues_the_trace_of_its_parent_and_hands_on_its_own_id() -> None:
     exporter = InMemorySpanExporter()
     tracing = configure_tracing("svc", exporter=exporter)

@@ -127,14 +127,15 @@ async def _request_booking(
 ) -> RequestedBooking:
     patient = await get_patient(command.patient_id, uow)
     fingerprint = request_fingerprint(command.availability_id, command.payment_mode)
+    # The key is read under the slot's lock, once: a request with the same key for this slot
+    # may have committed while this one waited for the lock (its booking is the answer), and
+    # one for another slot that commits meanwhile is caught by the key's unique index
+    # (request_booking). Read before the lock as well, it cost every booking a query.
+    slot = await uow.slots.lock(command.availability_id)
     if replay := await _replay(command, uow, fingerprint):
         return replay
-    slot = await uow.slots.lock(command.availability_id)
     if slot is None:
         raise SlotNotFoundError(command.availability_id)
-    # A request with the same key may have committed while this one waited for the lock.
-    if replay := await _replay(command, uow, fingerprint):
-        return replay
     decision = decide_booking(
         slot,
         patient=patient,

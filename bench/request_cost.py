@@ -1,18 +1,17 @@
-"""CPU of one write that admission control refuses, through the stack both services serve.
+"""CPU of one request through the stack both services serve, admitted or refused by admission
+control, with tracing off, at 10 % and at 100 % sampling.
 
-    uv run python bench/refusal_cost.py
+    uv run python bench/request_cost.py
 
-Under overload most requests are refusals (at 5x, four in five), and each one's CPU comes out
-of the event loop the admitted bookings need. This measures that cost in this process, without
-sockets (uvicorn's HTTP parsing comes on top): the platform's middleware stack
-(``install_platform_http``: metrics, key check, admission) around one guarded route, the
-monitor refusing everything, the 429's wait set to zero so that only CPU is counted. Three
-ways, each over N requests after a warm-up:
-
-- ``tracing off``: no tracer;
-- ``10 %, refusals traced``: the FastAPI instrumentation's server span for every request, as
-  before refusals were left out (``instrument_fastapi`` without ``untraced``);
-- ``10 %, as served``: ``traced_app``, where a refused write gets no span.
+Every booking is one such request on Care Plan's event loop, the process that saturates first;
+under overload most requests are refusals (at 5x, four in five), and each one's CPU comes out
+of what the admitted bookings need. Measured in this process, without sockets (uvicorn's HTTP
+parsing comes on top) and without a database (the route answers at once): the platform's
+middleware stack (``install_platform_http``: metrics, key check, admission) around one guarded
+route, as ``serve`` wraps it (``traced_app``: the sampling edge, the FastAPI instrumentation),
+the 429's wait set to zero so that only CPU is counted. What tracing adds to a request is the
+difference to ``off``: at 10 % the nine requests in ten the sampler drops pass the
+instrumentation untouched (telemetry.instrument), and a refused write never gets a span.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -32,8 +31,8 @@ from starlette.types import ASGIApp
 from eventing.admission import AdmissionMiddleware, AdmissionMonitor, Backlog, Verdict
 from eventing.http_service import install_platform_http, traced_app
 from eventing.settings import LOCAL_API_KEY, AuthSettings, Environment
-from telemetry import Tracing, configure_tracing
-from telemetry.instrument import instrument_fastapi, instrument_only_inside_spans
+from telemetry import configure_tracing
+from telemetry.instrument import instrument_only_inside_spans
 
 GUARDED = "/patients/p-1/bookings"
 
@@ -51,7 +50,7 @@ def _guarded(method: str, path: str) -> str | None:
     return GUARDED if method == "POST" and path == GUARDED else None
 
 
-def _refusing_app() -> FastAPI:
+def _app(*, refusing: bool) -> FastAPI:
     app = FastAPI()
 
     @app.post(GUARDED, status_code=201)
@@ -59,7 +58,8 @@ def _refusing_app() -> FastAPI:
         return {"booked": "yes"}
 
     monitor = AdmissionMonitor(_nothing_measured, service="bench", budget_seconds=1.0)
-    monitor.verdict = Verdict(closed=True, reason="over budget")
+    if refusing:
+        monitor.verdict = Verdict(closed=True, reason="over budget")
     # What install_platform_http reads of a service's composition root (HttpServiceContainer).
     settings = SimpleNamespace(
         environment=Environment.LOCAL, api_key=SecretStr(LOCAL_API_KEY), auth=AuthSettings()
@@ -74,34 +74,23 @@ def _refusing_app() -> FastAPI:
     return app
 
 
-def _tracing() -> Tracing:
-    return configure_tracing(
+def _served(sampling: float | None, *, refusing: bool) -> ASGIApp:
+    """The app as ``serve`` runs it, with tracing off (None) or at a sampling ratio."""
+    if sampling is None:
+        return _app(refusing=refusing)
+    tracing = configure_tracing(
         "bench",
         environ={
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+            "OTEL_TRACES_SAMPLER_ARG": str(sampling),
         },
         exporter=_Dropped(),
     )
-
-
-def _off() -> ASGIApp:
-    return _refusing_app()
-
-
-def _refusals_traced() -> ASGIApp:
-    tracing = _tracing()
     instrument_only_inside_spans(tracing)
-    return instrument_fastapi(_refusing_app(), tracing)  # type: ignore[no-any-return]
+    return traced_app(_app(refusing=refusing), tracing)
 
 
-def _as_served() -> ASGIApp:
-    tracing = _tracing()
-    instrument_only_inside_spans(tracing)
-    return traced_app(_refusing_app(), tracing)
-
-
-async def _cpu_per_request(app: ASGIApp, requests: int) -> float:
+async def _cpu_per_request(app: ASGIApp, requests: int, expected: int) -> float:
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -136,24 +125,32 @@ async def _cpu_per_request(app: ASGIApp, requests: int) -> float:
     for _ in range(requests):
         await app(dict(scope), receive, send)
     elapsed = time.process_time() - started
-    if statuses != {429}:
-        raise SystemExit(f"expected every request refused, got {sorted(statuses)}")
+    if statuses != {expected}:
+        raise SystemExit(f"expected every request answered {expected}, got {sorted(statuses)}")
     return elapsed / requests
+
+
+SAMPLINGS: list[tuple[str, float | None]] = [("off", None), ("10 %", 0.1), ("100 %", 1.0)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=5000)
     arguments = parser.parse_args()
-    ways: list[tuple[str, Callable[[], ASGIApp]]] = [
-        ("tracing off", _off),
-        ("10 %, refusals traced", _refusals_traced),
-        ("10 %, as served", _as_served),
-    ]
-    print(f"\n== CPU per refused write ({arguments.requests} requests each) ==")
-    for label, build in ways:
-        cost = asyncio.run(_cpu_per_request(build(), arguments.requests))
-        print(f"  {label:<24} {cost * 1e6:6.0f} µs")
+    print(f"\n== CPU per request through the served stack ({arguments.requests} each) ==")
+    print(f"  {'tracing':<8} {'admitted':>9} {'refused':>9}")
+    for label, sampling in SAMPLINGS:
+        admitted, refused = (
+            asyncio.run(
+                _cpu_per_request(
+                    _served(sampling, refusing=refusing),
+                    arguments.requests,
+                    429 if refusing else 201,
+                )
+            )
+            for refusing in (False, True)
+        )
+        print(f"  {label:<8} {admitted * 1e6:6.0f} µs {refused * 1e6:6.0f} µs")
 
 
 if __name__ == "__main__":
