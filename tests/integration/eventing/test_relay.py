@@ -292,3 +292,60 @@ async def test_the_relay_sends_at_most_its_batch_size_at_a_time(
             producer.close()
 
     assert counting.sizes == [5, 5, 2]
+
+
+async def test_published_rows_past_their_retention_are_purged_in_batches(
+    infrastructure: DevstackSettings,
+) -> None:
+    """Against PostgreSQL: a purge deletes at most a batch of the published rows older than the
+    retention; a full batch purges on at the relay's next idle moment (here: the next
+    notification, as the poll is far away), and the rows still within it stay."""
+    topic = unique_topic(infrastructure, "relay-purge")
+    producer = AsyncProducer({"bootstrap.servers": infrastructure.bootstrap_servers})
+    purging = RelayOptions(
+        batch_size=100, idle_poll_seconds=600, purge_interval_seconds=600, purge_batch_size=4
+    )
+
+    def event(n: int) -> Event:
+        return Event.new(source="/test", type="STEP", data={"n": n}, key=f"k-{n}")
+
+    async with isolated_schema(infrastructure, "relay_purge") as schema:
+        outbox = f'"{schema.name}".outbox'
+
+        async def rows_become(expected: int) -> None:
+            async with asyncio.timeout(30):
+                while True:
+                    async with schema.database.connection() as connection:
+                        if await connection.fetchval(f"select count(*) from {outbox}") == expected:
+                            return
+                    await asyncio.sleep(0.05)
+
+        await _write(schema, topic, [event(n) for n in range(12)])
+        stop = asyncio.Event()
+        relay = asyncio.create_task(_relay(infrastructure, schema, producer).run(stop))
+        await until_outbox_published(schema)
+        stop.set()
+        await relay
+        async with schema.database.connection() as connection:
+            await connection.execute(
+                f"update {outbox} set published_at = now() - interval '2 hours'"
+                f" where position in (select position from {outbox} order by position limit 10)"
+            )
+        stop = asyncio.Event()
+        relay = asyncio.create_task(
+            OutboxRelay(
+                dsn=schema.dsn, table=schema.outbox, producer=producer, options=purging
+            ).run(stop)
+        )
+        try:
+            await rows_become(12 - 4)  # its first idle moment: one batch
+            await asyncio.sleep(0.3)
+            await rows_become(8)  # and no more until it wakes again
+            await _write(schema, topic, [event(12)])
+            await rows_become(8 + 1 - 4)
+            await _write(schema, topic, [event(13)])
+            await rows_become(5 + 1 - 2)  # the last two past the retention; the rest stay
+        finally:
+            stop.set()
+            await relay
+            producer.close()

@@ -47,6 +47,8 @@ class FakeOutboxDatabase:
     connections: list[FakeConnection] = field(default_factory=list)
     fetches: list[tuple[int, list[int]]] = field(default_factory=list)
     purges: list[Any] = field(default_factory=list)
+    # The rows each purge finds to delete, in order; then none.
+    purgeable: list[int] = field(default_factory=list)
     # Set, marking waits for it: a marking still running while the next batch is fetched.
     mark_gate: asyncio.Event | None = None
     mark_error: Exception | None = None
@@ -92,17 +94,20 @@ class FakeConnection:
         ]
         return waiting[:limit]
 
-    async def execute(self, sql: str, argument: Any) -> None:
+    async def execute(self, sql: str, argument: Any, limit: int | None = None) -> str:
         if sql.startswith("update"):
             if self.database.mark_gate is not None:
                 await self.database.mark_gate.wait()
             if self.database.mark_error is not None:
                 raise self.database.mark_error
             self.database.published.update(argument)
-        elif sql.startswith("delete"):
+            return f"UPDATE {len(argument)}"
+        if sql.startswith("delete"):
+            assert limit is not None
             self.database.purges.append(argument)
-        else:
-            raise AssertionError(sql)
+            found = self.database.purgeable.pop(0) if self.database.purgeable else 0
+            return f"DELETE {min(found, limit)}"
+        raise AssertionError(sql)
 
     async def add_listener(self, channel: str, callback: Callable[..., None]) -> None:
         self.listeners.append((channel, callback))

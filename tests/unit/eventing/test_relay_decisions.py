@@ -191,6 +191,19 @@ async def test_published_rows_are_purged_at_most_once_per_interval(
     assert database.purges == [timedelta(minutes=7)]
 
 
+async def test_a_backlog_of_published_rows_is_purged_a_batch_per_idle_moment(
+    database: FakeOutboxDatabase,
+) -> None:
+    """Full batches purge on at the next idle moment; a short one waits for the interval."""
+    database.purgeable = [3, 3, 1, 7]
+    options = RelayOptions(idle_poll_seconds=0.01, purge_batch_size=3)
+    async with _running(_relay(FakeProducer(), options)):
+        await _until(lambda: len(database.purges) == 3)
+        await asyncio.sleep(0.2)  # twenty idle moments: none purges before the interval
+    assert len(database.purges) == 3
+    assert database.purgeable == [7]
+
+
 async def test_with_no_purge_interval_every_idle_moment_purges(
     database: FakeOutboxDatabase,
 ) -> None:

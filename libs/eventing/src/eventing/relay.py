@@ -50,6 +50,11 @@ class RelayOptions:
     retention: timedelta = timedelta(hours=1)
     # Purging published rows is housekeeping: at most this often, not on every wake-up.
     purge_interval_seconds: float = 60.0
+    # Rows deleted per statement; a full batch purges again at the next idle moment. In one
+    # statement, a relay that found a day's published rows (stopped, or a benchmark platform
+    # reused) deleted hundreds of thousands at once, and the autovacuum behind them took a
+    # core in the middle of whatever ran then (README, Measured).
+    purge_batch_size: int = 5_000
     failure_backoff_seconds: float = 1.0
 
 
@@ -213,10 +218,15 @@ class OutboxRelay:
         if now - self._last_purge < self._options.purge_interval_seconds:
             return
         self._last_purge = now
-        await connection.execute(
-            f"delete from {self._qualified} where published_at < now() - $1::interval",
+        # ctid: the physical rows, so that the statement deletes exactly the batch it chose.
+        status = await connection.execute(
+            f"delete from {self._qualified} where ctid = any(array(select ctid from"
+            f" {self._qualified} where published_at < now() - $1::interval limit $2))",
             self._options.retention,
+            self._options.purge_batch_size,
         )
+        if int(status.split()[-1]) >= self._options.purge_batch_size:
+            self._last_purge = float("-inf")  # more is due: the next idle moment goes on
 
 
 async def _wait_any(first: asyncio.Event, second: asyncio.Event, *, timeout: float) -> None:
