@@ -2,7 +2,8 @@
 
     uv run python bench/insurance_processor.py --bootstrap-servers 127.0.0.1:49092
 
-It starts nothing: point it at a broker (`careplan up --only kafka`). It creates fresh topics
+It starts nothing: point it at a broker (`careplan up --only kafka`; without an address, the
+broker of the platform the ``CAREPLAN_*`` variables name). It creates fresh topics
 (input, insured output, input DLT), produces N booking events in binary mode, then runs the
 processor in this process until every input record is processed, and prints records/s:
 "steady" counts from the first processed record to the last (the processing itself), "wall"
@@ -35,6 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from contract.sources import CARE_PLAN
 from contract.topics import dead_letter_topic
+from devstack.settings import DevstackSettings
 from eventing.settings import KafkaSettings
 from insurance_processor.app import build_application
 from insurance_processor.metrics import ProcessorMetrics
@@ -45,8 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--bootstrap-servers",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="the broker to use (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DevstackSettings().bootstrap_servers,
+        help="the broker to use (default: $KAFKA_BOOTSTRAP_SERVERS, or the local platform's)",
     )
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=6)
