@@ -40,3 +40,6 @@ def test_the_booking_benchmark_runs_and_every_offered_booking_is_confirmed(
                           r"(\d+) still waiting", summary)  # fmt: skip
     assert tuple(map(int, counts)) == (20, 20, 20, 0, 0), finished.stdout
     assert "care-plan" in finished.stdout, "CPU per process is reported"
+    assert re.search(r"the host stole \d+ % of the machine's CPU time", finished.stdout), (
+        "the host's steal is reported beside the figures it falsifies"
+    )
