@@ -1,7 +1,11 @@
 """Detached processes tracked by pid files under the state folder.
 
 A pid file holds the pid and the process start time, so that a pid reused by the system after a
-crash is never mistaken for our process.
+crash is never mistaken for our process. The start is kept twice: as wall-clock time, and as
+seconds since boot. On Linux psutil derives a process's start from the boot time, which moves
+when the wall clock is stepped (NTP after a laptop wakes, a VM resumed after a pause: on
+2026-12-03 this machine's clock jumped 13 s mid-benchmark); the wall-clock start alone then
+no longer matched, every part looked stopped, and `down` left them running on their ports.
 """
 
 from __future__ import annotations
@@ -35,22 +39,57 @@ class ProcessFiles:
         return cls(state_dir / "pids" / f"{name}.pid", state_dir / "logs" / f"{name}.log")
 
 
-def _read_pid(files: ProcessFiles) -> tuple[int, float] | None:
+# How far a recorded start may be from the process's own: /proc keeps it in clock ticks.
+_SAME_START_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _PidRecord:
+    pid: int
+    started: float  # wall-clock time
+    since_boot: float | None  # None in pid files written before it was kept
+
+
+def _read_pid(files: ProcessFiles) -> _PidRecord | None:
     try:
         record = json.loads(files.pid_file.read_text())
-        return int(record["pid"]), float(record["started"])
-    except (OSError, ValueError, KeyError):
+        since_boot = record.get("since_boot")
+        return _PidRecord(
+            int(record["pid"]),
+            float(record["started"]),
+            None if since_boot is None else float(since_boot),
+        )
+    except (OSError, ValueError, KeyError, AttributeError):
         return None
+
+
+def _start_of(process: psutil.Process) -> tuple[float, float]:
+    """(wall-clock start, seconds since boot at the start); the boot time read first, so that
+    on Linux both come from the same reading of it."""
+    booted = psutil.boot_time()
+    started = process.create_time()
+    return started, started - booted
+
+
+def _is_recorded(process: psutil.Process, record: _PidRecord) -> bool:
+    """The recorded process, by either of its starts: the wall-clock one survives a clock step
+    where psutil reads starts as wall-clock times (macOS), the one since boot where it derives
+    them from the boot time (Linux)."""
+    started, since_boot = _start_of(process)
+    if abs(started - record.started) <= _SAME_START_SECONDS:
+        return True
+    return record.since_boot is not None and (
+        abs(since_boot - record.since_boot) <= _SAME_START_SECONDS
+    )
 
 
 def running_process(files: ProcessFiles) -> psutil.Process | None:
     record = _read_pid(files)
     if record is None:
         return None
-    pid, started = record
     try:
-        process = psutil.Process(pid)
-        if abs(process.create_time() - started) > 1.0 or process.status() == psutil.STATUS_ZOMBIE:
+        process = psutil.Process(record.pid)
+        if not _is_recorded(process, record) or process.status() == psutil.STATUS_ZOMBIE:
             return None
         return process
     except psutil.NoSuchProcess:
@@ -88,7 +127,10 @@ def spawn(
             start_new_session=True,
         )
     process = psutil.Process(popen.pid)
-    files.pid_file.write_text(json.dumps({"pid": popen.pid, "started": process.create_time()}))
+    started, since_boot = _start_of(process)
+    files.pid_file.write_text(
+        json.dumps({"pid": popen.pid, "started": started, "since_boot": since_boot})
+    )
     return process
 
 
