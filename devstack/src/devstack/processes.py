@@ -75,12 +75,14 @@ def _is_recorded(process: psutil.Process, record: _PidRecord) -> bool:
     """The recorded process, by either of its starts: the wall-clock one survives a clock step
     where psutil reads starts as wall-clock times (macOS), the one since boot where it derives
     them from the boot time (Linux)."""
-    started, since_boot = _start_of(process)
-    if abs(started - record.started) <= _SAME_START_SECONDS:
+    # The supervisor asks this of every part twice a second: the boot time (a read of
+    # /proc/stat) only when the wall-clock start does not match.
+    if abs(process.create_time() - record.started) <= _SAME_START_SECONDS:
         return True
-    return record.since_boot is not None and (
-        abs(since_boot - record.since_boot) <= _SAME_START_SECONDS
-    )
+    if record.since_boot is None:
+        return False
+    _, since_boot = _start_of(process)
+    return abs(since_boot - record.since_boot) <= _SAME_START_SECONDS
 
 
 def running_process(files: ProcessFiles) -> psutil.Process | None:
