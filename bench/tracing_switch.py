@@ -22,10 +22,18 @@ TRACED_PARTS = ["care-plan", "provider-schedule"]
 
 def restart_with_sampling(settings: DevstackSettings, sampling: str) -> DevstackSettings:
     """``off``, or a ratio such as ``0.1``: the services restarted with it (the supervisor of
-    `careplan up` is stopped by the restart; `careplan up` starts it again)."""
+    `careplan up` is stopped by the restart; `careplan up` starts it again).
+
+    Spans are exported at the SDK's default interval (5 s), as a deployment exports them, not
+    at the 200 ms `careplan up` sets so that a trace shows while one looks: the cost measured
+    is the one production pays."""
     ratio = None if sampling == "off" else float(sampling)
     configured = settings.model_copy(
-        update={"tracing": ratio is not None, "trace_sample_ratio": 1.0 if ratio is None else ratio}
+        update={
+            "tracing": ratio is not None,
+            "trace_sample_ratio": 1.0 if ratio is None else ratio,
+            "trace_export_delay_ms": None,
+        }
     )
     launcher = Platform(configured, platform_components())
     launcher.down(TRACED_PARTS)

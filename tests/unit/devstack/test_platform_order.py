@@ -93,6 +93,16 @@ def test_services_export_traces_to_the_local_jaeger_only_with_tracing_on() -> No
         "parentbased_traceidratio",
         "0.1",
     )
+    assert on["OTEL_BSP_SCHEDULE_DELAY"] == "200"  # a trace shows while one looks
+
+
+def test_the_sdk_exports_at_its_own_interval_when_no_delay_is_set() -> None:
+    environment = DevstackSettings(
+        port_offset=10000, tracing=True, trace_export_delay_ms=None
+    ).service_environment()
+
+    assert environment["OTEL_TRACES_EXPORTER"] == "otlp"
+    assert "OTEL_BSP_SCHEDULE_DELAY" not in environment
 
 
 def test_an_optional_part_starts_only_when_named() -> None:
