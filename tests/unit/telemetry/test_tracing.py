@@ -17,7 +17,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from telemetry import Tracing, configure_tracing, new_traceparent
 from telemetry.connector import traceparent_in_body, traceparent_in_event
-from telemetry.instrument import instrument_fastapi, instrument_only_inside_spans
+from telemetry.instrument import (
+    instrument_asyncpg,
+    instrument_fastapi,
+    instrument_only_inside_spans,
+)
 from telemetry.tracing import span_context_of
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -323,3 +327,37 @@ def test_once_asked_nothing_outside_a_span_is_instrumented() -> None:
     thread.join()
     assert seen == {"outside": False, "inside": True}
     assert is_instrumentation_enabled(), "only the thread that asked"
+
+
+def test_the_disabled_instrumentations_are_read_as_opentelemetry_instrument_reads_them() -> None:
+    tracing = configure_tracing(
+        "svc",
+        environ={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": " asyncpg , Botocore,"},
+        exporter=InMemorySpanExporter(),
+    )
+
+    assert tracing.disabled_instrumentations == {"asyncpg", "botocore"}
+    assert not tracing.instruments("asyncpg")
+    assert configure_tracing("svc", environ={}, exporter=InMemorySpanExporter()).instruments(
+        "asyncpg"
+    )
+    assert not configure_tracing("svc", environ={}).instruments("asyncpg")  # tracing off
+
+
+@pytest.mark.parametrize("disabled", ["", "asyncpg"])
+def test_asyncpg_is_wrapped_unless_its_instrumentation_is_disabled(disabled: str) -> None:
+    import asyncpg
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    tracing = configure_tracing(
+        "svc",
+        environ={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": disabled},
+        exporter=InMemorySpanExporter(),
+    )
+    instrument_asyncpg(tracing)
+    try:
+        wrapped = hasattr(asyncpg.connection.Connection.fetch, "__wrapped__")
+    finally:
+        AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+
+    assert wrapped is (disabled == "")

@@ -3,7 +3,8 @@
 Configured by the standard variables: ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console`` or
 ``none``), ``OTEL_EXPORTER_OTLP_ENDPOINT``/``..._TRACES_ENDPOINT`` (OTLP over HTTP/protobuf),
 ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_SERVICE_NAME``,
-``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_BSP_*``, ``OTEL_SDK_DISABLED``. One deliberate
+``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_BSP_*``, ``OTEL_SDK_DISABLED``,
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (``asyncpg``, ``botocore``). One deliberate
 difference: with ``OTEL_TRACES_EXPORTER`` unset tracing is off (the SDK's default is OTLP),
 so a process started without configuration never retries an exporter nobody listens to.
 
@@ -206,10 +207,17 @@ class Tracing:
     drops_unsampled_children: bool = False
     # The provider's id generator: a request's edge hands it the trace id it sampled.
     edge_ids: _EdgeTraceIds = field(default_factory=_EdgeTraceIds)
+    # The instrumentations named in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS.
+    disabled_instrumentations: frozenset[str] = frozenset()
 
     @property
     def enabled(self) -> bool:
         return self.tracer is not None
+
+    def instruments(self, name: str) -> bool:
+        """Whether the maintained instrumentation ``name`` (``asyncpg``, ``botocore``) is on:
+        with tracing on, unless ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names it."""
+        return self.provider is not None and name not in self.disabled_instrumentations
 
     def current_traceparent(self) -> str | None:
         """The traceparent of the span now current (a request's server span), or None."""
@@ -339,7 +347,15 @@ def configure_tracing(
         provider.get_tracer("careplan"),
         drops_unsampled_children(provider.sampler),
         edge_ids,
+        _disabled_instrumentations(env),
     )
+
+
+def _disabled_instrumentations(env: Mapping[str, str]) -> frozenset[str]:
+    """``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` as ``opentelemetry-instrument`` reads it: names
+    separated by commas, spaces around them allowed."""
+    names = env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+    return frozenset(name.strip().lower() for name in names if name.strip())
 
 
 def _sampler(env: Mapping[str, str]) -> Sampler:
