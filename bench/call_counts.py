@@ -10,8 +10,9 @@ interleaved runs. A count of function calls does not move with it: this runs
 ``bench/booking.py`` once per tracing setting (it restarts both services with each), with each
 service profiled by cProfile from its first line (``call_counts_hook/sitecustomize.py``,
 loaded through ``PYTHONPATH``), and divides every profile's calls by the bookings it decided
-(``decide_booking``, called once per booking on both sides). Startup is in every profile,
-spread over the bookings (~150 calls per booking at 600). Only the event loop's thread is
+(``decide_booking``, called once per booking on both sides), less what the process had done
+before its first booking (startup, imports, idle polling: the hook's ``.idle`` profile), then
+prints, per package, what each setting adds to the first. Only the event loop's thread is
 profiled: the span exporter's thread (OTLP encoding) is not counted. Admission control is set
 out of the way: under the profiler the services are slower, and a refused request would count
 as part of a booking.
@@ -35,12 +36,65 @@ SERVICES = ("care_plan", "provider_schedule")
 PER_BOOKING = "decide_booking"
 
 
-def calls_per_booking(profile: Path) -> tuple[float, int]:
-    """(all calls / bookings decided, bookings decided) of one profile."""
+def _calls_by_function(profile: Path) -> dict[tuple[str, int, str], int]:
     stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
-    bookings = sum(row[1] for key, row in stats.items() if key[2] == PER_BOOKING)
-    calls = sum(row[1] for row in stats.values())
-    return calls / max(bookings, 1), bookings
+    return {key: row[1] for key, row in stats.items()}
+
+
+def load_calls(profile: Path) -> tuple[dict[tuple[str, int, str], int], int]:
+    """(calls by function, bookings decided) of one profile, less its ``.idle`` profile
+    (written before the first booking) when there is one: startup and idling are not the
+    bookings' cost."""
+    calls = _calls_by_function(profile)
+    idle = profile.with_suffix(".idle")
+    if idle.exists():
+        for key, count in _calls_by_function(idle).items():
+            calls[key] = calls.get(key, 0) - count
+        calls = {key: count for key, count in calls.items() if count}
+    bookings = sum(count for key, count in calls.items() if key[2] == PER_BOOKING)
+    return calls, bookings
+
+
+def calls_per_booking(profile: Path) -> tuple[float, int]:
+    """(calls / bookings decided, bookings decided) of one profile, its idle part subtracted."""
+    calls, bookings = load_calls(profile)
+    return sum(calls.values()) / max(bookings, 1), bookings
+
+
+def package_of(filename: str) -> str:
+    """Where a profiled function lives, coarsely: ``opentelemetry``, ``asyncpg``, ``care_plan``,
+    ``stdlib:contextlib``, ``builtins``."""
+    if filename == "~":
+        return "builtins"
+    for marker in ("site-packages/", "/src/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1].split("/", 1)[0].removesuffix(".py")
+    if "/lib/python" in filename:
+        return "stdlib:" + filename.rsplit("/", 1)[1].removesuffix(".py")
+    return filename
+
+
+def per_package(profile: Path) -> dict[str, float]:
+    """Calls per booking by ``package_of``."""
+    calls, bookings = load_calls(profile)
+    packages: dict[str, float] = {}
+    for (filename, _line, _name), count in calls.items():
+        package = package_of(filename)
+        packages[package] = packages.get(package, 0.0) + count / max(bookings, 1)
+    return packages
+
+
+def print_package_differences(service: str, profiles: list[Path], settings: list[str]) -> None:
+    """What each setting adds to the first one's calls per booking, by package (the largest)."""
+    if len(profiles) < 2:
+        return
+    base = per_package(profiles[0])
+    print(f"\n{service}: calls per booking added to '{settings[0]}', by package")
+    for sampling, profile in zip(settings[1:], profiles[1:], strict=False):
+        added = per_package(profile)
+        differences = {p: added.get(p, 0.0) - base.get(p, 0.0) for p in {*base, *added}}
+        largest = sorted(differences.items(), key=lambda item: -abs(item[1]))[:8]
+        print(f"{sampling:>10} " + ", ".join(f"{p} {d:+.0f}" for p, d in largest))
 
 
 def profiles_in_start_order(folder: Path, service: str) -> list[Path]:
@@ -85,6 +139,8 @@ def main() -> None:
             calls, bookings = calls_per_booking(profiles[index])
             cells.append(f"{calls:,.0f} ({bookings})")
         print(f"{sampling:>10} {cells[0]:>18} {cells[1]:>18}")
+    for service in SERVICES:
+        print_package_differences(service, by_service[service], arguments.sampling)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,17 @@ from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[3]
-# A stand-in service: decides three "bookings", then lives long enough to be written.
+# A stand-in service: starts (an import), idles past the hook's first write, decides three
+# "bookings", then lives long enough to be written again.
 SCRIPT = """
+import time
+import decimal
+time.sleep(2.5)
 def decide_booking():
     return sum(range(10))
 for _ in range(3):
     decide_booking()
-import time
-time.sleep(3)
+time.sleep(2.5)
 """
 
 
@@ -50,7 +53,22 @@ def test_a_named_service_is_profiled_and_read_per_booking(tmp_path: Path) -> Non
 
     assert int(profile.stem.split("-")[1]) >= began
     assert bookings == 3
-    assert calls > 1  # the sums, the sleep, the loop: more than the bookings themselves
+    # decide_booking and its sum per booking (and the last sleep, once): nothing before them.
+    assert 2 <= calls <= 2 + 1 / 3
+
+
+def test_what_the_process_did_before_its_first_booking_is_not_counted(tmp_path: Path) -> None:
+    _run(tmp_path, "care_plan")
+    call_counts = _call_counts()
+    [profile] = call_counts.profiles_in_start_order(tmp_path, "care_plan")
+    with_startup = sum(call_counts._calls_by_function(profile).values())
+
+    calls, _ = call_counts.calls_per_booking(profile)
+    packages = call_counts.per_package(profile)
+
+    assert profile.with_suffix(".idle").exists()
+    assert with_startup > 100 * calls  # the import
+    assert set(packages) == {"builtins", "<string>"}
 
 
 def test_any_other_process_is_left_alone(tmp_path: Path) -> None:
