@@ -15,6 +15,7 @@ from eventing.consumer import ConsumerRunner, RetryPolicy, _StopRequestedError
 from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER
+from eventing.supervision import supervised
 from tests.unit.eventing.test_consumer_outcomes import FakeMessage, FakeProducer
 
 
@@ -29,6 +30,7 @@ class PartitionMessage(FakeMessage):
 
 class ErrorMessage:
     def __init__(self, code: int) -> None:
+        # As librdkafka hands a fatal error to a poll: code _FATAL, but fatal() False.
         self._error = KafkaError(code)
 
     def error(self) -> KafkaError:
@@ -154,6 +156,45 @@ async def test_an_empty_poll_commits_nothing_and_an_error_alone_commits_nothing(
     consumer, handled, _ = await _run([[], [ErrorMessage(KafkaError._TRANSPORT)]])
     assert consumer.commits == []
     assert handled == []
+
+
+async def test_a_fatal_error_ends_the_run_and_the_supervisor_rejoins_with_a_new_consumer() -> None:
+    """After a broker restart a static member can be fenced for good (make chaos, 2026-12-03):
+    the runner must not go on polling a consumer that will never consume again."""
+    a, b = _events(2)
+    fenced = ErrorMessage(KafkaError._FATAL)
+    polls_of_each_consumer = [
+        [[PartitionMessage(a, 0, 1), fenced]],
+        [[PartitionMessage(a, 0, 1), PartitionMessage(b, 0, 2)]],
+    ]
+    handled: list[str] = []
+
+    async def recording(event: Event, _: RecordContext) -> None:
+        handled.append(event.id)
+
+    runner = ConsumerRunner(
+        client_config={}, group_id="g", topics=["things"], handler=recording,
+        producer=FakeProducer(),  # type: ignore[arg-type]
+    )  # fmt: skip
+    FakeConsumer.instances.clear()
+    stop = asyncio.Event()
+    original_init = FakeConsumer.__init__
+
+    def init(consumer: FakeConsumer, config: dict[str, Any]) -> None:
+        original_init(consumer, config)
+        consumer.polls = polls_of_each_consumer.pop(0)
+        consumer.stop, consumer.loop = stop, asyncio.get_running_loop()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FakeConsumer, "__init__", init)
+        patch.setattr("eventing.consumer.Consumer", FakeConsumer)
+        await asyncio.wait_for(supervised("consumer", runner.run, stop, backoff=(0.01,)), 10)
+
+    first, second = FakeConsumer.instances
+    assert first.closed
+    assert first.commits == [], "nothing of the poll with the fatal error is committed"
+    assert handled == [a.id, b.id], "the record before the error comes again, once"
+    assert second.commits == [[("things", 0, 3)]]
 
 
 async def test_a_parked_record_is_committed_past_like_a_processed_one() -> None:

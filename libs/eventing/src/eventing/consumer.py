@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
@@ -366,10 +366,21 @@ def _where(record: RecordContext) -> dict[str, Any]:
 
 
 def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
-    """The poll's records grouped by partition, each group in offset order; errors logged."""
+    """The poll's records grouped by partition, each group in offset order; errors logged.
+
+    A fatal error ends the run (``KafkaException``): librdkafka's consumer never consumes
+    again after one, and polling it on would leave the service ready with its consumer dead.
+    Seen after a broker restart: a static member was fenced by its own rejoin ("Static consumer
+    fenced by other consumer with same group.instance.id"), and Provider Schedule answered no
+    booking request until it was restarted three minutes later (make chaos, 2026-12-03). The
+    supervisor then starts a new consumer, which rejoins under the same instance id; nothing
+    of this poll is processed or committed, so it comes again."""
     groups: dict[tuple[str, int], list[Message]] = {}
     for message in messages:
         if (error := message.error()) is not None:
+            # A fatal error reaches a poll as an error of code _FATAL whose fatal() is False.
+            if error.code() == KafkaError._FATAL or error.fatal():
+                raise KafkaException(error)
             if error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("consumer error", extra={"error": str(error)})
             continue
