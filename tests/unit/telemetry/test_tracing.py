@@ -62,7 +62,8 @@ def test_the_sampler_is_read_from_the_variables_given(
     the process's, and a benchmark's "10 %" had sampled everything."""
     tracing = configure_tracing("svc", environ=variables, exporter=InMemorySpanExporter())
     assert tracing.provider is not None
-    assert tracing.provider.sampler.get_description().startswith(description)
+    sampler = tracing.provider.sampler.get_description()
+    assert sampler.startswith("WithoutTransactionControl{" + description)
 
 
 def test_a_span_continues_the_trace_of_its_parent_and_hands_on_its_own_id() -> None:
@@ -109,6 +110,66 @@ def test_a_child_of_an_unsampled_parent_is_current_quiet_and_never_exported() ->
             assert inner.endswith("-00")
     assert exporter.get_finished_spans() == ()
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_a_record_span_under_an_unsampled_parent_is_a_new_id_of_its_trace_without_a_span() -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    unsampled = PARENT[:-2] + "00"
+
+    child = tracing.unsampled_child(unsampled)
+
+    assert child is not None
+    assert W3C.match(child)
+    assert child[:36] == unsampled[:36]  # the same trace
+    assert child[36:52] != unsampled[36:52]  # a span id of its own
+    assert child.endswith("-00")
+    assert child != tracing.unsampled_child(unsampled)
+
+
+@pytest.mark.parametrize(
+    "parent",
+    [
+        PARENT,  # sampled: a span decides, and records
+        None,
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-00",
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        "00-0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331-00",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03",
+    ],
+)
+def test_only_a_plain_unsampled_parent_gets_a_record_span_without_a_span(
+    parent: str | None,
+) -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    assert tracing.unsampled_child(parent) is None
+
+
+def test_with_tracing_off_or_a_sampler_that_ignores_parents_a_span_must_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unsampled = PARENT[:-2] + "00"
+    assert Tracing().unsampled_child(unsampled) is None
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    assert (
+        configure_tracing("svc", exporter=InMemorySpanExporter()).unsampled_child(unsampled) is None
+    )
+
+
+def test_a_transactions_begin_and_commit_are_not_recorded_its_statements_are() -> None:
+    """asyncpg's instrumentation names a statement's client span by its first word."""
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    assert tracing.provider is not None
+    statements = tracing.provider.get_tracer("asyncpg")
+    with tracing.span("process", parent=PARENT):
+        for statement in ("BEGIN;", "SELECT", "INSERT", "COMMIT;", "BEGIN", "ROLLBACK;"):
+            with statements.start_as_current_span(statement, kind=trace.SpanKind.CLIENT) as span:
+                assert span.get_span_context().trace_id == int(PARENT[3:35], 16)
+        with statements.start_as_current_span("COMMIT;", kind=trace.SpanKind.INTERNAL):
+            pass
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names == ["SELECT", "INSERT", "COMMIT;", "process"], "an internal COMMIT; is kept"
 
 
 def test_a_sampler_that_ignores_parents_records_the_child_of_an_unsampled_one(

@@ -53,14 +53,18 @@ async def apply_traced_batch(
         traced = []
         for event, record in batch:
             # Ended at once: the record's trace goes on from here, and the work it shares
-            # with the batch is under the batch span, which it links to.
-            with tracing.span(
-                f"process {topic}",
-                parent=event.traceparent,
-                kind=SpanKind.CONSUMER,
-                attributes=record_attributes(group_id, event, record),
-                links=[batch_span],
-            ) as traceparent:
-                traced.append((replace(event, traceparent=traceparent), record))
+            # with the batch is under the batch span, which it links to. Most records' traces
+            # are not sampled: their span is only a new id.
+            traceparent = tracing.unsampled_child(event.traceparent)
+            if traceparent is None:
+                with tracing.span(
+                    f"process {topic}",
+                    parent=event.traceparent,
+                    kind=SpanKind.CONSUMER,
+                    attributes=record_attributes(group_id, event, record),
+                    links=[batch_span],
+                ) as traceparent:
+                    pass
+            traced.append((replace(event, traceparent=traceparent), record))
         with timed(group_id, topic, len(batch)):
             await handler(traced)
