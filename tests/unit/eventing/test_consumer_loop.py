@@ -5,6 +5,8 @@ the effects, a crash redelivering) is tests/integration/eventing/test_batched_co
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -105,20 +107,28 @@ async def _run(
         retry=RetryPolicy(attempts=1, max_backoff_seconds=0.001), batch_size=batch_size,
         poll_timeout=0.25,
     )  # fmt: skip
-    FakeConsumer.instances.clear()
     stop = asyncio.Event()
+    with _fake_consumers([polls], stop):
+        await asyncio.wait_for(runner.run(stop), 10)
+    [consumer] = FakeConsumer.instances
+    return consumer, handled, runner
+
+
+@contextlib.contextmanager
+def _fake_consumers(polls_of_each: list[list[list[Any]]], stop: asyncio.Event) -> Iterator[None]:
+    """The runner's consumers are fakes; the n-th one made hands out the n-th list of polls."""
+    FakeConsumer.instances.clear()
     original_init = FakeConsumer.__init__
+    loop = asyncio.get_running_loop()
 
     def init(consumer: FakeConsumer, config: dict[str, Any]) -> None:
         original_init(consumer, config)
-        consumer.polls, consumer.stop, consumer.loop = list(polls), stop, asyncio.get_running_loop()
+        consumer.polls, consumer.stop, consumer.loop = list(polls_of_each.pop(0)), stop, loop
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FakeConsumer, "__init__", init)
         patch.setattr("eventing.consumer.Consumer", FakeConsumer)
-        await asyncio.wait_for(runner.run(stop), 10)
-    [consumer] = FakeConsumer.instances
-    return consumer, handled, runner
+        yield
 
 
 async def test_each_partitions_next_offset_is_committed_after_its_records_are_processed() -> None:
@@ -176,18 +186,8 @@ async def test_a_fatal_error_ends_the_run_and_the_supervisor_rejoins_with_a_new_
         client_config={}, group_id="g", topics=["things"], handler=recording,
         producer=FakeProducer(),  # type: ignore[arg-type]
     )  # fmt: skip
-    FakeConsumer.instances.clear()
     stop = asyncio.Event()
-    original_init = FakeConsumer.__init__
-
-    def init(consumer: FakeConsumer, config: dict[str, Any]) -> None:
-        original_init(consumer, config)
-        consumer.polls = polls_of_each_consumer.pop(0)
-        consumer.stop, consumer.loop = stop, asyncio.get_running_loop()
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(FakeConsumer, "__init__", init)
-        patch.setattr("eventing.consumer.Consumer", FakeConsumer)
+    with _fake_consumers(polls_of_each_consumer, stop):
         await asyncio.wait_for(supervised("consumer", runner.run, stop, backoff=(0.01,)), 10)
 
     first, second = FakeConsumer.instances
