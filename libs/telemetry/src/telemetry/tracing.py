@@ -203,9 +203,9 @@ class WithoutTransactionControl(Sampler):
     recorded (the asyncpg instrumentation names a statement's span by its first word, and
     hands it to the sampler before making it, for such filtering).
 
-    A sampled booking's trace held ~34 statement spans of 41, two in five of them a
-    transaction's BEGIN or COMMIT; each recorded span costs ~80 us to make and ~90 us to
-    encode as OTLP (README, Tracing cost). Dropped, such a span is a non-recording one."""
+    A sampled booking's trace held ~34 statement spans of 41, each transaction's BEGIN and
+    COMMIT among them; each recorded span costs ~80 us to make and ~90 us to encode as OTLP
+    (README, Tracing cost). Dropped, such a span is a non-recording one."""
 
     def __init__(self, delegate: Sampler) -> None:
         self.delegate = delegate
