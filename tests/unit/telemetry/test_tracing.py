@@ -319,6 +319,46 @@ def test_the_edge_and_the_sdk_sample_the_same_requests(monkeypatch: pytest.Monke
     assert len({c.trace_id for c in written if c is not None}) == 200, "a trace each"
 
 
+def test_a_root_span_the_sampler_drops_is_current_quiet_and_never_exported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_off")
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    with tracing.span("process batch") as traceparent:
+        assert traceparent is not None
+        assert W3C.match(traceparent)
+        assert traceparent.endswith("-00")
+        assert tracing.current_traceparent() == traceparent
+        assert not is_instrumentation_enabled()
+        with tracing.span("inside") as inner:
+            assert inner is not None
+            assert inner[:36] == traceparent[:36]
+    assert exporter.get_finished_spans() == ()
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_the_root_spans_kept_are_those_the_sampler_was_asked_about(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A root is decided before the SDK makes it: a kept one must carry the very trace id
+    the sampler was asked about (else a 50 % sampler would keep a quarter)."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    handed_on = []
+    for _ in range(200):
+        with tracing.span("process batch") as traceparent:
+            handed_on.append(span_context_of(traceparent))
+            assert is_instrumentation_enabled() == handed_on[-1].trace_flags.sampled  # type: ignore[union-attr]
+    sampled = {c.trace_id for c in handed_on if c is not None and c.trace_flags.sampled}
+    exported = {span.context.trace_id for span in exporter.get_finished_spans()}
+    assert exported == sampled
+    assert 60 < len(sampled) < 140, "about half, as the sampler was asked"
+    assert len({c.trace_id for c in handed_on if c is not None}) == 200, "a trace each"
+
+
 def test_an_unsampled_parent_is_continued_unsampled_and_uninstrumented() -> None:
     exporter = InMemorySpanExporter()
     tracing = configure_tracing("svc", exporter=exporter)

@@ -319,7 +319,30 @@ class Tracing:
         remote = span_context_of(parent)
         if remote is not None and not remote.trace_flags.sampled and self.drops_unsampled_children:
             return _unsampled_child(remote)
+        if remote is None and not trace.get_current_span().get_span_context().is_valid:
+            return self._root(name, kind, attributes, links)
         return self._recorded_span(name, remote, kind, attributes, links, parent)
+
+    def _root(
+        self,
+        name: str,
+        kind: SpanKind,
+        attributes: Attributes | None,
+        links: Sequence[str | None],
+    ) -> contextlib.AbstractContextManager[str | None]:
+        """A span that starts a trace (a consumed batch's, a relay batch's), decided here as
+        a request's edge decides (``request_sampled``): a dropped one is an ``_UnsampledSpan``,
+        without the SDK's span, context manager and instrumentation switch (~1 per booking in
+        each service, nine in ten dropped at 10 %); a kept one is the SDK's, under the trace
+        id the sampler was asked about."""
+        assert self.provider is not None
+        trace_id = self.edge_ids.generate_trace_id()
+        decision = self.provider.sampler.should_sample(
+            otel_context.Context(), trace_id, name, kind, attributes
+        ).decision
+        if decision is Decision.RECORD_AND_SAMPLE:
+            return self._recorded_span(name, None, kind, attributes, links, None, trace_id)
+        return _UnsampledSpan(trace_id, TraceFlags(TraceFlags.DEFAULT))
 
     def unsampled_child(self, parent: str | None) -> str | None:
         """For a span that holds no work (a record's, ended at once): the traceparent it hands
@@ -338,10 +361,18 @@ class Tracing:
         attributes: Attributes | None,
         links: Sequence[str | None],
         parent: str | None,
+        root_trace_id: int | None = None,
     ) -> Iterator[str | None]:
+        """The SDK's span; a root one (``root_trace_id``) under the trace id already decided."""
         assert self.tracer is not None
         context = trace.set_span_in_context(trace.NonRecordingSpan(remote)) if remote else None
+        chosen = (
+            contextlib.nullcontext()
+            if root_trace_id is None
+            else self.edge_ids.chosen(root_trace_id)
+        )
         with (
+            chosen,
             self.tracer.start_as_current_span(
                 name, context=context, kind=kind, attributes=attributes
             ) as span,
