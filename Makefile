@@ -129,7 +129,7 @@ bench-tracing: install ## Booking figures with tracing off, at 10 % and at 100 %
 	$(BOOKING_BENCH) $(RUN) python bench/booking.py --rates 100 200 --seconds 15 --sampling off 0.1 1
 	$(BOOKING_BENCH) $(RUN) careplan down
 
-bench-calls: install ## Python calls per booking with tracing off, on unsampled, at 10 % (a count steal cannot move)
+bench-calls: install ## Python calls per booking with tracing off, on unsampled, at 10 % (a count steal moves far less than CPU)
 	$(fresh_booking_platform)
 	$(BOOKING_BENCH) $(RUN) python bench/call_counts.py --sampling off 0 0.1
 	$(BOOKING_BENCH) $(RUN) careplan down
