@@ -22,7 +22,7 @@ from telemetry.instrument import (
     instrument_fastapi,
     instrument_only_inside_spans,
 )
-from telemetry.tracing import span_context_of
+from telemetry.tracing import format_traceparent, span_context_of
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 OTHER = "00-1bf7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
@@ -112,48 +112,80 @@ def test_a_child_of_an_unsampled_parent_is_current_quiet_and_never_exported() ->
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
-def test_a_record_span_under_an_unsampled_parent_is_a_new_id_of_its_trace_without_a_span() -> None:
-    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
-    unsampled = PARENT[:-2] + "00"
+class _Attributes:
+    """A record span's attributes, counting how often they were asked for."""
 
-    child = tracing.unsampled_child(unsampled)
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def __call__(self) -> dict[str, str]:
+        self.asked += 1
+        return {"messaging.system": "kafka"}
+
+
+def _record_span(tracing: Tracing, parent: str | None, attributes: _Attributes) -> str | None:
+    return tracing.span_ended_at_once(
+        "publish", parent=parent, kind=trace.SpanKind.PRODUCER, attributes=attributes
+    )
+
+
+def test_a_record_span_under_an_unsampled_parent_is_a_new_id_of_its_trace_without_a_span() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    unsampled = PARENT[:-2] + "00"
+    attributes = _Attributes()
+
+    child = _record_span(tracing, unsampled, attributes)
 
     assert child is not None
     assert W3C.match(child)
     assert child[:36] == unsampled[:36]  # the same trace
     assert child[36:52] != unsampled[36:52]  # a span id of its own
     assert child.endswith("-00")
-    assert child != tracing.unsampled_child(unsampled)
+    assert child != _record_span(tracing, unsampled, attributes)
+    assert attributes.asked == 0
+    assert exporter.get_finished_spans() == ()
 
 
 @pytest.mark.parametrize(
     "parent",
     [
-        PARENT,  # sampled: a span decides, and records
+        PARENT,  # sampled
         None,
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
         "00-00000000000000000000000000000000-b7ad6b7169203331-00",
-        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
         "00-0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331-00",
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03",
     ],
 )
-def test_only_a_plain_unsampled_parent_gets_a_record_span_without_a_span(
-    parent: str | None,
-) -> None:
-    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
-    assert tracing.unsampled_child(parent) is None
+def test_any_other_parent_gets_a_record_span_the_sampler_decides(parent: str | None) -> None:
+    """Sampled, absent or malformed: the span is made (here the sampler keeps a root and
+    the child of a sampled parent), with its attributes."""
+    exporter = InMemorySpanExporter()
+    tracing = configure_tracing("svc", exporter=exporter)
+    attributes = _Attributes()
+
+    handed_on = _record_span(tracing, parent, attributes)
+
+    [span] = exporter.get_finished_spans()
+    assert handed_on == format_traceparent(span.context)
+    assert attributes.asked == 1
+    assert dict(span.attributes or {}) == {"messaging.system": "kafka"}
 
 
-def test_with_tracing_off_or_a_sampler_that_ignores_parents_a_span_must_decide(
+def test_with_tracing_off_the_parent_is_handed_on_and_with_a_sampler_that_ignores_parents_recorded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     unsampled = PARENT[:-2] + "00"
-    assert Tracing().unsampled_child(unsampled) is None
+    attributes = _Attributes()
+    assert _record_span(Tracing(), unsampled, attributes) == unsampled
+    assert attributes.asked == 0
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
-    assert (
-        configure_tracing("svc", exporter=InMemorySpanExporter()).unsampled_child(unsampled) is None
-    )
+    exporter = InMemorySpanExporter()
+    _record_span(configure_tracing("svc", exporter=exporter), unsampled, attributes)
+    [span] = exporter.get_finished_spans()
+    assert span.context.trace_id == int(unsampled[3:35], 16)
+    assert attributes.asked == 1
 
 
 def test_a_transactions_begin_and_commit_are_not_recorded_its_statements_are() -> None:

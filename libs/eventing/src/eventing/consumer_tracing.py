@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 from opentelemetry.trace import SpanKind
 
@@ -53,18 +54,14 @@ async def apply_traced_batch(
         traced = []
         for event, record in batch:
             # Ended at once: the record's trace goes on from here, and the work it shares
-            # with the batch is under the batch span, which it links to. Most records' traces
-            # are not sampled: their span is only a new id.
-            traceparent = tracing.unsampled_child(event.traceparent)
-            if traceparent is None:
-                with tracing.span(
-                    f"process {topic}",
-                    parent=event.traceparent,
-                    kind=SpanKind.CONSUMER,
-                    attributes=record_attributes(group_id, event, record),
-                    links=[batch_span],
-                ) as traceparent:
-                    pass
+            # with the batch is under the batch span, which it links to.
+            traceparent = tracing.span_ended_at_once(
+                f"process {topic}",
+                parent=event.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes=partial(record_attributes, group_id, event, record),
+                links=[batch_span],
+            )
             traced.append((replace(event, traceparent=traceparent), record))
         with timed(group_id, topic, len(batch)):
             await handler(traced)

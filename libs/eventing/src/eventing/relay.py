@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import asyncpg
 from opentelemetry.trace import SpanKind
@@ -179,21 +180,12 @@ class OutboxRelay:
         carries that span's traceparent, so its consumer's span hangs under the publish."""
         records = []
         for row in rows:
-            # Most rows' traces are not sampled: their publish span is only a new id.
-            traceparent = self._tracing.unsampled_child(row["traceparent"])
-            if traceparent is None:
-                with self._tracing.span(
-                    f"publish {row['topic']}",
-                    parent=row["traceparent"],
-                    kind=SpanKind.PRODUCER,
-                    attributes={
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": row["topic"],
-                        "messaging.message.id": row["event_id"],
-                        "cloudevents.event_type": row["event_type"],
-                    },
-                ) as traceparent:
-                    pass
+            traceparent = self._tracing.span_ended_at_once(
+                f"publish {row['topic']}",
+                parent=row["traceparent"],
+                kind=SpanKind.PRODUCER,
+                attributes=partial(_publish_attributes, row),
+            )
             records.append((row["topic"], record_from_row(row, traceparent=traceparent)))
         return records
 
@@ -242,3 +234,12 @@ async def _wait_any(first: asyncio.Event, second: asyncio.Event, *, timeout: flo
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
+
+
+def _publish_attributes(row: asyncpg.Record) -> dict[str, str]:
+    return {
+        "messaging.system": "kafka",
+        "messaging.destination.name": row["topic"],
+        "messaging.message.id": row["event_id"],
+        "cloudevents.event_type": row["event_type"],
+    }

@@ -24,7 +24,7 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -176,7 +176,7 @@ def unsampled_child_traceparent(parent: str | None) -> str | None:
     work (a published or consumed record's span, ended at once): a new span id, made from the
     string alone. None when ``parent`` is sampled, absent or not in the plain form: then a
     span must decide. Only for a sampler that drops the children of unsampled parents
-    (``Tracing.unsampled_child``)."""
+    (``Tracing.span_ended_at_once``)."""
     if (
         parent is None
         or len(parent) != _PLAIN_LENGTH
@@ -344,13 +344,29 @@ class Tracing:
             return self._recorded_span(name, None, kind, attributes, links, None, trace_id)
         return _UnsampledSpan(trace_id, TraceFlags(TraceFlags.DEFAULT))
 
-    def unsampled_child(self, parent: str | None) -> str | None:
-        """For a span that holds no work (a record's, ended at once): the traceparent it hands
-        on when the sampler would drop it, made without a span (``unsampled_child_traceparent``);
-        None when ``span`` must be asked."""
-        if self.tracer is None or not self.drops_unsampled_children:
-            return None
-        return unsampled_child_traceparent(parent)
+    def span_ended_at_once(
+        self,
+        name: str,
+        *,
+        parent: str | None,
+        kind: SpanKind,
+        attributes: Callable[[], Attributes],
+        links: Sequence[str | None] = (),
+    ) -> str | None:
+        """The traceparent a span that holds no work hands on (a published or consumed
+        record's), the span made and ended at once. Under an unsampled parent, most records at
+        a 10 % sampling, it is only a new id of that trace (``unsampled_child_traceparent``):
+        no SDK, no context, and ``attributes`` is not called."""
+        if self.tracer is None:
+            return parent
+        if self.drops_unsampled_children:
+            child = unsampled_child_traceparent(parent)
+            if child is not None:
+                return child
+        with self.span(
+            name, parent=parent, kind=kind, attributes=attributes(), links=links
+        ) as traceparent:
+            return traceparent
 
     @contextmanager
     def _recorded_span(
