@@ -335,14 +335,22 @@ class Tracing:
         without the SDK's span, context manager and instrumentation switch (~1 per booking in
         each service, nine in ten dropped at 10 %); a kept one is the SDK's, under the trace
         id the sampler was asked about."""
+        trace_id, sampled = self._root_sampled(name, kind, attributes)
+        if sampled:
+            return self._recorded_span(name, None, kind, attributes, links, None, trace_id)
+        return _UnsampledSpan(trace_id, TraceFlags(TraceFlags.DEFAULT))
+
+    def _root_sampled(
+        self, name: str, kind: SpanKind, attributes: Attributes | None = None
+    ) -> tuple[int, bool]:
+        """A new trace id and whether the sampler keeps a root span of it: a kept one must be
+        made under that very id (``_EdgeTraceIds.chosen``) for the SDK to decide the same."""
         assert self.provider is not None
         trace_id = self.edge_ids.generate_trace_id()
         decision = self.provider.sampler.should_sample(
             otel_context.Context(), trace_id, name, kind, attributes
         ).decision
-        if decision is Decision.RECORD_AND_SAMPLE:
-            return self._recorded_span(name, None, kind, attributes, links, None, trace_id)
-        return _UnsampledSpan(trace_id, TraceFlags(TraceFlags.DEFAULT))
+        return trace_id, decision is Decision.RECORD_AND_SAMPLE
 
     def span_ended_at_once(
         self,
@@ -423,11 +431,8 @@ class Tracing:
             with _unsampled_child(remote):
                 yield False
             return
-        trace_id = self.edge_ids.generate_trace_id()
-        decision = self.provider.sampler.should_sample(
-            otel_context.Context(), trace_id, "HTTP", SpanKind.SERVER
-        ).decision
-        if decision is Decision.RECORD_AND_SAMPLE:
+        trace_id, sampled = self._root_sampled("HTTP", SpanKind.SERVER)
+        if sampled:
             with self.edge_ids.chosen(trace_id):
                 yield True
             return
