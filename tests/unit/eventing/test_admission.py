@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from unittest.mock import ANY
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from care_plan.api.admission import guarded_write as care_plan_guarded
 from eventing.admission import (
     MAX_GROWTH,
     MIN_LIMIT,
+    PROBLEM_TYPE,
     TARGET_FRACTION,
+    AdmissionMiddleware,
     AdmissionMonitor,
     Backlog,
     Verdict,
     decide,
     shed_now,
 )
+from eventing.problems import Problem
 from provider_schedule.api.admission import guarded_write as schedule_guarded
 
 # A budget whose target is a whole second, so that the figures below are exact.
@@ -182,6 +187,58 @@ async def test_closed_admits_nothing() -> None:
     assert closed.verdict.closed
     assert _admit(closed, 5) == [None] * 5
     assert closed.degraded
+
+
+async def _refusal(middleware: AdmissionMiddleware, path: str) -> tuple[dict[str, str], bytes]:
+    """What the middleware sends for a refused POST to ``path``: its headers and body."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        raise AssertionError("a refused write's body is never read")
+
+    await middleware({"type": "http", "method": "POST", "path": path}, receive, send)
+    start, body = sent
+    assert start["status"] == 429
+    headers = {name.decode(): value.decode() for name, value in start["headers"]}
+    return headers, body["body"]
+
+
+async def test_a_refusal_is_the_problem_of_the_verdict_it_was_refused_by_at_its_own_path() -> None:
+    """The body is made once per verdict and completed per request: it must read exactly as
+    the whole problem would, for any path, and follow the next verdict."""
+
+    async def never_called(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a refused write reaches no route")
+
+    monitor = AdmissionMonitor(lambda: asyncio.sleep(0, Backlog()), service="t", budget_seconds=4)
+    monitor.verdict = Verdict(closed=True, retry_after_seconds=3, reason="7 bookings wait")
+    middleware = AdmissionMiddleware(
+        never_called,
+        monitor=monitor,
+        guarded=lambda method, path: "bookings" if method == "POST" else None,
+        service="t",
+        answer_after_seconds=0,
+    )
+    for path in ("/patients/p-1/bookings", '/patients/"é\\"/bookings'):
+        headers, body = await _refusal(middleware, path)
+        expected = Problem(
+            type=PROBLEM_TYPE,
+            title="Too Many Requests",
+            status=429,
+            detail="The platform is behind (7 bookings wait); nothing was written. Retry after "
+            "the time given; with the same Idempotency-Key a retry is safe.",
+            instance=path,
+        )
+        assert json.loads(body) == expected.model_dump(exclude_none=True)
+        assert headers["content-length"] == str(len(body))
+        assert headers["retry-after"] == "3"
+    monitor.verdict = Verdict(closed=True, retry_after_seconds=1, reason="2 events wait")
+    _, body = await _refusal(middleware, "/patients/p-2/bookings")
+    assert json.loads(body)["detail"].startswith("The platform is behind (2 events wait);")
+    assert json.loads(body)["instance"] == "/patients/p-2/bookings"
 
 
 @pytest.mark.parametrize(

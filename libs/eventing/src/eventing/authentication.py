@@ -55,14 +55,14 @@ def token_verifier(auth: AuthSettings) -> TokenVerifier | None:
 
 
 def _header(scope: Scope, wanted: str) -> str | None:
-    return next(
-        (
-            value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name.decode("latin-1").lower() == wanted.lower()
-        ),
-        None,
-    )
+    # ASGI servers lowercase header names, and Starlette's ``Headers`` relies on it too: the
+    # names are compared as bytes, not decoded and lowercased one by one on every request.
+    key = wanted.lower().encode("latin-1")
+    for name, value in scope["headers"]:
+        if name == key:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
 
 
 class AuthenticationMiddleware:

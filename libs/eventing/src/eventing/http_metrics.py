@@ -27,6 +27,10 @@ LATENCY = Histogram(
 class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
+        # The labelled children, looked up once each: labels() takes a lock and checks its
+        # values on every call, twice a request (under overload, mostly 429s).
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._latencies: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,8 +51,11 @@ class RequestMetricsMiddleware:
             template = getattr(scope.get("route"), "path", None)
             if template is None:
                 template = "unauthenticated" if status == 401 else "unmatched"
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
+            key = (scope["method"], template, str(status))
+            if (counter := self._counters.get(key)) is None:
+                counter = self._counters[key] = REQUESTS.labels(*key)
+            counter.inc()
+            if (latency := self._latencies.get(key[:2])) is None:
+                latency = self._latencies[key[:2]] = LATENCY.labels(*key[:2])
             # Inside the tracing middleware: the request's span, if sampled, is the exemplar.
-            LATENCY.labels(scope["method"], template).observe(
-                time.perf_counter() - started, exemplar()
-            )
+            latency.observe(time.perf_counter() - started, exemplar())
