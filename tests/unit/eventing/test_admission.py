@@ -55,6 +55,26 @@ def test_the_limit_is_enforced_once_the_oldest_promise_waited_half_the_target() 
     assert decide(_waiting(100, TARGET / 2 + 0.01), budget_seconds=BUDGET).limiting
 
 
+def test_a_service_that_shed_a_write_lately_enforces_its_limit_whatever_the_oldest_age() -> None:
+    """A wave of confirmations leaves only young promises: that is no idle service."""
+    young = _waiting(100, TARGET / 4)
+    assert not decide(young, budget_seconds=BUDGET, previous=Verdict(limit=120)).limiting
+    lately = decide(young, budget_seconds=BUDGET, previous=Verdict(limit=120), shed_lately=True)
+    assert (lately.limiting, lately.limit) == (True, 180)
+
+
+def test_the_limit_grows_only_while_promises_are_kept() -> None:
+    """A burst's young promises make a large estimate before the path has kept one of them."""
+    burst = _waiting(200, TARGET / 4)  # an estimate of 800
+    stalled = decide(burst, budget_seconds=BUDGET, previous=Verdict(limit=100), kept=0)
+    assert stalled.limit == 100
+    keeping = decide(burst, budget_seconds=BUDGET, previous=Verdict(limit=100), kept=1)
+    assert keeping.limit == 100 * MAX_GROWTH
+    # Over the target the limit still falls to what the path finishes in it.
+    slow = decide(_waiting(200, 2 * TARGET), budget_seconds=BUDGET, previous=stalled, kept=0)
+    assert slow.limit == 100
+
+
 def test_under_the_target_the_limit_grows_by_at_most_a_factor_per_sample() -> None:
     verdict = Verdict(limit=100)
     limits = []
@@ -129,6 +149,38 @@ async def test_under_half_the_target_a_burst_goes_in_whatever_the_limit() -> Non
     assert monitor.verdict.limit < 300
     assert None not in _admit(monitor, 300)
     assert not monitor.degraded
+
+
+async def test_the_monitor_counts_the_promises_kept_between_two_samples() -> None:
+    """In flight before, plus admitted since, minus in flight now: kept in between."""
+    monitor = await _monitor(
+        _waiting(100, TARGET * 0.8),  # the first sample: nothing to compare with, it grows
+        _waiting(110, TARGET * 0.8),  # 10 admitted, none kept: the limit holds
+        _waiting(105, TARGET * 0.8),  # 5 admitted, 10 kept: it grows again
+        previous=Verdict(limit=100),
+    )
+    assert monitor.verdict.limit == 125  # 100 x 1 / 0.8
+    for ticket in _admit(monitor, 10):
+        assert ticket is not None
+        monitor.finished(ticket)
+    await monitor.sample()
+    assert monitor.verdict.limit == 125  # 110 x 1 / 0.8 = 137, but nothing was kept
+    for ticket in _admit(monitor, 5):
+        assert ticket is not None
+        monitor.finished(ticket)
+    await monitor.sample()
+    assert monitor.verdict.limit == 131  # 105 x 1 / 0.8
+
+
+async def test_after_a_refusal_the_monitor_limits_a_service_whose_promises_are_all_young() -> None:
+    monitor = await _monitor(
+        _waiting(140, 2 * TARGET), _waiting(70, TARGET / 10), previous=Verdict(limit=150)
+    )
+    assert monitor.try_admit() is None  # 140 in flight against a limit of 70
+    await monitor.sample()  # the wave was confirmed: 70 in flight, the oldest 0.1 s
+    assert monitor.verdict.limiting
+    # 70 kept: the limit grows from 70 by half, to 105, and 35 more go in, not the 200.
+    assert len([ticket for ticket in _admit(monitor, 200) if ticket is not None]) == 35
 
 
 async def test_writes_the_sample_could_not_see_count_as_in_flight() -> None:

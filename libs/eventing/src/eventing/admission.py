@@ -129,7 +129,14 @@ class Verdict:
     reason: str = ""
 
 
-def decide(backlog: Backlog, *, budget_seconds: float, previous: Verdict | None = None) -> Verdict:
+def decide(
+    backlog: Backlog,
+    *,
+    budget_seconds: float,
+    previous: Verdict | None = None,
+    shed_lately: bool = False,
+    kept: int | None = None,
+) -> Verdict:
     """The next verdict, from the backlog against the budget.
 
     Little's law: promises in flight = rate at which they finish x time each waits. The oldest
@@ -141,13 +148,27 @@ def decide(backlog: Backlog, *, budget_seconds: float, previous: Verdict | None 
     finishes in the target time. The limit follows the path at every sample, and it is
     enforced once the oldest promise has waited half the target: below that nothing queues,
     and a burst of clients on an idle service is let in (the writes in their handlers count,
-    and age, so a burst that does queue is seen within a sample)."""
+    and age, so a burst that does queue is seen within a sample).
+
+    ``shed_lately`` (a write was refused within the last target wait) keeps the limit
+    enforced whatever the oldest promise's age: an overloaded service is not an idle one
+    when a wave of confirmations has just left only young promises. Without it, each such
+    moment let the whole offered load in for half the target (5x overload on 2026-12-03:
+    in flight 107 -> 406 within 0.5 s against a limit of 216, the oldest 4.2 s two seconds
+    later, and the next wave the same).
+
+    ``kept``, the promises kept since the previous sample (None at the first): while none
+    is, the limit does not grow. The estimate reads the oldest promise's age as the time the
+    path takes to finish what is in flight, which holds in a steady state; in a burst nothing
+    has finished yet, young promises make the estimate large, and the limit grew by half at
+    every sample (64 -> 324 in 0.8 s) while the path had not confirmed one of them."""
     target = budget_seconds * TARGET_FRACTION
     age, in_flight = backlog.age, backlog.in_flight
     limit = previous.limit if previous is not None else MIN_LIMIT
     if age > 0 and in_flight > 0:
         estimate = in_flight * target / age
-        limit = max(MIN_LIMIT, math.floor(min(estimate, limit * MAX_GROWTH)))
+        growth = 1.0 if kept == 0 else MAX_GROWTH
+        limit = max(MIN_LIMIT, math.floor(min(estimate, limit * growth)))
     if age > budget_seconds:
         # A promise is near breaking (an outage more likely than load): nothing more until
         # it is kept.
@@ -157,7 +178,7 @@ def decide(backlog: Backlog, *, budget_seconds: float, previous: Verdict | None 
             retry_after_seconds=max(1, math.ceil(age - budget_seconds)),
             reason=_why(backlog),
         )
-    return Verdict(limit=limit, limiting=age > target / 2, reason=_why(backlog))
+    return Verdict(limit=limit, limiting=age > target / 2 or shed_lately, reason=_why(backlog))
 
 
 def _why(backlog: Backlog) -> str:
@@ -198,6 +219,10 @@ class AdmissionMonitor:
         self._in_handlers: dict[int, float] = {}  # ticket -> when it was admitted
         self._tickets = itertools.count()
         self._finished_since_sample = 0
+        # Admitted since the last sample: with the two samples' promises in flight, how many
+        # were kept in between.
+        self._admitted_since_sample = 0
+        self._sampled = False
         self._last_shed = -math.inf
         BUDGET.labels(service).set(budget_seconds)
 
@@ -225,6 +250,7 @@ class AdmissionMonitor:
             return None
         ticket = next(self._tickets)
         self._in_handlers[ticket] = time.monotonic()
+        self._admitted_since_sample += 1
         return ticket
 
     def finished(self, ticket: int) -> None:
@@ -234,17 +260,31 @@ class AdmissionMonitor:
         self._finished_since_sample += 1
 
     async def sample(self) -> Verdict:
+        in_flight_before = self.backlog.in_flight if self._sampled else None
         measured = await self._probe()
         # What answered before now is in what the probe read; what is still in its handler
         # is not.
         self._finished_since_sample = 0
+        admitted, self._admitted_since_sample = self._admitted_since_sample, 0
+        self._sampled = True
         oldest = min(self._in_handlers.values(), default=None)
         self.backlog = replace(
             measured,
             unseen_writes=len(self._in_handlers),
             oldest_unseen_write=0.0 if oldest is None else time.monotonic() - oldest,
         )
-        verdict = decide(self.backlog, budget_seconds=self.budget_seconds, previous=self.verdict)
+        target = self.budget_seconds * TARGET_FRACTION
+        verdict = decide(
+            self.backlog,
+            budget_seconds=self.budget_seconds,
+            previous=self.verdict,
+            shed_lately=time.monotonic() - self._last_shed < target,
+            kept=(
+                None
+                if in_flight_before is None
+                else max(0, in_flight_before + admitted - self.backlog.in_flight)
+            ),
+        )
         if verdict.closed != self.verdict.closed:
             logger.warning(
                 "shedding every write" if verdict.closed else "admitting writes again",
