@@ -354,7 +354,8 @@ class AdmissionMiddleware:
         self._answer_after = answer_after_seconds
         self._shed_counters: dict[str, Counter] = {}
         # The last verdict's body without its ``instance`` member: a verdict stands for a
-        # sample (0.2 s), and under overload hundreds of refusals share it.
+        # sample (0.2 s), and under overload hundreds of refusals share it. (The placeholder
+        # verdict is never the monitor's.)
         self._answered: tuple[Verdict, str] = (Verdict(), "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -397,10 +398,10 @@ class AdmissionMiddleware:
     def _refusal_body(self, verdict: Verdict, path: str) -> bytes:
         """The problem body of a 429, its text made once per verdict: a refusal under
         overload is most of what Care Plan serves, and building and dumping the pydantic
-        model was a tenth of a refusal's CPU (py-spy, 5x overload). ``instance``, the one
+        model was 7 % of a refusal's samples (py-spy, 5x overload). ``instance``, the one
         member that differs per request, is the last one of ``Problem``."""
         answered, without_instance = self._answered
-        if answered is not verdict or not without_instance:
+        if answered is not verdict:
             problem = Problem(
                 type=PROBLEM_TYPE,
                 title="Too Many Requests",
