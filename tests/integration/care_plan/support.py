@@ -160,18 +160,31 @@ class FakeProvider:
         confirmed: bool,
         reason: str | None = None,
     ) -> Event:
-        data: dict[str, Any] = {
-            "bookingId": str(booking_id),
-            "availabilityId": str(availability_id),
-        }
-        if reason is not None:
-            data["reason"] = reason
-        kind = "BOOKING_REQUEST_CONFIRMED" if confirmed else "BOOKING_REQUEST_REJECTED"
-        event = Event.new(
-            source=sources.PROVIDER_SCHEDULE, type=kind, data=data, key=str(booking_id)
-        )
+        event = reply_event(booking_id, availability_id, confirmed=confirmed, reason=reason)
         self.publish(self.replies_topic, event)
         return event
+
+
+def reply_event(
+    booking_id: UUID | str,
+    availability_id: UUID | str,
+    *,
+    confirmed: bool,
+    reason: str | None = None,
+    traceparent: str | None = None,
+) -> Event:
+    """A ``BOOKING_REQUEST_CONFIRMED`` or ``..._REJECTED`` as Provider Schedule sends it."""
+    data: dict[str, Any] = {"bookingId": str(booking_id), "availabilityId": str(availability_id)}
+    if reason is not None:
+        data["reason"] = reason
+    kind = "BOOKING_REQUEST_CONFIRMED" if confirmed else "BOOKING_REQUEST_REJECTED"
+    return Event.new(
+        source=sources.PROVIDER_SCHEDULE,
+        type=kind,
+        data=data,
+        key=str(booking_id),
+        traceparent=traceparent,
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from uuid import UUID
 
@@ -60,12 +60,23 @@ class FakeBookings:
         self.written.append(booking)
 
     async def save(self, booking: Booking) -> None:
-        self.rows[booking.id] = (_stored(booking), self.rows[booking.id][1])
-        self.written.append(booking)
+        await self.save_many([booking])
+
+    async def save_many(self, bookings: Sequence[Booking]) -> None:
+        for booking in bookings:
+            self.rows[booking.id] = (_stored(booking), self.rows[booking.id][1])
+        self.written.extend(bookings)
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
         row = self.rows.get(booking_id)
         return copy.deepcopy(row[0]) if row else None
+
+    async def get_many(
+        self, booking_ids: Sequence[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Booking]:
+        return {
+            i: copy.deepcopy(self.rows[i][0]) for i in sorted(set(booking_ids)) if i in self.rows
+        }
 
     async def by_idempotency_key(self, patient_id: UUID, key: str) -> KeyedBooking | None:
         for booking, fingerprint in self.rows.values():
@@ -95,18 +106,22 @@ class FakeSlots:
     async def lock(self, availability_id: UUID) -> KnownSlot | None:
         return self.rows.get(availability_id)
 
+    async def lock_many(self, availability_ids: Collection[UUID]) -> dict[UUID, KnownSlot]:
+        return {i: self.rows[i] for i in sorted(availability_ids) if i in self.rows}
+
     async def hold(self, availability_id: UUID, booking_id: UUID) -> None:
         slot = self.rows[availability_id]
         self.rows[availability_id] = dataclasses.replace(
             slot, hold=dataclasses.replace(slot.hold, held_by=booking_id)
         )
 
-    async def release(self, availability_id: UUID, booking_id: UUID) -> None:
-        slot = self.rows[availability_id]
-        if slot.hold.held_by == booking_id:
-            self.rows[availability_id] = dataclasses.replace(
-                slot, hold=dataclasses.replace(slot.hold, held_by=None)
-            )
+    async def release(self, bookings: Sequence[Booking]) -> None:
+        for booking in bookings:
+            slot = self.rows[booking.availability_id]
+            if slot.hold.held_by == booking.id:
+                self.rows[slot.id] = dataclasses.replace(
+                    slot, hold=dataclasses.replace(slot.hold, held_by=None)
+                )
 
 
 class FakeUnitOfWork:

@@ -202,8 +202,8 @@ async def test_a_confirmation_applies_once_and_carries_the_slot_as_known_now(
     uow.slots.rows[slot.id] = KnownSlot(slot.id, slot.hold, moved)
 
     confirm = commands.ConfirmBooking(booking.id)
-    assert await handlers.confirm_booking(confirm, uow) is Outcome.APPLIED  # type: ignore[arg-type]
-    assert await handlers.confirm_booking(confirm, uow) is Outcome.ALREADY  # type: ignore[arg-type]
+    assert await handlers.answer_bookings([confirm], uow) == [Outcome.APPLIED]  # type: ignore[arg-type]
+    assert await handlers.answer_bookings([confirm], uow) == [Outcome.ALREADY]  # type: ignore[arg-type]
     await uow.commit()
 
     stored = uow.bookings.rows[booking.id][0]
@@ -213,8 +213,8 @@ async def test_a_confirmation_applies_once_and_carries_the_slot_as_known_now(
 
 async def test_a_reply_for_an_unknown_booking_changes_nothing(uow: FakeUnitOfWork) -> None:
     unknown = uuid.uuid4()
-    assert await handlers.confirm_booking(commands.ConfirmBooking(unknown), uow) is None  # type: ignore[arg-type]
-    assert await handlers.reject_booking(commands.RejectBooking(unknown, "no"), uow) is None  # type: ignore[arg-type]
+    answers = [commands.ConfirmBooking(unknown), commands.RejectBooking(unknown, "no")]
+    assert await handlers.answer_bookings(answers, uow) == [None, None]  # type: ignore[arg-type]
     await uow.commit()
     assert uow.published == []
 
@@ -245,7 +245,7 @@ async def test_a_late_reply_after_expiry_is_ignored(uow: FakeUnitOfWork, clock: 
     await uow.commit()
     published = len(uow.published)
 
-    outcome = await handlers.reject_booking(commands.RejectBooking(booking.id, "late"), uow)  # type: ignore[arg-type]
+    [outcome] = await handlers.answer_bookings([commands.RejectBooking(booking.id, "late")], uow)  # type: ignore[arg-type]
     await uow.commit()
 
     assert outcome is Outcome.TOO_LATE

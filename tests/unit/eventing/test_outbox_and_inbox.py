@@ -15,7 +15,14 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from eventing.cloudevents import Event
 from eventing.consumer_types import RecordContext
-from eventing.inbox import Inbox, idempotent, idempotent_batch, inbox_table
+from eventing.inbox import (
+    Inbox,
+    idempotent,
+    idempotent_batch,
+    idempotent_set,
+    inbox_table,
+    one_at_a_time,
+)
 from eventing.outbox import (
     Outbox,
     notify_channel,
@@ -228,3 +235,30 @@ async def test_idempotent_batch_applies_fresh_events_once_in_order_in_one_transa
     await wrapped([(event, _context(offset)) for offset, event in enumerate(events)])
     assert applied == [(database, "e3"), (database, "e1")]
     assert database.transactions == 1
+
+
+async def test_idempotent_set_hands_the_fresh_events_over_in_one_call() -> None:
+    database = FakeDatabase({"e2"})
+    calls: list[tuple[Any, list[str]]] = []
+
+    async def handler(connection: Any, events: Sequence[Event]) -> None:
+        calls.append((connection, [event.id for event in events]))
+
+    wrapped = idempotent_set(database, FakeInbox(database), handler)  # type: ignore[arg-type]
+    events = [_event(3), _event(1), _event(2), _event(3)]
+    await wrapped([(event, _context(offset)) for offset, event in enumerate(events)])
+    # A poll of events seen before only calls nobody.
+    await wrapped([(_event(2), _context(4))])
+    assert calls == [(database, ["e3", "e1"])]
+    assert database.transactions == 2
+
+
+async def test_one_at_a_time_hands_a_set_handler_one_event() -> None:
+    calls: list[list[str]] = []
+
+    async def handler(_: Any, events: Sequence[Event]) -> str:
+        calls.append([event.id for event in events])
+        return "outcome"
+
+    assert await one_at_a_time(handler)(None, _event(1)) == "outcome"  # type: ignore[arg-type]
+    assert calls == [["e1"]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
@@ -75,21 +75,56 @@ class PoolOptions:
     min_size: int = 2
     max_size: int = 10
     application_name: str = "careplan"
+    # A pool of this many connections for the background workers (``Database.workers``);
+    # 0: they share the request handlers' pool.
+    workers_max_size: int = 0
+    # The one connection that measures the service (``probe_connection``).
+    probe: bool = True
 
 
 class Database:
-    """One asyncpg pool. Built unopened (composition roots are synchronous); ``open`` once."""
+    """An asyncpg pool for the request handlers, one connection for measuring the service, and
+    optionally a pool for the background workers. Built unopened (composition roots are
+    synchronous); ``open`` once."""
 
     def __init__(self, sqlalchemy_url: str, options: PoolOptions | None = None) -> None:
         self._options = options or PoolOptions()
         self._dsn = libpq_dsn(sqlalchemy_url)
         self._pool: asyncpg.Pool | None = None
         self._probe_pool: asyncpg.Pool | None = None
+        self._workers: Database | None = None
+        if self._options.workers_max_size:
+            self._workers = Database(
+                sqlalchemy_url,
+                replace(
+                    self._options,
+                    min_size=1,
+                    max_size=self._options.workers_max_size,
+                    application_name=f"{self._options.application_name}-workers",
+                    workers_max_size=0,
+                    probe=False,
+                ),
+            )
+
+    @property
+    def workers(self) -> Database:
+        """The database as the background workers (consumers, sweepers) reach it: through a
+        pool of their own when the options give one, so that the path that keeps the
+        service's promises never queues for a connection behind the requests that make new
+        ones. Under an open-loop overload the admitted handlers hold every pooled connection
+        and a hundred more wait for one; the booking-replies consumer waited among them, and
+        Care Plan confirmed in waves, 1-2 s after Provider Schedule had decided (README,
+        Overload)."""
+        return self._workers or self
 
     async def open(self) -> None:
         if self._pool is not None:
             return
         self._pool = await self._create_pool(self._options.min_size, self._options.max_size)
+        if self._workers is not None:
+            await self._workers.open()
+        if not self._options.probe:
+            return
         # Measuring the service (admission control's backlog, readiness) must not queue behind
         # the requests it is there to judge: under an open-loop overload every pooled
         # connection is held and hundreds of handlers wait for one, and a probe among them
@@ -113,6 +148,8 @@ class Database:
         for pool in pools:
             if pool is not None:
                 await pool.close()
+        if self._workers is not None:
+            await self._workers.close()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -136,7 +173,7 @@ class Database:
     async def probe_connection(self) -> AsyncIterator[Connection]:
         """The connection that measures the service, outside the request handlers' pool."""
         if self._probe_pool is None:
-            raise RuntimeError("Database.open() was not awaited")
+            raise RuntimeError("Database.open() was not awaited, or it has no probe connection")
         async with self._probe_pool.acquire() as connection:
             yield connection
 

@@ -19,6 +19,7 @@ from eventing.outbox import qualified_name
 INBOX_TABLE = "inbox"
 
 EventHandler = Callable[[Connection, Event], Awaitable[object]]
+EventsHandler = Callable[[Connection, Sequence[Event]], Awaitable[object]]
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -75,12 +76,36 @@ def idempotent_batch(database: Database, inbox: Inbox, handler: EventHandler) ->
     ``handler`` for each event not seen before, in order; one commit. If anything fails the
     whole transaction rolls back and the consumer runner retries record by record."""
 
+    async def each_in_order(connection: Connection, events: Sequence[Event]) -> None:
+        for event in events:
+            await handler(connection, event)
+
+    return idempotent_set(database, inbox, each_in_order)
+
+
+def idempotent_set(database: Database, inbox: Inbox, handler: EventsHandler) -> BatchHandler:
+    """``idempotent_batch`` for a handler that takes the poll's events not seen before all
+    at once (in order, each once), to apply them in a few statements whatever their number."""
+
     async def handle(records: Sequence[tuple[Event, RecordContext]]) -> None:
         async with database.transaction() as connection:
             fresh = await inbox.first_deliveries(connection, [event.id for event, _ in records])
+            events = []
             for event, _ in records:
                 if event.id in fresh:
                     fresh.discard(event.id)  # a duplicate inside the batch runs once
-                    await handler(connection, event)
+                    events.append(event)
+            if events:
+                await handler(connection, events)
+
+    return handle
+
+
+def one_at_a_time(handler: EventsHandler) -> EventHandler:
+    """A handler of many events as one of a single event (``idempotent``'s, which the runner
+    uses record by record when a batch failed)."""
+
+    async def handle(connection: Connection, event: Event) -> object:
+        return await handler(connection, [event])
 
     return handle

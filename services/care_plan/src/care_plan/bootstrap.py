@@ -23,7 +23,7 @@ from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
-from eventing.inbox import Inbox, idempotent, idempotent_batch
+from eventing.inbox import Inbox, idempotent, idempotent_batch, idempotent_set, one_at_a_time
 from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
@@ -45,6 +45,11 @@ def transient_retry(settings: Settings) -> RetryPolicy:
     )
 
 
+# The background workers' own connections: the two consumers, the sweeper and the purger
+# each hold at most one at a time.
+WORKER_CONNECTIONS = 4
+
+
 @dataclass(frozen=True, slots=True)
 class Container:
     settings: Settings
@@ -62,7 +67,11 @@ class Container:
 def create_database(settings: Settings) -> Database:
     return Database(
         settings.database.database_url,
-        PoolOptions(max_size=2 * settings.database.pool_size, application_name="care-plan"),
+        PoolOptions(
+            max_size=2 * settings.database.pool_size,
+            application_name="care-plan",
+            workers_max_size=WORKER_CONNECTIONS,
+        ),
     )
 
 
@@ -100,13 +109,14 @@ def build(settings: Settings, *, tracing: Tracing | None = None) -> Container:
 
 def workers(container: Container) -> dict[str, Worker]:
     """The background work the service runs beside the API, by name."""
-    settings, database, units = container.settings, container.database, container.units
+    settings, database = container.settings, container.database.workers
+    units = build_units(database)
     client_config = settings.kafka.client_config()
     projector_inbox = Inbox(tables.inbox, projector.INBOX_CONSUMER)
     replies_inbox = Inbox(tables.inbox, replies.INBOX_CONSUMER)
     replies_group = f"{settings.consumer_group}.booking-replies"
     project = projector.availability_projector(units)
-    answer = replies.booking_reply_handler(units)
+    answer = replies.booking_replies_handler(units)
 
     relay = OutboxRelay(
         dsn=settings.database.asyncpg_dsn,
@@ -128,8 +138,8 @@ def workers(container: Container) -> dict[str, Worker]:
         client_config=client_config,
         group_id=replies_group,
         topics=[settings.booking_replies_topic],
-        handler=idempotent(database, replies_inbox, answer),
-        batch_handler=idempotent_batch(database, replies_inbox, answer),
+        handler=idempotent(database, replies_inbox, one_at_a_time(answer)),
+        batch_handler=idempotent_set(database, replies_inbox, answer),
         producer=container.producer,
         retry=transient_retry(settings),
         tracing=container.tracing,

@@ -99,14 +99,27 @@ def retention_purger(
     )
 
 
+# The background workers' own connections: the responder and the purger hold one each.
+WORKER_CONNECTIONS = 2
+
+
 def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = None) -> Container:
     kafka_config = settings.kafka.client_config()
     database = Database(
         settings.database.database_url,
-        PoolOptions(max_size=settings.database.pool_size, application_name="provider-schedule"),
+        PoolOptions(
+            max_size=settings.database.pool_size,
+            application_name="provider-schedule",
+            workers_max_size=WORKER_CONNECTIONS,
+        ),
     )
     units = UnitOfWorkFactory(
         database, outbox=Outbox(tables.outbox), messages=MessageMapper(settings.topics)
+    )
+    # The responder answers through the workers' connections (``Database.workers``): a
+    # burst of availability writes does not hold up the booking requests.
+    responder_units = UnitOfWorkFactory(
+        database.workers, outbox=Outbox(tables.outbox), messages=MessageMapper(settings.topics)
     )
     inbox = Inbox(tables.inbox, INBOX_CONSUMER)
     producer = AsyncProducer({**kafka_config, "client.id": "provider-schedule"})
@@ -117,8 +130,8 @@ def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = N
         client_config=kafka_config,
         group_id=settings.consumer_group,
         topics=[settings.topics.booking_requests],
-        handler=idempotent(database, inbox, booking_responder(units)),
-        batch_handler=idempotent_batch(database, inbox, booking_responder(units)),
+        handler=idempotent(database.workers, inbox, booking_responder(responder_units)),
+        batch_handler=idempotent_batch(database.workers, inbox, booking_responder(responder_units)),
         producer=producer,
         retry=BOOKING_RETRY,
         poll_timeout=settings.consumer_poll_seconds,
@@ -138,7 +151,7 @@ def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = N
             budget_seconds=settings.admission_budget_seconds,
         ),
         dead_letter_depth=DeadLetterDepthMonitor(kafka_config, [settings.topics.booking_requests]),
-        retention=retention_purger(settings, database),
+        retention=retention_purger(settings, database.workers),
         settings=settings,
         database=database,
         units=units,

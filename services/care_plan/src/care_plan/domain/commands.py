@@ -55,6 +55,10 @@ class RejectBooking:
     reason: str
 
 
+# What the provider side answered a booking request with.
+ProviderAnswer = ConfirmBooking | RejectBooking
+
+
 @dataclass(frozen=True, slots=True)
 class ExpireBooking:
     """No reply in time (the sweeper asks)."""

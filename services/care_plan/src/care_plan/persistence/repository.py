@@ -9,7 +9,7 @@ events (and, through the slot lock, of one slot's requests) follow their commit 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -190,6 +190,17 @@ class BookingRepository:
         )
         return _booking(row) if row else None
 
+    async def get_many(
+        self, booking_ids: Sequence[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Booking]:
+        """The bookings of these ids that exist, in one statement; locked in id order (the
+        order every transaction that locks several takes) when ``for_update``."""
+        sql = f"select * from {_BOOKINGS} where id = any($1::uuid[]) order by id"
+        rows = await self._connection.fetch(
+            sql + (" for update" if for_update else ""), list(booking_ids)
+        )
+        return {row["id"]: _booking(row) for row in rows}
+
     async def by_idempotency_key(self, patient_id: UUID, key: str) -> KeyedBooking | None:
         row = await self._connection.fetchrow(
             f"select * from {_BOOKINGS} where patient_id = $1 and idempotency_key = $2",
@@ -214,20 +225,31 @@ class BookingRepository:
         return [_booking(row) for row in rows]
 
     async def save(self, booking: Booking) -> None:
+        await self.save_many([booking])
+
+    async def save_many(self, bookings: Sequence[Booking]) -> None:
+        """Write the bookings' state in one statement, whatever their number."""
+        if not bookings:
+            return
         await self._connection.execute(
-            f"update {_BOOKINGS} set status = $2, reason = $3, slot_from_date = $4,"
-            " slot_to_date = $5, slot_provider_id = $6, slot_speciality = $7,"
-            " encounter_type = $8, updated_at = now() where id = $1",
-            booking.id,
-            booking.status.value,
-            booking.reason,
-            booking.slot.from_date,
-            booking.slot.to_date,
-            booking.slot.provider_id,
-            booking.slot.speciality,
-            booking.slot.encounter_type.value,
+            f"update {_BOOKINGS} as b set status = u.status, reason = u.reason,"
+            " slot_from_date = u.from_date, slot_to_date = u.to_date,"
+            " slot_provider_id = u.provider_id, slot_speciality = u.speciality,"
+            " encounter_type = u.encounter_type, updated_at = now()"
+            " from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],"
+            " $5::timestamptz[], $6::uuid[], $7::text[], $8::text[])"
+            " as u(id, status, reason, from_date, to_date, provider_id, speciality,"
+            " encounter_type) where b.id = u.id",
+            [booking.id for booking in bookings],
+            [booking.status.value for booking in bookings],
+            [booking.reason for booking in bookings],
+            [booking.slot.from_date for booking in bookings],
+            [booking.slot.to_date for booking in bookings],
+            [booking.slot.provider_id for booking in bookings],
+            [booking.slot.speciality for booking in bookings],
+            [booking.slot.encounter_type.value for booking in bookings],
         )
-        self.written.append(booking)
+        self.written.extend(bookings)
 
     async def overdue(self, now: datetime, *, limit: int) -> Sequence[tuple[UUID, UUID]]:
         """(booking id, availability id) of waiting bookings past their deadline, oldest first."""
@@ -244,6 +266,30 @@ class BookingRepository:
 # --- slots (the read model) ------------------------------------------------------------
 
 
+_SLOT_COLUMNS = (
+    "id, deleted_at, held_by, provider_booking_id, from_date, to_date, provider_id, speciality,"
+    " encounter_type"
+)
+
+
+def _known_slot(row: Record) -> KnownSlot:
+    return KnownSlot(
+        id=row["id"],
+        hold=SlotHold(
+            deleted=row["deleted_at"] is not None,
+            held_by=row["held_by"],
+            held_elsewhere=row["provider_booking_id"],
+        ),
+        snapshot=SlotSnapshot(
+            from_date=row["from_date"],
+            to_date=row["to_date"],
+            provider_id=row["provider_id"],
+            speciality=row["speciality"],
+            encounter_type=EncounterType(row["encounter_type"]),
+        ),
+    )
+
+
 class SlotRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -251,27 +297,18 @@ class SlotRepository:
     async def lock(self, availability_id: UUID) -> KnownSlot | None:
         """The slot, row-locked until the transaction ends: bookings of it queue here."""
         row = await self._connection.fetchrow(
-            "select id, deleted_at, held_by, provider_booking_id, from_date, to_date,"
-            f" provider_id, speciality, encounter_type from {_SLOTS} where id = $1 for update",
-            availability_id,
+            f"select {_SLOT_COLUMNS} from {_SLOTS} where id = $1 for update", availability_id
         )
-        if row is None:
-            return None
-        return KnownSlot(
-            id=row["id"],
-            hold=SlotHold(
-                deleted=row["deleted_at"] is not None,
-                held_by=row["held_by"],
-                held_elsewhere=row["provider_booking_id"],
-            ),
-            snapshot=SlotSnapshot(
-                from_date=row["from_date"],
-                to_date=row["to_date"],
-                provider_id=row["provider_id"],
-                speciality=row["speciality"],
-                encounter_type=EncounterType(row["encounter_type"]),
-            ),
+        return _known_slot(row) if row else None
+
+    async def lock_many(self, availability_ids: Collection[UUID]) -> dict[UUID, KnownSlot]:
+        """The slots of these ids that exist, locked in id order, in one statement."""
+        rows = await self._connection.fetch(
+            f"select {_SLOT_COLUMNS} from {_SLOTS} where id = any($1::uuid[])"
+            " order by id for update",
+            list(availability_ids),
         )
+        return {row["id"]: _known_slot(row) for row in rows}
 
     async def hold(self, availability_id: UUID, booking_id: UUID) -> None:
         await self._connection.execute(
@@ -280,11 +317,15 @@ class SlotRepository:
             booking_id,
         )
 
-    async def release(self, availability_id: UUID, booking_id: UUID) -> None:
-        """Offer the slot again, if this booking is the one holding it."""
+    async def release(self, bookings: Sequence[Booking]) -> None:
+        """Offer each booking's slot again, if that booking is the one holding it (one
+        statement)."""
+        if not bookings:
+            return
         await self._connection.execute(
-            f"update {_SLOTS} set held_by = null, updated_at = now()"
-            " where id = $1 and held_by = $2",
-            availability_id,
-            booking_id,
+            f"update {_SLOTS} as s set held_by = null, updated_at = now()"
+            " from unnest($1::uuid[], $2::uuid[]) as r(id, booking_id)"
+            " where s.id = r.id and s.held_by = r.booking_id",
+            [booking.availability_id for booking in bookings],
+            [booking.id for booking in bookings],
         )
