@@ -121,33 +121,13 @@ class FakeProvider:
         topic: str | None = None,
     ) -> Event:
         """Publish an ``AVAILABILITY_*`` event for ``slot``; returns it (its id is ``ce_id``)."""
-        ident = event_id or str(uuid.uuid4())
-        payload = AvailabilityEvent(
-            id=uuid.UUID(ident),
-            provider=ProviderData(
-                id=slot.provider_id,
-                first_name=slot.first_name,
-                last_name=slot.last_name,
-                speciality=slot.speciality,
-                gender=slot.gender,
-            ),
-            availability=AvailabilityData(
-                id=slot.id,
-                from_date=slot.from_date,
-                to_date=slot.to_date,
-                encounter_type=slot.encounter_type,
-                booking_reference_id=booking_reference_id,
-                version=version,
-            ),
-        )
-        event = Event(
-            id=ident,
-            source=sources.PROVIDER_SCHEDULE,
-            type=f"AVAILABILITY_{kind}",
-            data=payload.to_json_dict(),
-            key=str(slot.id),
-            subject=str(slot.id),
-            time=time or datetime.now(UTC),
+        event = availability_event(
+            kind,
+            slot,
+            version=version,
+            booking_reference_id=booking_reference_id,
+            time=time,
+            event_id=event_id,
         )
         self.publish(topic or self.availability_topic, event, key=key)
         return event
@@ -163,6 +143,48 @@ class FakeProvider:
         event = reply_event(booking_id, availability_id, confirmed=confirmed, reason=reason)
         self.publish(self.replies_topic, event)
         return event
+
+
+def availability_event(
+    kind: str,
+    slot: Slot,
+    *,
+    version: int | None,
+    booking_reference_id: UUID | None = None,
+    time: datetime | None = None,
+    event_id: str | None = None,
+    traceparent: str | None = None,
+) -> Event:
+    """An ``AVAILABILITY_*`` event for ``slot`` as Provider Schedule sends it."""
+    ident = event_id or str(uuid.uuid4())
+    payload = AvailabilityEvent(
+        id=uuid.UUID(ident),
+        provider=ProviderData(
+            id=slot.provider_id,
+            first_name=slot.first_name,
+            last_name=slot.last_name,
+            speciality=slot.speciality,
+            gender=slot.gender,
+        ),
+        availability=AvailabilityData(
+            id=slot.id,
+            from_date=slot.from_date,
+            to_date=slot.to_date,
+            encounter_type=slot.encounter_type,
+            booking_reference_id=booking_reference_id,
+            version=version,
+        ),
+    )
+    return Event(
+        id=ident,
+        source=sources.PROVIDER_SCHEDULE,
+        type=f"AVAILABILITY_{kind}",
+        data=payload.to_json_dict(),
+        key=str(slot.id),
+        subject=str(slot.id),
+        time=time or datetime.now(UTC),
+        traceparent=traceparent,
+    )
 
 
 def reply_event(

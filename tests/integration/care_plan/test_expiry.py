@@ -62,7 +62,7 @@ class Outage:
         patient = Patient(uuid.uuid4(), "Jane", "Roe", "FEMALE", date(1990, 1, 1), None)
         units = self.container.units
         async with self.container.database.transaction() as connection:
-            await availability_projector(units)(connection, event)
+            await availability_projector(units)(connection, [event])
         async with units.begin() as uow:
             await handlers.register_patient(commands.RegisterPatient(patient), uow)
         requested = await handlers.request_booking(

@@ -273,7 +273,7 @@ async def test_states_the_projector_applies_while_the_rebuild_runs_survive_it(
         """What the running service does with an event it consumes."""
         for event in events:
             async with pool.transaction() as connection:
-                await projector(connection, event)
+                await projector(connection, [event])
 
     deleted, updated, created, forgotten = new_slot(), new_slot(), new_slot(), new_slot()
     await project(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from eventing.cloudevents import Event
 from eventing.consumer import ConsumerRunner, RetryPolicy, _StopRequestedError
-from eventing.consumer_types import PermanentError, RecordContext, RecordHandler
+from eventing.consumer_types import BatchHandler, PermanentError, RecordContext, RecordHandler
 from eventing.membership import fast_resume_config
 from eventing.producer import LIBRDKAFKA_LOGGER
 from eventing.supervision import supervised
@@ -93,6 +93,7 @@ async def _run(
     batch_size: int = 500,
     fail_on: frozenset[str] = frozenset(),
     handler: RecordHandler | None = None,
+    batch_handler: BatchHandler | None = None,
 ) -> tuple[FakeConsumer, list[str], ConsumerRunner]:
     handled: list[str] = []
 
@@ -104,6 +105,7 @@ async def _run(
     runner = ConsumerRunner(
         client_config={"bootstrap.servers": "fake:9092"}, group_id="g", topics=["things", "more"],
         handler=handler or recording, producer=FakeProducer(),  # type: ignore[arg-type]
+        batch_handler=batch_handler,
         retry=RetryPolicy(attempts=1, max_backoff_seconds=0.001), batch_size=batch_size,
         poll_timeout=0.25,
     )  # fmt: skip
@@ -140,10 +142,24 @@ async def test_each_partitions_next_offset_is_committed_after_its_records_are_pr
         PartitionMessage(c, 0, 11),
     ]
     consumer, handled, runner = await _run([poll])
-    assert handled == [a.id, c.id, b.id], "partition by partition, each in offset order"
+    assert handled == [a.id, b.id, c.id], "as they came, each partition's in offset order"
     assert consumer.commits == [[("things", 0, 12), ("things", 1, 5)]]
     assert consumer.closed
     assert runner.assigned.is_set()
+
+
+async def test_a_topics_records_from_every_partition_are_one_batch() -> None:
+    a, b, c = _events(3)
+    batches: list[list[tuple[str, int]]] = []
+
+    async def batch_handler(batch: Sequence[tuple[Event, RecordContext]]) -> None:
+        batches.append([(event.id, record.partition) for event, record in batch])
+
+    poll = [PartitionMessage(a, 0, 10), PartitionMessage(b, 1, 4), PartitionMessage(c, 0, 11)]
+    consumer, handled, _ = await _run([poll], batch_handler=batch_handler)
+    assert batches == [[(a.id, 0), (b.id, 1), (c.id, 0)]]
+    assert handled == []
+    assert consumer.commits == [[("things", 0, 12), ("things", 1, 5)]]
 
 
 async def test_a_poll_waits_for_the_first_record_then_takes_what_is_fetched() -> None:
@@ -238,7 +254,7 @@ async def test_the_handler_gets_the_records_context_and_a_permanent_failure_is_p
         producer=producer, retry=RetryPolicy(attempts=5),  # type: ignore[arg-type]
     )  # fmt: skip
     processed: dict[tuple[str, int], int] = {}
-    await runner._handle_partition([FakeMessage(_events(1)[0], 9)], processed)  # type: ignore[list-item]
+    await runner._handle_records([FakeMessage(_events(1)[0], 9)], processed)  # type: ignore[list-item]
 
     assert [(record.topic, record.offset) for record in seen] == [("things", 9)]
     [(topic, parked)] = producer.sent
@@ -265,13 +281,13 @@ async def test_an_outage_is_waited_out_inside_the_loop_and_the_record_then_commi
     assert consumer.commits == [[("things", 0, 4)]]
 
 
-async def test_stopping_between_partitions_still_commits_the_ones_processed() -> None:
+async def test_stopping_between_records_still_commits_the_ones_processed() -> None:
     a, b = _events(2)
 
     async def handler(event: Event, _: RecordContext) -> None:
         stop = FakeConsumer.instances[0].stop
         assert stop is not None
-        stop.set()  # asked to stop while the first partition's record is applied
+        stop.set()  # asked to stop while the first record is applied
 
     consumer, _, _ = await _run(
         [[PartitionMessage(a, 0, 3), PartitionMessage(b, 1, 8)]], handler=handler
@@ -296,7 +312,7 @@ async def test_outages_do_not_use_up_a_records_attempts() -> None:
         producer=producer,  # type: ignore[arg-type]
         retry=RetryPolicy(attempts=3, initial_backoff_seconds=0, max_backoff_seconds=0.001),
     )  # fmt: skip
-    await runner._handle_partition([FakeMessage(_events(1)[0])], {})  # type: ignore[list-item]
+    await runner._handle_records([FakeMessage(_events(1)[0])], {})  # type: ignore[list-item]
     assert calls == 2 + 3
     [(_, parked)] = producer.sent
     assert dict(parked.headers)["dlt-attempts"] == b"3"
@@ -324,5 +340,5 @@ async def test_stopping_while_a_failed_batch_is_applied_record_by_record_keeps_t
     runner._stop = stop
     processed: dict[tuple[str, int], int] = {}
     with pytest.raises(_StopRequestedError):
-        await runner._handle_partition([FakeMessage(a, 3), FakeMessage(b, 4)], processed)  # type: ignore[list-item]
+        await runner._handle_records([FakeMessage(a, 3), FakeMessage(b, 4)], processed)  # type: ignore[list-item]
     assert processed == {("things", 0): 3}

@@ -64,7 +64,7 @@ def _runner(handler: Any, producer: FakeProducer, batch_handler: Any = None) -> 
 
 async def _handle(runner: ConsumerRunner, *messages: FakeMessage) -> dict[tuple[str, int], int]:
     processed: dict[tuple[str, int], int] = {}
-    await runner._handle_partition(list(messages), processed)  # type: ignore[arg-type]
+    await runner._handle_records(list(messages), processed)  # type: ignore[arg-type]
     return processed
 
 
@@ -113,7 +113,7 @@ async def test_stopping_during_an_outage_leaves_the_record_uncommitted_and_unpar
 
     processed: dict[tuple[str, int], int] = {}
     with pytest.raises(_StopRequestedError):
-        await runner._handle_partition([FakeMessage(EVENT)], processed)  # type: ignore[list-item]
+        await runner._handle_records([FakeMessage(EVENT)], processed)  # type: ignore[list-item]
 
     assert producer.sent == []
     assert processed == {}

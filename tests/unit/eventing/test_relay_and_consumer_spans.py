@@ -108,7 +108,7 @@ async def test_a_records_span_continues_its_publishers_trace_into_the_handler(
         handled.append(event)
 
     processed: dict[tuple[str, int], int] = {}
-    await _runner(tracing, handler)._handle_partition([FakeMessage(event)], processed)  # type: ignore[list-item]
+    await _runner(tracing, handler)._handle_records([FakeMessage(event)], processed)  # type: ignore[list-item]
 
     [span] = exporter.get_finished_spans()
     assert span.name == "process things"
@@ -141,7 +141,7 @@ async def test_a_traced_batch_is_applied_once_under_its_batch_span(
     runner = _runner(tracing, handler, batch_handler)
     processed: dict[tuple[str, int], int] = {}
     messages = [FakeMessage(event, offset) for offset, event in enumerate(events, start=3)]
-    await runner._handle_partition(messages, processed)  # type: ignore[arg-type]
+    await runner._handle_records(messages, processed)  # type: ignore[arg-type]
 
     assert batches == [["e0", "e1"]]
     assert processed == {("things", 0): 4}

@@ -167,10 +167,10 @@ class ConsumerRunner:
                 messages = await asyncio.to_thread(_holding, in_use, self._next_batch, consumer)
                 processed: dict[tuple[str, int], int] = {}
                 try:
-                    for partition in _by_partition(messages):
+                    for topic_records in _by_topic(messages):
                         if stop.is_set():
                             break
-                        await self._handle_partition(partition, processed)
+                        await self._handle_records(topic_records, processed)
                 except _StopRequestedError:
                     pass  # what was not processed is not committed: it comes again
                 if processed:
@@ -184,27 +184,33 @@ class ConsumerRunner:
         finally:
             await asyncio.to_thread(_holding, in_use, consumer.close)
 
-    async def _handle_partition(
+    async def _handle_records(
         self, messages: list[Message], processed: dict[tuple[str, int], int]
     ) -> None:
-        """The records of one partition, in order; ``processed`` advances as they are done."""
-        where = (messages[0].topic(), messages[0].partition())
+        """The records of one topic, each partition's in order; ``processed`` advances as
+        they are done."""
         records = [_context(message) for message in messages]
         if self._batch_handler is not None and len(records) > 1:
             pending = await self._apply_batch(records)
-            if not pending:
-                processed[where] = records[-1].offset
-                return
             for event, record in pending:
+                self._unless_stopping()
                 await self._apply(event, record)
-                processed[where] = record.offset
-            # Malformed records were parked while the batch was read: all of them are done.
-            processed[where] = records[-1].offset
+                _advance(processed, record)
+            # Applied in the batch, or malformed and parked while it was read: all done.
+            for record in records:
+                _advance(processed, record)
             return
         for record in records:
+            self._unless_stopping()
             if (readable := await self._read(record)) is not None:
                 await self._apply(readable, record)
-            processed[where] = record.offset
+            _advance(processed, record)
+
+    def _unless_stopping(self) -> None:
+        """Between records applied one by one: asked to stop, the rest of the poll is left
+        (not committed, it comes again) rather than applied into a shutdown."""
+        if self._stop.is_set():
+            raise _StopRequestedError
 
     async def _apply_batch(self, records: list[RecordContext]) -> list[tuple[Event, RecordContext]]:
         """Apply the readable records in one call of the batch handler; the records still to
@@ -365,8 +371,18 @@ def _where(record: RecordContext) -> dict[str, Any]:
     return {**where, "offset": record.offset}  # pragma: no mutate
 
 
-def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
-    """The poll's records grouped by partition, each group in offset order; errors logged.
+def _advance(processed: dict[tuple[str, int], int], record: RecordContext) -> None:
+    """``record`` is done: its partition's offset to commit is past it (a partition's records
+    come in offset order)."""
+    processed[(record.topic, record.partition)] = record.offset
+
+
+def _by_topic(messages: Sequence[Message]) -> list[list[Message]]:
+    """The poll's records grouped by topic, each partition's in offset order; errors logged.
+
+    A topic's records from every partition are one batch (one transaction): a transaction per
+    partition made the reply consumer's poll six transactions in a row at 5x overload, each
+    waiting its turn on the event loop, and a reply waited for the partitions before its own.
 
     A fatal error ends the run (``KafkaException``): librdkafka's consumer never consumes
     again after one, and polling it on would leave the service ready with its consumer dead.
@@ -375,7 +391,7 @@ def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
     booking request until it was restarted three minutes later (make chaos, 2026-12-03). The
     supervisor then starts a new consumer, which rejoins under the same instance id; nothing
     of this poll is processed or committed, so it comes again."""
-    groups: dict[tuple[str, int], list[Message]] = {}
+    groups: dict[str, list[Message]] = {}
     for message in messages:
         if (error := message.error()) is not None:
             # A fatal error reaches a poll as an error of code _FATAL whose fatal() is False.
@@ -384,7 +400,7 @@ def _by_partition(messages: Sequence[Message]) -> list[list[Message]]:
             if error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("consumer error", extra={"error": str(error)})
             continue
-        groups.setdefault((message.topic(), message.partition()), []).append(message)
+        groups.setdefault(message.topic(), []).append(message)
     return list(groups.values())
 
 

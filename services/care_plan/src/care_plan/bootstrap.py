@@ -23,7 +23,7 @@ from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
-from eventing.inbox import Inbox, idempotent, idempotent_batch, idempotent_set, one_at_a_time
+from eventing.inbox import Inbox, idempotent, idempotent_set, one_at_a_time
 from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
@@ -128,8 +128,8 @@ def workers(container: Container) -> dict[str, Worker]:
         client_config=client_config,
         group_id=f"{settings.consumer_group}.availability-projector",
         topics=[settings.availability_topic],
-        handler=idempotent(database, projector_inbox, project),
-        batch_handler=idempotent_batch(database, projector_inbox, project),
+        handler=idempotent(database, projector_inbox, one_at_a_time(project)),
+        batch_handler=idempotent_set(database, projector_inbox, project),
         producer=container.producer,
         retry=transient_retry(settings),
         tracing=container.tracing,

@@ -1,7 +1,7 @@
 """The availability projector: ``provider.availability`` -> the read model ``care_plan.slots``.
 
 Idempotent and ordered. The inbox drops a redelivered event (same ``ce_id``); the version rule
-(``domain.rules.supersedes``, applied by ``service_layer.handlers.project_availability``) drops
+(``domain.rules.supersedes``, applied by ``service_layer.handlers.project_availabilities``) drops
 a duplicate or an older event, whichever way it arrived (the Java producer keys by event type,
 so one availability's events may cross partitions).
 """
@@ -9,6 +9,7 @@ so one availability's events may cross partitions).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
@@ -20,7 +21,7 @@ from care_plan.service_layer.unit_of_work import UnitOfWorkFactory
 from contract.events import AvailabilityEvent, EventType
 from eventing.cloudevents import Event
 from eventing.database import Connection
-from eventing.inbox import EventHandler
+from eventing.inbox import EventsHandler
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +71,36 @@ def slot_state(payload: AvailabilityEvent, event: Event, *, deleting: bool) -> S
     )
 
 
-def availability_projector(units: UnitOfWorkFactory) -> EventHandler:
-    """A handler for ``eventing.inbox.idempotent``/``idempotent_batch``: it runs inside the
-    inbox's transaction."""
+def availability_projector(units: UnitOfWorkFactory) -> EventsHandler:
+    """A handler for ``eventing.inbox.idempotent_set`` (and, through ``one_at_a_time``,
+    ``idempotent``): it runs inside the inbox's transaction and applies a poll's events
+    together (``handlers.project_availabilities``)."""
 
-    async def project(connection: Connection, event: Event) -> str:
-        state = read_event(event)
-        if state is None:
-            logger.warning(
-                "unknown availability event type ignored",
-                extra={"ce_id": event.id, "type": event.type},
-            )
-            outcome = IGNORED
-        else:
-            async with units.joining(connection, traceparent=event.traceparent) as uow:
-                outcome = (await handlers.project_availability(state, uow)).value
-        PROJECTED.labels(event.type, outcome).inc()
-        return outcome
+    async def project(connection: Connection, events: Sequence[Event]) -> list[str]:
+        known: list[tuple[Event, SlotState]] = []
+        for event in events:
+            if (state := read_event(event)) is None:
+                logger.warning(
+                    "unknown availability event type ignored",
+                    extra={"ce_id": event.id, "type": event.type},
+                )
+                PROJECTED.labels(event.type, IGNORED).inc()
+            else:
+                known.append((event, state))
+        # The only events a projection stages are the cancellations of a deleted slot's
+        # bookings; they continue the deletion's trace (a slot is deleted once: nothing
+        # applies over a deletion).
+        deletions = {
+            state.id: event.traceparent
+            for event, state in reversed(known)
+            if state.deleted_at is not None
+        }
+        async with units.joining(
+            connection, traceparent_of=lambda booking: deletions.get(booking.availability_id)
+        ) as uow:
+            projected = await handlers.project_availabilities([s for _, s in known], uow)
+        for (event, _), outcome in zip(known, projected, strict=True):
+            PROJECTED.labels(event.type, outcome.value).inc()
+        return [outcome.value for outcome in projected]
 
     return project

@@ -35,7 +35,9 @@ def booking_replies_handler(units: UnitOfWorkFactory) -> EventsHandler:
                 # Only a booking's first reply can change it (the booking waits no more
                 # after it), so its events continue that reply's trace.
                 traceparents.setdefault(answered.booking_id, event.traceparent)
-        async with units.joining(connection, traceparent_by_booking=traceparents) as uow:
+        async with units.joining(
+            connection, traceparent_of=lambda booking: traceparents.get(booking.id)
+        ) as uow:
             outcomes = await handlers.answer_bookings(answers, uow)
         for answered, outcome in zip(answers, outcomes, strict=True):
             if outcome is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -67,12 +67,22 @@ class SlotState:
         )
 
 
-def _assignments(first: int) -> str:
-    return ", ".join(f"{name} = ${first + n}" for n, name in enumerate(_STATE_COLUMNS))
-
-
 _COLUMNS = ", ".join(_STATE_COLUMNS)
-_PLACEHOLDERS = ", ".join(f"${n}" for n in range(2, len(_STATE_COLUMNS) + 2))
+_UNNESTED_COLUMNS = ", ".join(f"u.{name}" for name in _STATE_COLUMNS)
+
+
+def _unnest_states() -> str:
+    """The states of ``_state_arrays`` as a table ``u`` (id, then ``_STATE_COLUMNS``)."""
+    arrays = ", ".join(f"${n + 2}::{kind}[]" for n, kind in enumerate(_STATE_TYPES))
+    return f"unnest($1::uuid[], {arrays}) as u(id, {_COLUMNS})"
+
+
+def _state_arrays(states: Sequence[SlotState]) -> list[list[Any]]:
+    """The states column by column: the ids, then one array per ``_STATE_COLUMNS`` entry."""
+    columns = zip(*(state.values() for state in states), strict=True)
+    return [[state.id for state in states], *(list(column) for column in columns)]
+
+
 # The SQL form of ``domain.rules.supersedes``: nothing overwrites a deleted slot, a deletion
 # always applies, then versions decide when both sides have one, else event times, else the
 # incoming state wins.
@@ -89,19 +99,23 @@ class ReadModel:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def lock_version(self, availability_id: UUID) -> SlotVersion | None:
-        row = await self._connection.fetchrow(
-            f"select version, event_time, deleted_at from {_SLOTS} where id = $1 for update",
-            availability_id,
+    async def lock_versions(self, availability_ids: Collection[UUID]) -> dict[UUID, SlotVersion]:
+        """The stored version of each of these slots that exists, row-locked (in id order)
+        until the transaction ends; one statement."""
+        rows = await self._connection.fetch(
+            f"select id, version, event_time, deleted_at from {_SLOTS}"
+            " where id = any($1::uuid[]) order by id for update",
+            list(availability_ids),
         )
-        if row is None:
-            return None
-        return SlotVersion(
-            Stamp(row["version"], row["event_time"]), deleted=row["deleted_at"] is not None
-        )
+        return {
+            row["id"]: SlotVersion(
+                Stamp(row["version"], row["event_time"]), deleted=row["deleted_at"] is not None
+            )
+            for row in rows
+        }
 
-    async def stored_form(self, state: SlotState) -> SlotState:
-        """The state as the read model keeps it: the provider's holder only if foreign.
+    async def stored_forms(self, states: Sequence[SlotState]) -> list[SlotState]:
+        """The states as the read model keeps them: the provider's holder only if foreign.
 
         A ``bookingReferenceId`` naming one of our own bookings is dropped: ``held_by`` tracks
         that hold and knows when it ends (our cancellation request then travels on the slot's
@@ -109,34 +123,45 @@ class ReadModel:
         another deployment) keeps the slot out of search until the provider reports it free.
         Our booking is committed before the provider can ever name it, so the lookup sees it.
         """
-        if state.provider_booking_id is None:
-            return state
-        ours = await self._connection.fetchval(
-            f"select 1 from {_BOOKINGS} where id = $1", state.provider_booking_id
+        named = {s.provider_booking_id for s in states if s.provider_booking_id is not None}
+        if not named:
+            return list(states)
+        rows = await self._connection.fetch(
+            f"select id from {_BOOKINGS} where id = any($1::uuid[])", list(named)
         )
-        return replace(state, provider_booking_id=None) if ours else state
+        ours = {row["id"] for row in rows}
+        return [
+            replace(s, provider_booking_id=None) if s.provider_booking_id in ours else s
+            for s in states
+        ]
 
-    async def insert(self, state: SlotState) -> bool:
-        """Add a slot not seen before; False if a concurrent writer added it first.
+    async def insert_new(self, states: Sequence[SlotState]) -> set[UUID]:
+        """Add slots not seen before, in one statement; the ids added (a slot a concurrent
+        writer added first is not).
 
         ``held_by`` is taken from the bookings: after a rebuild the read model learns again
         which slots our live bookings hold.
         """
-        inserted = await self._connection.fetchval(
-            f"insert into {_SLOTS} (id, held_by, {_COLUMNS}) values ($1,"
-            f" (select b.id from {_BOOKINGS} b where b.provider_availability_id = $1"
-            f" and b.status in {LIVE} limit 1), {_PLACEHOLDERS})"
-            " on conflict (id) do nothing returning id",
-            state.id,
-            *state.values(),
+        if not states:
+            return set()
+        rows = await self._connection.fetch(
+            f"insert into {_SLOTS} (id, held_by, {_COLUMNS})"
+            f" select u.id, (select b.id from {_BOOKINGS} b where b.provider_availability_id"
+            f" = u.id and b.status in {LIVE} limit 1), {_UNNESTED_COLUMNS}"
+            f" from {_unnest_states()} on conflict (id) do nothing returning id",
+            *_state_arrays(states),
         )
-        return inserted is not None
+        return {row["id"] for row in rows}
 
-    async def overwrite(self, state: SlotState) -> None:
+    async def overwrite(self, states: Sequence[SlotState]) -> None:
+        """Write these slots' states over the stored ones, in one statement."""
+        if not states:
+            return
         await self._connection.execute(
-            f"update {_SLOTS} set {_assignments(2)}, updated_at = now() where id = $1",
-            state.id,
-            *state.values(),
+            f"update {_SLOTS} as s set"
+            f" {', '.join(f'{name} = u.{name}' for name in _STATE_COLUMNS)}, updated_at = now()"
+            f" from {_unnest_states()} where s.id = u.id",
+            *_state_arrays(states),
         )
 
     async def lock_for_rebuild(self) -> None:
@@ -151,16 +176,13 @@ class ReadModel:
         """Write each state unless the row holds one as new or newer; the rows written."""
         if not states:
             return 0
-        columns = list(zip(*(state.values() for state in states), strict=True))
-        arrays = ", ".join(f"${n + 2}::{kind}[]" for n, kind in enumerate(_STATE_TYPES))
         rows = await self._connection.fetch(
             f"insert into {_SLOTS} as s (id, {_COLUMNS})"
-            f" select * from unnest($1::uuid[], {arrays})"
+            f" select * from {_unnest_states()}"
             f" on conflict (id) do update set"
             f" {', '.join(f'{name} = excluded.{name}' for name in _STATE_COLUMNS)},"
             f" updated_at = now() where {_NEWER} returning s.id",
-            [state.id for state in states],
-            *(list(column) for column in columns),
+            *_state_arrays(states),
         )
         return len(rows)
 

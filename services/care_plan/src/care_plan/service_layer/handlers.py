@@ -35,7 +35,7 @@ from care_plan.domain.errors import (
 )
 from care_plan.domain.model import Booking, Outcome, Patient
 from care_plan.domain.rules import supersedes
-from care_plan.persistence.read_model import SlotState
+from care_plan.persistence.read_model import SlotState, SlotVersion
 from care_plan.persistence.repository import IdempotencyKeyTakenError
 from care_plan.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from eventing.audit import AuditEntry
@@ -255,29 +255,60 @@ async def cancel_bookings_of_slot(
 # --- the availability read model ------------------------------------------------------------
 
 
-async def project_availability(state: SlotState, uow: UnitOfWork) -> Projection:
-    """Apply an availability state to the read model unless it holds a newer one
-    (``domain.rules.supersedes``); a deletion ends the slot's live bookings. The slot's row lock
-    serialises this with the booking steps."""
-    deleting = state.deleted_at is not None
-    current = await uow.read_model.lock_version(state.id)
-    state = await uow.read_model.stored_form(state)
-    if current is None and await uow.read_model.insert(state):
-        outcome = Projection.INSERTED
-    else:
-        # Known already, or a concurrent writer inserted it first: compare under its lock.
-        current = current or await uow.read_model.lock_version(state.id)
-        if current is None:  # the insert lost to a concurrent one, whose row is there
-            raise LookupError(f"availability {state.id} vanished under its lock")
-        if not supersedes(
-            state.stamp, current.stamp, incoming_deletes=deleting, current_deleted=current.deleted
+async def project_availabilities(states: Sequence[SlotState], uow: UnitOfWork) -> list[Projection]:
+    """Apply availability states to the read model, in order, each unless the read model holds
+    a newer one (``domain.rules.supersedes``); a deletion ends the slot's live bookings. The
+    slots' row locks serialise this with the booking steps.
+
+    A handful of statements whatever the number of states (the consumer hands it a poll's
+    worth), for the reason ``answer_bookings`` gives: statement by statement, the projector's
+    transaction held its slots' locks while it waited for the event loop, and the replies for
+    the same slots waited on those locks."""
+    current = await uow.read_model.lock_versions({state.id for state in states})
+    outcomes, latest, new = _fold(await uow.read_model.stored_forms(states), current)
+    inserted = await uow.read_model.insert_new([latest[slot] for slot in new])
+    if inserted != new:
+        # Another projector (the Java side keys one slot's events by type, so they may cross
+        # partitions) inserted one of these first, and committed: retried, the batch or the
+        # record finds its row and compares under its lock.
+        raise ConcurrentProjectionError(sorted(new - inserted))
+    await uow.read_model.overwrite([state for slot, state in latest.items() if slot not in new])
+    for slot, state in latest.items():
+        if state.deleted_at is not None:
+            await cancel_bookings_of_slot(commands.CancelBookingsOfSlot(slot), uow)
+    return outcomes
+
+
+class ConcurrentProjectionError(Exception):
+    """A slot this transaction found missing was inserted by a concurrent one: retry."""
+
+
+def _fold(
+    states: Sequence[SlotState], current: dict[UUID, SlotVersion]
+) -> tuple[list[Projection], dict[UUID, SlotState], set[UUID]]:
+    """Each state's outcome against what the read model holds and the states before it; the
+    state each changed slot ends with, and which of those slots are new."""
+    current = dict(current)
+    outcomes: list[Projection] = []
+    latest: dict[UUID, SlotState] = {}
+    new: set[UUID] = set()
+    for state in states:
+        deleting = state.deleted_at is not None
+        known = current.get(state.id)
+        if known is None:
+            new.add(state.id)
+            outcome = Projection.INSERTED
+        elif supersedes(
+            state.stamp, known.stamp, incoming_deletes=deleting, current_deleted=known.deleted
         ):
-            return Projection.STALE
-        await uow.read_model.overwrite(state)
-        outcome = Projection.UPDATED
-    if deleting:
-        await cancel_bookings_of_slot(commands.CancelBookingsOfSlot(state.id), uow)
-    return outcome
+            outcome = Projection.UPDATED
+        else:
+            outcomes.append(Projection.STALE)
+            continue
+        current[state.id] = SlotVersion(state.stamp, deleted=deleting)
+        latest[state.id] = state
+        outcomes.append(outcome)
+    return outcomes, latest, new
 
 
 async def _lock(uow: UnitOfWork, booking_id: UUID) -> tuple[Booking | None, KnownSlot | None]:

@@ -7,9 +7,8 @@ statement. The relay publishes them once the transaction has committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from uuid import UUID
 
 from care_plan.domain.events import DomainEvent
 from care_plan.domain.model import Booking, Patient
@@ -70,7 +69,7 @@ class UnitOfWorkFactory:
                 await self._audit.append_on(connection, audit)
             uow = UnitOfWork(connection)
             yield uow
-            await self._stage(uow, traceparent, {})
+            await self._stage(uow, lambda _: traceparent)
 
     @asynccontextmanager
     async def joining(
@@ -78,15 +77,15 @@ class UnitOfWorkFactory:
         connection: Connection,
         *,
         traceparent: str | None = None,
-        traceparent_by_booking: Mapping[UUID, str | None] | None = None,
+        traceparent_of: Callable[[Booking], str | None] | None = None,
     ) -> AsyncIterator[UnitOfWork]:
         """A unit of work inside a transaction someone else owns (the inbox's): its events are
-        staged when the block ends; the owner commits or rolls back. A booking's events
-        carry its entry in ``traceparent_by_booking`` (a unit that applies many messages
-        continues each one's trace), the others ``traceparent``."""
+        staged when the block ends; the owner commits or rolls back. A booking's events carry
+        ``traceparent_of`` it (a unit that applies many messages continues each one's trace),
+        else ``traceparent``."""
         uow = UnitOfWork(connection)
         yield uow
-        await self._stage(uow, traceparent, traceparent_by_booking or {})
+        await self._stage(uow, traceparent_of or (lambda _: traceparent))
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[UnitOfWork]:
@@ -95,10 +94,7 @@ class UnitOfWorkFactory:
             yield UnitOfWork(connection)
 
     async def _stage(
-        self,
-        uow: UnitOfWork,
-        traceparent: str | None,
-        traceparent_by_booking: Mapping[UUID, str | None],
+        self, uow: UnitOfWork, traceparent_of: Callable[[Booking], str | None]
     ) -> None:
         # One statement for the whole unit; positions keep the order of appearance, and so
         # each topic's order.
@@ -108,7 +104,5 @@ class UnitOfWorkFactory:
             patient = booking.patient or await uow.patients.get(booking.patient_id)
             if patient is None:  # the foreign key makes this impossible
                 raise LookupError(f"booking {booking.id} has no patient")
-            messages += self._messages(
-                booking, patient, events, traceparent_by_booking.get(booking.id, traceparent)
-            )
+            messages += self._messages(booking, patient, events, traceparent_of(booking))
         await self._outbox.add_all(uow.connection, messages)
