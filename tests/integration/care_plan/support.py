@@ -187,6 +187,11 @@ def availability_event(
     )
 
 
+def new_traceparent() -> str:
+    """A sampled W3C traceparent of a new trace, as an upstream span would send it."""
+    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+
+
 def reply_event(
     booking_id: UUID | str,
     availability_id: UUID | str,

@@ -6,7 +6,6 @@ concurrent projector inserts first."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,13 @@ from sqlalchemy import text
 from care_plan.messaging import projector
 from care_plan.service_layer.handlers import ConcurrentProjectionError
 from tests.integration.care_plan.conftest import Service
-from tests.integration.care_plan.support import FakeProvider, Slot, availability_event, new_slot
+from tests.integration.care_plan.support import (
+    FakeProvider,
+    Slot,
+    availability_event,
+    new_slot,
+    new_traceparent,
+)
 from tests.integration.care_plan.test_bookings_api import (
     book,
     bookable,
@@ -25,10 +30,6 @@ from tests.integration.care_plan.test_bookings_api import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _traceparent() -> str:
-    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
 
 
 def _moved(slot: Slot, hours: int) -> Slot:
@@ -58,7 +59,7 @@ async def test_a_batch_of_availability_events_is_projected_in_order(
     patient = await new_patient(service)
     booked = await published_slot(service, provider)
     booking = (await book(service, patient, booked)).json()["id"]
-    fresh, deletion_trace = new_slot(), _traceparent()
+    fresh, deletion_trace = new_slot(), new_traceparent()
     batch = [
         availability_event("CREATED", fresh, version=1),
         availability_event("UPDATED", _moved(fresh, 2), version=3),

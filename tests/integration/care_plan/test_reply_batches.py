@@ -12,7 +12,7 @@ from sqlalchemy import text
 from care_plan.domain.model import Outcome
 from care_plan.messaging import replies
 from tests.integration.care_plan.conftest import Service
-from tests.integration.care_plan.support import FakeProvider, reply_event
+from tests.integration.care_plan.support import FakeProvider, new_traceparent, reply_event
 from tests.integration.care_plan.test_bookings_api import (
     book,
     bookable,
@@ -22,10 +22,6 @@ from tests.integration.care_plan.test_bookings_api import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _traceparent() -> str:
-    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
 
 
 async def test_a_batch_of_replies_is_applied_in_order_with_each_bookings_own_trace(
@@ -43,7 +39,7 @@ async def test_a_batch_of_replies_is_applied_in_order_with_each_bookings_own_tra
                  " where id = any(:ids)"),
             {"ids": [uuid.UUID(confirmed), uuid.UUID(rejected), uuid.UUID(changed_its_mind)]},
         )  # fmt: skip
-    tp_confirmed, tp_rejected, tp_changed = _traceparent(), _traceparent(), _traceparent()
+    tp_confirmed, tp_rejected, tp_changed = new_traceparent(), new_traceparent(), new_traceparent()
     batch = [
         reply_event(confirmed, slots[0].id, confirmed=True, traceparent=tp_confirmed),
         reply_event(uuid.uuid4(), uuid.uuid4(), confirmed=True),  # not ours
