@@ -14,7 +14,7 @@ from eventing.consumer import ConsumerRunner, RetryPolicy
 from eventing.database import Database, PoolOptions
 from eventing.dead_letter_depth import DeadLetterDepthMonitor
 from eventing.health import ReadinessCheck, database_check, kafka_check
-from eventing.inbox import Inbox, idempotent, idempotent_batch
+from eventing.inbox import Inbox, idempotent, idempotent_set, one_at_a_time
 from eventing.outbox import Outbox, qualified_name
 from eventing.producer import AsyncProducer
 from eventing.relay import OutboxRelay
@@ -122,6 +122,7 @@ def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = N
         database.workers, outbox=Outbox(tables.outbox), messages=MessageMapper(settings.topics)
     )
     inbox = Inbox(tables.inbox, INBOX_CONSUMER)
+    respond = booking_responder(responder_units)
     producer = AsyncProducer({**kafka_config, "client.id": "provider-schedule"})
     relay = OutboxRelay(
         dsn=settings.database.asyncpg_dsn, table=tables.outbox, producer=producer, tracing=tracing
@@ -130,8 +131,8 @@ def bootstrap(settings: ProviderScheduleSettings, *, tracing: Tracing | None = N
         client_config=kafka_config,
         group_id=settings.consumer_group,
         topics=[settings.topics.booking_requests],
-        handler=idempotent(database.workers, inbox, booking_responder(responder_units)),
-        batch_handler=idempotent_batch(database.workers, inbox, booking_responder(responder_units)),
+        handler=idempotent(database.workers, inbox, one_at_a_time(respond)),
+        batch_handler=idempotent_set(database.workers, inbox, respond),
         producer=producer,
         retry=BOOKING_RETRY,
         poll_timeout=settings.consumer_poll_seconds,

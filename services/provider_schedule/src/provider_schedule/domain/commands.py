@@ -61,3 +61,7 @@ class RequestBooking:
 class CancelBooking:
     booking_id: UUID
     availability_id: UUID
+
+
+# What Care Plan asks of a slot over Kafka (``provider.availability.booking.requests``).
+BookingRequest = RequestBooking | CancelBooking

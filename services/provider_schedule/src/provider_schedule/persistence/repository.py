@@ -10,7 +10,7 @@ first, then slots in id order, everywhere; the booking responder takes only the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -70,6 +70,13 @@ class ProviderRepository:
         row = await self._connection.fetchrow(_locked(sql, lock), provider_id)
         return _provider(row) if row is not None else None
 
+    async def get_many(self, provider_ids: Collection[UUID]) -> dict[UUID, Provider]:
+        """These providers, deleted ones included, in one statement."""
+        rows = await self._connection.fetch(
+            f"select * from {_PROVIDERS} where id = any($1::uuid[])", list(provider_ids)
+        )
+        return {row["id"]: _provider(row) for row in rows}
+
     async def page(self, *, offset: int, limit: int) -> tuple[list[Provider], int]:
         rows = await self._connection.fetch(
             f"select * from {_PROVIDERS} where deleted_at is null"
@@ -109,6 +116,19 @@ class AvailabilityRepository:
         )
         return _availability_from(row) if row is not None else None
 
+    async def get_many(
+        self, availability_ids: Collection[UUID], *, lock: Lock | None = None
+    ) -> dict[UUID, Availability]:
+        """``get`` for several slots in one statement, locked in id order."""
+        rows = await self._connection.fetch(
+            _locked(
+                f"select {_SLOT_COLUMNS} from {_SLOTS} where id = any($1::uuid[]) order by id",
+                lock,
+            ),
+            list(availability_ids),
+        )
+        return {row["id"]: _availability_from(row) for row in rows}
+
     async def live_of_provider(
         self, provider_id: UUID, *, lock: Lock | None = None
     ) -> list[Availability]:
@@ -124,23 +144,31 @@ class AvailabilityRepository:
 
     async def save(self, availability: Availability, *, previous_version: int) -> None:
         """Write a changed slot; the version guard catches an update that slipped past a lock."""
-        _, *values = _availability(availability)
-        status = await self._connection.execute(
-            f"update {_SLOTS} set provider_id = $2, from_date = $3, to_date = $4,"
-            " encounter_type = $5, booking_reference_id = $6, version = $7, deleted_at = $8,"
-            " updated_at = now() where id = $1 and version = $9",
-            availability.id,
-            *values,
-            previous_version,
-        )
-        if status != "UPDATE 1":
-            raise ConcurrentUpdateError(
-                f"availability {availability.id} is no longer at version {previous_version}"
-            )
+        await self.save_all([(availability, previous_version)])
 
     async def save_all(self, changed: Sequence[tuple[Availability, int]]) -> None:
-        for availability, previous_version in changed:
-            await self.save(availability, previous_version=previous_version)
+        """``save`` for each (slot, version it was read at), in one statement."""
+        if not changed:
+            return
+        columns = list(zip(*(_availability(slot) for slot, _ in changed), strict=True))
+        status = await self._connection.execute(
+            f"update {_SLOTS} as s set provider_id = u.provider_id, from_date = u.from_date,"
+            " to_date = u.to_date, encounter_type = u.encounter_type,"
+            " booking_reference_id = u.booking_reference_id, version = u.version,"
+            " deleted_at = u.deleted_at, updated_at = now()"
+            " from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],"
+            " $5::text[], $6::uuid[], $7::bigint[], $8::timestamptz[], $9::bigint[])"
+            " as u(id, provider_id, from_date, to_date, encounter_type, booking_reference_id,"
+            " version, deleted_at, previous_version)"
+            " where s.id = u.id and s.version = u.previous_version",
+            *(list(column) for column in columns),
+            [previous_version for _, previous_version in changed],
+        )
+        if status != f"UPDATE {len(changed)}":
+            raise ConcurrentUpdateError(
+                f"of availabilities {[slot.id for slot, _ in changed]} at versions"
+                f" {[version for _, version in changed]}, only {status.split()[-1]} still were"
+            )
 
 
 class CancelledBookingRepository:
@@ -152,18 +180,29 @@ class CancelledBookingRepository:
 
     async def record(self, booking_id: UUID, availability_id: UUID) -> None:
         """Idempotent: a repeated cancellation keeps the first record."""
+        await self.record_all({booking_id: availability_id})
+
+    async def record_all(self, cancelled: Mapping[UUID, UUID]) -> None:
+        """``record`` for each booking id -> availability id, in one statement."""
+        if not cancelled:
+            return
         await self._connection.execute(
-            f"insert into {_CANCELLED} (booking_id, availability_id) values ($1, $2)"
-            " on conflict (booking_id) do nothing",
-            booking_id,
-            availability_id,
+            f"insert into {_CANCELLED} (booking_id, availability_id)"
+            " select * from unnest($1::uuid[], $2::uuid[]) on conflict (booking_id) do nothing",
+            list(cancelled),
+            list(cancelled.values()),
         )
 
     async def contains(self, booking_id: UUID) -> bool:
-        found = await self._connection.fetchval(
-            f"select 1 from {_CANCELLED} where booking_id = $1", booking_id
+        return bool(await self.among([booking_id]))
+
+    async def among(self, booking_ids: Collection[UUID]) -> set[UUID]:
+        """Those of these bookings whose cancellation was handled, in one statement."""
+        rows = await self._connection.fetch(
+            f"select booking_id from {_CANCELLED} where booking_id = any($1::uuid[])",
+            list(booking_ids),
         )
-        return found is not None
+        return {row["booking_id"] for row in rows}
 
 
 def _profile(provider: Provider) -> tuple[str, str, str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from eventing.cloudevents import Event
@@ -38,9 +38,12 @@ class UnitOfWork:
 
     async def publish(self, *events: DomainEvent) -> None:
         """Stage the events in this transaction; the relay publishes them once it commits."""
-        messages: list[tuple[str, Event]] = [
-            self._messages(event, self._traceparent) for event in events
-        ]
+        await self.publish_traced([(event, self._traceparent) for event in events])
+
+    async def publish_traced(self, events: Sequence[tuple[DomainEvent, str | None]]) -> None:
+        """``publish``, each event continuing the trace given with it (a unit that answers
+        many messages continues each one's)."""
+        messages = [self._messages(event, traceparent) for event, traceparent in events]
         await self._outbox.add_all(self.connection, messages)
 
 

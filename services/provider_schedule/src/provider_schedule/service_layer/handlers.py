@@ -5,6 +5,7 @@ Every state change publishes its events through ``uow.publish`` in the same tran
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -16,7 +17,12 @@ from provider_schedule.domain.decisions import (
     decide_cancellation,
 )
 from provider_schedule.domain.errors import AvailabilityNotFoundError, ProviderNotFoundError
-from provider_schedule.domain.events import AvailabilityChanged, BookingAnswered, Change
+from provider_schedule.domain.events import (
+    AvailabilityChanged,
+    BookingAnswered,
+    Change,
+    DomainEvent,
+)
 from provider_schedule.domain.model import Availability, Provider, TimeRange
 from provider_schedule.persistence.repository import Lock
 from provider_schedule.persistence.unit_of_work import UnitOfWork
@@ -124,48 +130,106 @@ async def delete_availability(command: commands.DeleteAvailability, uow: UnitOfW
 
 
 async def request_booking(command: commands.RequestBooking, uow: UnitOfWork) -> BookingDecision:
-    """Decide, record and reply in the caller's transaction (the inbox's). A booking whose
-    cancellation came first is rejected: it must never take the slot."""
-    slot = await uow.availabilities.get(command.availability_id, lock=Lock.UPDATE)
-    decision = decide_booking(
-        slot,
-        availability_id=command.availability_id,
-        booking_id=command.booking_id,
-        booking_cancelled=await uow.cancelled_bookings.contains(command.booking_id),
-    )
-    if isinstance(decision, Confirmed):
-        if decision.changed and slot is not None:
-            await uow.availabilities.save(decision.slot, previous_version=slot.version)
-            await _publish_slot_update(uow, decision.slot)
-        await uow.publish(BookingAnswered(command.booking_id, command.availability_id))
-    else:
-        await uow.publish(
-            BookingAnswered(command.booking_id, command.availability_id, decision.reason)
-        )
+    """Decide, record and reply in the caller's transaction (the inbox's)."""
+    [decision] = await answer_requests([command], uow)
+    assert not isinstance(decision, bool)
     return decision
 
 
 async def cancel_booking(command: commands.CancelBooking, uow: UnitOfWork) -> bool:
-    """Remember the cancellation (a creation request may still be on its way: see
-    ``request_booking``) and free the slot if this booking holds it; True when it did. No
-    reply: the contract has none for cancellations."""
-    slot = await uow.availabilities.get(command.availability_id, lock=Lock.UPDATE)
-    await uow.cancelled_bookings.record(command.booking_id, command.availability_id)
-    freed = decide_cancellation(slot, booking_id=command.booking_id)
-    if freed is None or slot is None:
-        return False
-    await uow.availabilities.save(freed, previous_version=slot.version)
-    await _publish_slot_update(uow, freed)
-    return True
+    """Remember the cancellation and free the slot if this booking holds it; True when it
+    did. No reply: the contract has none for cancellations."""
+    [freed] = await answer_requests([command], uow)
+    assert isinstance(freed, bool)
+    return freed
 
 
-async def _publish_slot_update(uow: UnitOfWork, slot: Availability) -> None:
-    # Read after the slot's lock was taken: a provider update that committed before it is
-    # seen, and one still running waits for the lock and republishes the slot after us.
-    provider = await uow.providers.get(slot.provider_id, include_deleted=True)
-    if provider is None:  # the foreign key makes this impossible
-        raise ProviderNotFoundError(slot.provider_id)
-    await uow.publish(AvailabilityChanged(Change.UPDATED, provider, slot))
+async def answer_requests(
+    requests: Sequence[commands.BookingRequest],
+    uow: UnitOfWork,
+    *,
+    traceparents: Sequence[str | None] | None = None,
+) -> list[BookingDecision | bool]:
+    """Care Plan's booking requests, in order, in the caller's transaction (the inbox's):
+    for a creation its decision (replied to), for a cancellation whether it freed the slot
+    (no reply: the contract has none). Each request's events continue the trace at the same
+    position in ``traceparents``.
+
+    A creation decides under the slot's lock; a booking whose cancellation came first is
+    rejected (it must never take the slot), and a cancellation is remembered either way
+    (``domain.decisions``). A handful of statements whatever the number of requests (the
+    consumer hands it a poll's worth), with the effects of one request seen by the next, as
+    if each had its own transaction: locks in id order, the decisions in memory, then one
+    write of each kind."""
+    slots = await uow.availabilities.get_many(
+        {request.availability_id for request in requests}, lock=Lock.UPDATE
+    )
+    read_at = {slot_id: slot.version for slot_id, slot in slots.items()}
+    cancelled = await uow.cancelled_bookings.among({request.booking_id for request in requests})
+    newly_cancelled: dict[UUID, UUID] = {}
+    changed: dict[UUID, Availability] = {}
+    # Each event with its request's position; a slot change as the slot after it (its
+    # provider is read once the decisions are made).
+    staged: list[tuple[BookingAnswered | Availability, int]] = []
+    outcomes: list[BookingDecision | bool] = []
+    for position, request in enumerate(requests):
+        slot = slots.get(request.availability_id)
+        if isinstance(request, commands.RequestBooking):
+            decision = decide_booking(
+                slot,
+                availability_id=request.availability_id,
+                booking_id=request.booking_id,
+                booking_cancelled=request.booking_id in cancelled,
+            )
+            if isinstance(decision, Confirmed):
+                if decision.changed and slot is not None:
+                    slots[slot.id] = changed[slot.id] = decision.slot
+                    staged.append((decision.slot, position))
+                answer = BookingAnswered(request.booking_id, request.availability_id)
+            else:
+                answer = BookingAnswered(
+                    request.booking_id, request.availability_id, decision.reason
+                )
+            staged.append((answer, position))
+            outcomes.append(decision)
+        else:
+            if request.booking_id not in cancelled:
+                cancelled.add(request.booking_id)
+                newly_cancelled[request.booking_id] = request.availability_id
+            freed = decide_cancellation(slot, booking_id=request.booking_id)
+            if freed is not None:
+                slots[freed.id] = changed[freed.id] = freed
+                staged.append((freed, position))
+            outcomes.append(freed is not None)
+    await uow.cancelled_bookings.record_all(newly_cancelled)
+    await uow.availabilities.save_all([(slot, read_at[slot.id]) for slot in changed.values()])
+    await uow.publish_traced(await _events(uow, staged, traceparents or [None] * len(requests)))
+    return outcomes
+
+
+async def _events(
+    uow: UnitOfWork,
+    staged: Sequence[tuple[BookingAnswered | Availability, int]],
+    traceparents: Sequence[str | None],
+) -> list[tuple[DomainEvent, str | None]]:
+    """The staged answers and slot changes as events with their requests' traceparents. The
+    providers are read after the slots' locks were taken: a provider update that committed
+    before is seen, and one still running waits for the locks and republishes the slots
+    after us."""
+    providers = await uow.providers.get_many(
+        {item.provider_id for item, _ in staged if isinstance(item, Availability)}
+    )
+    events: list[tuple[DomainEvent, str | None]] = []
+    for item, position in staged:
+        if isinstance(item, Availability):
+            if (provider := providers.get(item.provider_id)) is None:
+                raise ProviderNotFoundError(item.provider_id)  # the foreign key forbids it
+            events.append(
+                (AvailabilityChanged(Change.UPDATED, provider, item), traceparents[position])
+            )
+        else:
+            events.append((item, traceparents[position]))
+    return events
 
 
 # --- lookups ---------------------------------------------------------------------------------
