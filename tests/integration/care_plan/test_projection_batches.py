@@ -1,6 +1,6 @@
 """A poll's availability events applied together (``handlers.project_availabilities`` through
 the projector's handler) against the real database: in order, the version rule within the
-batch as across batches, a deletion's cancellations on its own trace, and the slot that a
+batch as across batches, a deletion's cancellations on its own trace, and the slots that a
 concurrent projector inserts first."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 
 from care_plan.messaging import projector
-from care_plan.service_layer.handlers import ConcurrentProjectionError
 from tests.integration.care_plan.conftest import Service
 from tests.integration.care_plan.support import (
     FakeProvider,
@@ -89,27 +88,37 @@ async def test_a_batch_of_availability_events_is_projected_in_order(
     assert [tuple(row) for row in staged] == [("BOOKING_CANCELLED", deletion_trace)]
 
 
-async def test_a_slot_a_concurrent_projector_inserted_first_is_compared_when_retried(
+async def test_a_slot_a_concurrent_projector_inserted_first_is_compared_under_its_lock(
     service: Service,
 ) -> None:
-    slot = new_slot()
+    slot, stale = new_slot(), new_slot()
     project = projector.availability_projector(service.container.units)
     database = service.container.database
 
     async with database.transaction() as first:
-        await project(first, [availability_event("CREATED", slot, version=1)])
+        await project(
+            first,
+            [
+                availability_event("CREATED", slot, version=1),
+                availability_event("CREATED", stale, version=5),
+            ],
+        )
 
         async def second_projector() -> object:
             async with database.transaction() as connection:
-                return await project(connection, [availability_event("UPDATED", slot, version=2)])
+                return await project(
+                    connection,
+                    [
+                        availability_event("UPDATED", stale, version=4),  # older than the first's
+                        availability_event("UPDATED", slot, version=2),
+                    ],
+                )
 
-        # Its insert waits on the first one's row until that commits, then finds it taken.
+        # Its inserts wait on the first one's rows until that commits, then find them taken.
         racing = asyncio.create_task(second_projector())
         await asyncio.sleep(0.5)
         assert not racing.done()
-    with pytest.raises(ConcurrentProjectionError):
-        await racing
 
-    # What the consumer runner does with a failed batch: the same again, in a new transaction.
-    assert await second_projector() == ["updated"]
+    assert await racing == ["stale", "updated"]
     assert await _stored(service, slot) == (2, False)
+    assert await _stored(service, stale) == (5, False)

@@ -76,13 +76,11 @@ async def test_batches_racing_for_one_slot_confirm_exactly_one_booking(
     units = schedule_app.container.units
     slot, other = await _slot(units), await _slot(units)
     bookings = [uuid.uuid4() for _ in range(6)]
-    # Two responders' batches, each locking both slots (in id order, whatever their order).
-    batches = [
-        [
-            commands.RequestBooking(b, s.id)
-            for b, s in zip(bookings[i::2], [slot, other, slot], strict=True)
-        ]
-        for i in range(2)
+    # Two responders' batches asking for the slots in opposite orders: each locks both in id
+    # order, so neither waits for the other in a cycle.
+    batches: list[list[commands.BookingRequest]] = [
+        [commands.RequestBooking(b, s.id) for b, s in zip(bookings[i::2], order, strict=True)]
+        for i, order in enumerate([[slot, other, slot], [other, slot, other]])
     ]
     results = await asyncio.gather(*(_batch(units, batch) for batch in batches))
 

@@ -3,9 +3,11 @@
 - Offsets are committed by hand, after a record was processed or parked in the DLT; a crash
   redelivers at most the records since the last commit, and the inbox makes that harmless.
 - Records of one partition are processed one after the other, in order. With a batch
-  handler, the records one poll returned for a partition are applied together (one database
-  transaction); if that fails they are applied again one by one, so a poison record is still
-  isolated and parked and nothing is skipped.
+  handler, the records one poll returned for a topic, from all its partitions, are applied
+  together (one database transaction); if that fails they are applied again one by one, so a
+  poison record is still isolated and parked and nothing is skipped. (A malformed record is
+  parked as the batch is read: a stop or a crash before the poll's offsets are committed
+  parks it again when it comes again; the dead-letter topic is at least once.)
 - Transient failures are retried with exponential backoff; malformed records, permanent
   failures and exhausted retries go to ``<topic>.dlt`` and the loop moves on.
 """

@@ -111,26 +111,29 @@ class Database:
         """The database as the background workers (consumers, sweepers) reach it: through a
         pool of their own when the options give one, so that the path that keeps the
         service's promises never queues for a connection behind the requests that make new
-        ones. Under an open-loop overload the admitted handlers hold every pooled connection
-        and a hundred more wait for one; the booking-replies consumer waited among them, and
-        Care Plan confirmed in waves, 1-2 s after Provider Schedule had decided (README,
-        Overload)."""
+        ones: under an open-loop overload the admitted handlers can hold every pooled
+        connection while more wait for one (README, Overload)."""
         return self._workers or self
 
     async def open(self) -> None:
+        """Every pool, or (if one cannot be made) none: a later ``open`` tries them all again."""
         if self._pool is not None:
             return
-        self._pool = await self._create_pool(self._options.min_size, self._options.max_size)
-        if self._workers is not None:
-            await self._workers.open()
-        if not self._options.probe:
-            return
-        # Measuring the service (admission control's backlog, readiness) must not queue behind
-        # the requests it is there to judge: under an open-loop overload every pooled
-        # connection is held and hundreds of handlers wait for one, and a probe among them
-        # reported a backlog seconds old while 201s kept going out (measured: 247 accepted a
-        # second against 162 confirmed, POST -> CONFIRMED p99 30 s). One connection of its own.
-        self._probe_pool = await self._create_pool(1, 1)
+        try:
+            self._pool = await self._create_pool(self._options.min_size, self._options.max_size)
+            if self._workers is not None:
+                await self._workers.open()
+            if self._options.probe:
+                # Measuring the service (admission control's backlog, readiness) must not
+                # queue behind the requests it is there to judge: under an open-loop overload
+                # every pooled connection is held and hundreds of handlers wait for one, and a
+                # probe among them reported a backlog seconds old while 201s kept going out
+                # (measured: 247 accepted a second against 162 confirmed, POST -> CONFIRMED p99
+                # 30 s). One connection of its own.
+                self._probe_pool = await self._create_pool(1, 1)
+        except BaseException:
+            await self.close()
+            raise
 
     async def _create_pool(self, min_size: int, max_size: int) -> asyncpg.Pool:
         return await asyncpg.create_pool(

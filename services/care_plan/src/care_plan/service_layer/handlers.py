@@ -264,23 +264,31 @@ async def project_availabilities(states: Sequence[SlotState], uow: UnitOfWork) -
     worth), for the reason ``answer_bookings`` gives: statement by statement, the projector's
     transaction held its slots' locks while it waited for the event loop, and the replies for
     the same slots waited on those locks."""
-    current = await uow.read_model.lock_versions({state.id for state in states})
-    outcomes, latest, new = _fold(await uow.read_model.stored_forms(states), current)
-    inserted = await uow.read_model.insert_new([latest[slot] for slot in new])
-    if inserted != new:
+    states = await uow.read_model.stored_forms(states)
+    outcomes, latest, new = _fold(
+        states, await uow.read_model.lock_versions({s.id for s in states})
+    )
+    # In id order, as every lock is taken: two projectors inserting the same new slots wait
+    # for each other's rows in one order, never in a cycle.
+    inserted = await uow.read_model.insert_new([latest[slot] for slot in sorted(new)])
+    if lost := new - inserted:
         # Another projector (the Java side keys one slot's events by type, so they may cross
-        # partitions) inserted one of these first, and committed: retried, the batch or the
-        # record finds its row and compares under its lock.
-        raise ConcurrentProjectionError(sorted(new - inserted))
+        # partitions) inserted these first and committed (the insert waited for it): their
+        # states are decided again against its rows, under their locks. A slot's outcome
+        # depends on that slot's states only.
+        positions = [n for n, state in enumerate(states) if state.id in lost]
+        again, latest_again, _ = _fold(
+            [states[n] for n in positions], await uow.read_model.lock_versions(lost)
+        )
+        for n, outcome in zip(positions, again, strict=True):
+            outcomes[n] = outcome
+        latest = {slot: s for slot, s in latest.items() if slot not in lost} | latest_again
+        new = inserted
     await uow.read_model.overwrite([state for slot, state in latest.items() if slot not in new])
     for slot, state in latest.items():
         if state.deleted_at is not None:
             await cancel_bookings_of_slot(commands.CancelBookingsOfSlot(slot), uow)
     return outcomes
-
-
-class ConcurrentProjectionError(Exception):
-    """A slot this transaction found missing was inserted by a concurrent one: retry."""
 
 
 def _fold(

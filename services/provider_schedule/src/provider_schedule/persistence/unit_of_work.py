@@ -34,11 +34,12 @@ class UnitOfWork:
         self.cancelled_bookings = CancelledBookingRepository(connection)
         self._outbox = outbox
         self._messages = messages
-        self._traceparent = traceparent
+        # The trace the unit's events continue, unless ``publish_traced`` gives each its own.
+        self.traceparent = traceparent
 
     async def publish(self, *events: DomainEvent) -> None:
         """Stage the events in this transaction; the relay publishes them once it commits."""
-        await self.publish_traced([(event, self._traceparent) for event in events])
+        await self.publish_traced([(event, self.traceparent) for event in events])
 
     async def publish_traced(self, events: Sequence[tuple[DomainEvent, str | None]]) -> None:
         """``publish``, each event continuing the trace given with it (a unit that answers

@@ -153,7 +153,7 @@ async def answer_requests(
     """Care Plan's booking requests, in order, in the caller's transaction (the inbox's):
     for a creation its decision (replied to), for a cancellation whether it freed the slot
     (no reply: the contract has none). Each request's events continue the trace at the same
-    position in ``traceparents``.
+    position in ``traceparents``, else the unit of work's.
 
     A creation decides under the slot's lock; a booking whose cancellation came first is
     rejected (it must never take the slot), and a cancellation is remembered either way
@@ -203,7 +203,8 @@ async def answer_requests(
             outcomes.append(freed is not None)
     await uow.cancelled_bookings.record_all(newly_cancelled)
     await uow.availabilities.save_all([(slot, read_at[slot.id]) for slot in changed.values()])
-    await uow.publish_traced(await _events(uow, staged, traceparents or [None] * len(requests)))
+    traced = traceparents or [uow.traceparent] * len(requests)
+    await uow.publish_traced(await _events(uow, staged, traced))
     return outcomes
 
 
