@@ -19,7 +19,7 @@ from eventing.consumer_types import PermanentError
 from eventing.database import Connection
 from eventing.inbox import EventsHandler
 from provider_schedule.domain import commands
-from provider_schedule.domain.decisions import Confirmed
+from provider_schedule.domain.decisions import BookingDecision, Confirmed, Rejected
 from provider_schedule.persistence.unit_of_work import UnitOfWorkFactory
 from provider_schedule.service_layer import handlers
 
@@ -64,7 +64,9 @@ def _request(event: Event) -> commands.BookingRequest:
     raise PermanentError(f"unexpected event type {event.type!r} on the booking requests")
 
 
-def _report(event: Event, request: commands.BookingRequest, outcome: object) -> None:
+def _report(
+    event: Event, request: commands.BookingRequest, outcome: BookingDecision | bool
+) -> None:
     log = {
         "ce_id": event.id,
         "booking_id": str(request.booking_id),
@@ -78,6 +80,6 @@ def _report(event: Event, request: commands.BookingRequest, outcome: object) -> 
         logger.info("booking confirmed", extra={**log, "outcome": counted})
     else:
         counted = "rejected"
-        reason = getattr(outcome, "reason", None)
+        reason = outcome.reason if isinstance(outcome, Rejected) else None
         logger.info("booking rejected", extra={**log, "reason": reason})
     BOOKING_REQUESTS.labels(event.type, counted).inc()
