@@ -20,6 +20,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from eventing.settings import libpq_dsn
+from eventing.statement_spans import QuietConnection, statements_follow_span
 
 # What repositories are handed: a pooled connection, or (tests, tools) a connection of its own.
 # (The classes are generic only in the type stubs.)
@@ -142,6 +143,8 @@ class Database:
             max_size=max_size,
             init=_init_connection,
             reset=_keep_session,
+            # Traced only where a span records (eventing.statement_spans).
+            connection_class=QuietConnection,
             # Times in JSON built by PostgreSQL use the session's zone: make that UTC.
             server_settings={"timezone": "UTC", "application_name": self._options.application_name},
         )
@@ -164,13 +167,16 @@ class Database:
     async def connection(self) -> AsyncIterator[Connection]:
         """A connection for reads that need no transaction of their own."""
         async with self.pool.acquire() as connection:
-            yield connection
+            with statements_follow_span(connection):
+                yield connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection inside a transaction, committed when the block ends without error."""
+        """A connection inside a transaction, committed when the block ends without error.
+        BEGIN and COMMIT are never traced: the statements between them say what happened."""
         async with self.pool.acquire() as connection, connection.transaction():
-            yield connection
+            with statements_follow_span(connection):
+                yield connection
 
     @asynccontextmanager
     async def probe_connection(self) -> AsyncIterator[Connection]:

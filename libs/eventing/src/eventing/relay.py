@@ -35,6 +35,7 @@ from sqlalchemy import Table
 from eventing.cloudevents import KafkaRecord
 from eventing.outbox import notify_channel, record_from_row
 from eventing.producer import AsyncProducer
+from eventing.statement_spans import QuietConnection
 from telemetry import Tracing
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,9 @@ class OutboxRelay:
         self._marking_positions: list[int] = []
 
     async def run(self, stop: asyncio.Event) -> None:
-        connection = await asyncpg.connect(self._dsn)
+        # Its statements run outside every span and are never traced: quiet connections skip
+        # the asyncpg instrumentation's wrapper (eventing.statement_spans).
+        connection = await asyncpg.connect(self._dsn, connection_class=QuietConnection)
         marker: asyncpg.Connection | None = None
         try:
             if not await self._become_leader(connection, stop):
@@ -96,7 +99,7 @@ class OutboxRelay:
             # Marking a batch published is the slowest step after the broker's ack (an
             # update of every row): it runs on a second connection while the next batch is
             # fetched and sent.
-            marker = await asyncpg.connect(self._dsn)
+            marker = await asyncpg.connect(self._dsn, connection_class=QuietConnection)
             wake = asyncio.Event()
             await connection.add_listener(self._channel, lambda *_: wake.set())
             logger.info("outbox relay active", extra={"outbox": self._qualified})

@@ -130,6 +130,14 @@ def instrumentation_follows(span: trace.Span) -> contextlib.AbstractContextManag
     return instrumented(span.is_recording())
 
 
+def instrumentation_records() -> bool:
+    """Whether a maintained instrumentation called here would record: it is not suppressed
+    and the current span records (``instrumented``, ``instrumentation_follows``)."""
+    if otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+        return False
+    return trace.get_current_span().is_recording()
+
+
 def quiet_outside_spans() -> None:
     """From now on this thread, and the tasks and threads it starts, instrument nothing
     outside a span (``instrumented`` turns it back on where a span or a request wants it).
