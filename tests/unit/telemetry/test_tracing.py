@@ -22,7 +22,12 @@ from telemetry.instrument import (
     instrument_fastapi,
     instrument_only_inside_spans,
 )
-from telemetry.tracing import format_traceparent, span_context_of
+from telemetry.tracing import (
+    format_traceparent,
+    instrumentation_records,
+    instrumented,
+    span_context_of,
+)
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 OTHER = "00-1bf7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"
@@ -294,6 +299,17 @@ def test_instrumentations_work_only_under_a_span_that_records() -> None:
             assert is_instrumentation_enabled()
         assert not is_instrumentation_enabled()
     assert is_instrumentation_enabled()
+
+
+def test_an_instrumentation_records_only_under_a_recording_span_it_may_work_in() -> None:
+    tracing = configure_tracing("svc", exporter=InMemorySpanExporter())
+    assert not instrumentation_records()  # no span
+    with tracing.span("sampled", parent=PARENT):
+        assert instrumentation_records()
+        with instrumented(False):
+            assert not instrumentation_records()
+    with tracing.span("unsampled", parent=PARENT[:-2] + "00"):
+        assert not instrumentation_records()
 
 
 def _served_probe(tracing: Tracing) -> Any:
