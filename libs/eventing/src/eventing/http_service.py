@@ -23,6 +23,7 @@ from eventing.admission import (
 from eventing.api_docs import DocsSecurityHeaders
 from eventing.authentication import add_authentication
 from eventing.health import ReadinessCheck
+from eventing.heap import settle_heap
 from eventing.http_metrics import RequestMetricsMiddleware
 from eventing.logging import configure_logging
 from eventing.settings import AuthSettings, Environment
@@ -120,6 +121,7 @@ def serve(
     instrument_only_inside_spans(tracing)
     app = build_app(tracing)
     served = traced_app(app, tracing)
+    settle_heap()
     uvicorn.run(
         served,
         host=settings.http_host,
