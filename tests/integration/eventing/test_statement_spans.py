@@ -5,6 +5,7 @@ on and spans kept in memory."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 
 import asyncpg
 import pytest
@@ -89,21 +90,17 @@ async def test_a_read_under_a_recorded_span_is_traced(
     assert _statements(exporter) == ["select 3"]
 
 
-async def test_an_unsampled_unit_s_statements_never_reach_the_instrumentation(
-    tracing: Tracing, database: Database, exporter: InMemorySpanExporter
+def _quiet_context(tracing: Tracing, where: str) -> AbstractContextManager[object]:
+    if where == "under an unsampled span":
+        return tracing.span("unit", parent=UNSAMPLED_PARENT)
+    return instrumented(False)  # the services' base context (instrument_only_inside_spans)
+
+
+@pytest.mark.parametrize("where", ["under an unsampled span", "outside every span"])
+async def test_statements_where_nothing_records_never_reach_the_instrumentation(
+    tracing: Tracing, database: Database, exporter: InMemorySpanExporter, where: str
 ) -> None:
-    with tracing.span("unit", parent=UNSAMPLED_PARENT):
-        async with database.transaction() as connection:
-            assert _class_of(connection) is QuietConnection
-            await connection.fetchval("select 1")
-
-    assert exporter.get_finished_spans() == ()
-
-
-async def test_outside_every_span_statements_stay_quiet(
-    tracing: Tracing, database: Database, exporter: InMemorySpanExporter
-) -> None:
-    with instrumented(False):  # the services' base context (instrument_only_inside_spans)
+    with _quiet_context(tracing, where):
         async with database.transaction() as connection:
             assert _class_of(connection) is QuietConnection
             await connection.fetchval("select 1")
