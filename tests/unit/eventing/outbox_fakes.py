@@ -58,7 +58,8 @@ class FakeOutboxDatabase:
     def add(self, *positions: int) -> None:
         self.rows.extend(outbox_row(position) for position in positions)
 
-    async def connect(self, dsn: str) -> FakeConnection:
+    async def connect(self, dsn: str, *, connection_class: type | None = None) -> FakeConnection:
+        """asyncpg.connect as the relay calls it (the class asked for is asyncpg's concern)."""
         connection = FakeConnection(self, dsn)
         self.connections.append(connection)
         return connection
