@@ -1,3 +1,4 @@
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -184,3 +185,23 @@ def test_headers_are_the_ones_the_cloudevents_sdk_writes(event: Event) -> None:
         ours, sdk = [h for h in ours if h[0] != "ce_time"], [h for h in sdk if h[0] != "ce_time"]
         assert dict(to_record(event).headers)["ce_time"].endswith(b"Z")
     assert ours == sdk
+
+
+def test_with_traceparent_keeps_every_other_field() -> None:
+    """Against dataclasses.replace over every field set: a field added to Event and not
+    copied by with_traceparent fails here."""
+    event = Event(
+        id="e-1",
+        source="/provider-schedule",
+        type="AVAILABILITY_CREATED",
+        data={"id": "a-1"},
+        key="slot-1",
+        subject="slot-1",
+        time=datetime(2026, 12, 1, 9, tzinfo=UTC),
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    assert all(getattr(event, field.name) is not None for field in fields(Event))
+    moved = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"
+
+    assert event.with_traceparent(moved) == replace(event, traceparent=moved)
+    assert event.with_traceparent(None) == replace(event, traceparent=None)

@@ -63,6 +63,22 @@ class Event:
             traceparent=traceparent,
         )
 
+    def with_traceparent(self, traceparent: str | None) -> Event:
+        """This event, carrying ``traceparent``: what a consumer's span hands on to the work
+        the record causes. Built field by field rather than by ``dataclasses.replace``, which
+        reads the fields through their descriptors (~30 calls where this makes one), for every
+        record a traced consumer reads."""
+        return Event(
+            self.id,
+            self.source,
+            self.type,
+            self.data,
+            self.key,
+            self.subject,
+            self.time,
+            traceparent,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class KafkaRecord:

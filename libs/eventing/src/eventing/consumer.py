@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -292,7 +292,7 @@ class ConsumerRunner:
             ) as traceparent,
             timed(self._group_id, record.topic),
         ):
-            await self._apply_with_retries(replace(event, traceparent=traceparent), record)
+            await self._apply_with_retries(event.with_traceparent(traceparent), record)
 
     async def _apply_with_retries(self, event: Event, record: RecordContext) -> None:
         log = {**_where(record), "ce_id": event.id}

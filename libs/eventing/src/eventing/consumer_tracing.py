@@ -4,7 +4,6 @@ batch applied in one transaction is a span of its own, linked to every record it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import partial
 
 from opentelemetry.trace import SpanKind
@@ -62,6 +61,6 @@ async def apply_traced_batch(
                 attributes=partial(record_attributes, group_id, event, record),
                 links=[batch_span],
             )
-            traced.append((replace(event, traceparent=traceparent), record))
+            traced.append((event.with_traceparent(traceparent), record))
         with timed(group_id, topic, len(batch)):
             await handler(traced)
