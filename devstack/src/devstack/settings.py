@@ -43,7 +43,7 @@ class DevstackSettings(BaseSettings):
     # How often the services export their spans (OTEL_BSP_SCHEDULE_DELAY, ms). Locally a trace
     # should show while one looks at the booking; None is the SDK's default (5 s), as on EKS,
     # which the tracing benchmark measures: exporting 25 times as often costs ~0.5 ms of CPU
-    # per booking at 10 % sampling (README, Tracing cost).
+    # per booking at 10 % sampling (README, What tracing costs).
     trace_export_delay_ms: int | None = 200
 
     kafka_bootstrap_servers: str | None = Field(

@@ -5,7 +5,7 @@ for the whole process. Its wrapper runs for every statement and asks the context
 instrumentation is suppressed: ~12 us of CPU a statement on the 2-core machine ('select 1'
 69 us without it, 81 us with it suppressed), paid by the statements of the nine units of work in
 ten a 10 % sampler drops, and of every transaction's BEGIN and COMMIT, all recording nothing.
-That was most of what tracing cost a booking it did not sample (README, Tracing cost).
+That was most of what tracing cost a booking it did not sample (README, What tracing costs).
 
 So the services' connections are ``QuietConnection``s, whose query methods are asyncpg's own;
 a unit of work under a span that records lends its connection asyncpg's (instrumented) class

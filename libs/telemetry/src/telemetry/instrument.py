@@ -31,7 +31,7 @@ def instrument_fastapi(
         control refuses. The instrumentation's middleware costs ~140 us a request (measured on
         a bare FastAPI app: 90 us without, 230 with); under a 5x overload four requests in
         five are refused, and with a span each the refusals took CPU from the bookings that
-        were admitted (README, Tracing cost)."""
+        were admitted (README, What tracing costs)."""
     if tracing.provider is None:
         return app
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -51,7 +51,7 @@ def instrument_asyncpg(tracing: Tracing) -> None:
     """A span per asyncpg query, as a child of whatever span is current; none with
     ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=asyncpg``. Most of a booking's trace is statements
     (about five spans in six), and every query pays the wrapper, sampled or not: turned off, a
-    trace keeps its server, consumer and publish spans (README, Tracing cost)."""
+    trace keeps its server, consumer and publish spans (README, What tracing costs)."""
     if not tracing.instruments("asyncpg"):
         return
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor

@@ -126,7 +126,7 @@ def instrumentation_follows(span: trace.Span) -> contextlib.AbstractContextManag
     Under an unsampled span their spans are dropped anyway (children follow their parent's
     decision), but each still costs its wrapper, its attributes and a span's bookkeeping: an
     asyncpg query's span is ~20 us, a dozen queries per booking in each service. With a 10 %
-    sampler that was paid for the 90 % nobody sees (README, Tracing cost)."""
+    sampler that was paid for the 90 % nobody sees (README, What tracing costs)."""
     return instrumented(span.is_recording())
 
 
@@ -213,7 +213,7 @@ class WithoutTransactionControl(Sampler):
 
     A sampled booking's trace held ~34 statement spans of 41, each transaction's BEGIN and
     COMMIT among them; each recorded span costs ~80 us to make and ~90 us to encode as OTLP
-    (README, Tracing cost). Dropped, such a span is a non-recording one."""
+    (README, What tracing costs). Dropped, such a span is a non-recording one."""
 
     def __init__(self, delegate: Sampler) -> None:
         self.delegate = delegate
