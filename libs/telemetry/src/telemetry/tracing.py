@@ -212,8 +212,8 @@ class WithoutTransactionControl(Sampler):
     hands it to the sampler before making it, for such filtering).
 
     A sampled booking's trace held ~34 statement spans of 41, each transaction's BEGIN and
-    COMMIT among them; each recorded span costs ~80 us to make and ~90 us to encode as OTLP
-    (README, What tracing costs). Dropped, such a span is a non-recording one."""
+    COMMIT among them; each recorded span costs tens of microseconds to make and as many to
+    encode as OTLP (README, What tracing costs). Dropped, such a span is a non-recording one."""
 
     def __init__(self, delegate: Sampler) -> None:
         self.delegate = delegate
