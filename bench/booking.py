@@ -389,7 +389,9 @@ async def main(arguments: argparse.Namespace) -> None:
             sink.shutdown()
 
 
-async def run(settings: DevstackSettings, arguments: argparse.Namespace, *, label: str) -> None:
+async def run(
+    settings: DevstackSettings, arguments: argparse.Namespace, *, label: str
+) -> list[PhaseResult]:
     platform = Platform(settings, arguments.replicas)
     connection = await asyncpg.connect(libpq_dsn(settings.sqlalchemy_url))
     database = CarePlanDatabase(connection)
@@ -429,6 +431,7 @@ async def run(settings: DevstackSettings, arguments: argparse.Namespace, *, labe
         await connection.close()
     print(f"\n== booking benchmark{f' (tracing {label})' if label else ''} ==")
     report(results)
+    return results
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
