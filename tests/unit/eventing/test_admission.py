@@ -11,6 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from care_plan.api.admission import guarded_write as care_plan_guarded
 from eventing.admission import (
+    BACKLOG_AGE,
     MAX_GROWTH,
     MIN_LIMIT,
     PROBLEM_TYPE,
@@ -210,6 +211,10 @@ async def test_writes_still_in_their_handlers_count_and_age_until_they_answer() 
     await monitor.sample()
     assert monitor.backlog.in_flight == 125
     assert monitor.backlog.oldest_unseen_write >= 0.01
+    # Shown apart from the database's two kinds: what made the age, when it is this one.
+    assert BACKLOG_AGE.labels("test", "admitted-write")._value.get() == pytest.approx(
+        monitor.backlog.oldest_unseen_write
+    )
     assert monitor.verdict.limit == MIN_LIMIT  # 125 x 1 / 2 = 62.5: the floor
     assert monitor.try_admit() is None
     for ticket in tickets:

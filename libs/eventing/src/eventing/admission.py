@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 
 BACKLOG_AGE = Gauge(
     "admission_backlog_age_seconds",
-    "Age of the oldest unfinished promise, by kind (waiting booking, unpublished event)",
+    "Age of the oldest unfinished promise, by kind (waiting booking, unpublished event,"
+    " admitted write still in its handler)",
     ["service", "kind"],
 )
 OUTBOX_BACKLOG = Gauge(
@@ -297,6 +298,7 @@ class AdmissionMonitor:
         BACKLOG_AGE.labels(self._service, "unpublished-event").set(
             self.backlog.oldest_unpublished_event
         )
+        BACKLOG_AGE.labels(self._service, "admitted-write").set(self.backlog.oldest_unseen_write)
         OUTBOX_BACKLOG.labels(self._service).set(self.backlog.unpublished_events)
         SHEDDING.labels(self._service).set(1 if self.degraded else 0)
         IN_FLIGHT.labels(self._service).set(self.backlog.in_flight)

@@ -10,6 +10,7 @@ offline read-model rebuild.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,6 +93,7 @@ class Database:
         self._options = options or PoolOptions()
         self._dsn = libpq_dsn(sqlalchemy_url)
         self._pool: asyncpg.Pool | None = None
+        self._turns: asyncio.Semaphore | None = None
         self._probe_pool: asyncpg.Pool | None = None
         self._workers: Database | None = None
         if self._options.workers_max_size:
@@ -122,6 +124,7 @@ class Database:
             return
         try:
             self._pool = await self._create_pool(self._options.min_size, self._options.max_size)
+            self._turns = asyncio.Semaphore(self._options.max_size)
             if self._workers is not None:
                 await self._workers.open()
             if self._options.probe:
@@ -151,6 +154,7 @@ class Database:
 
     async def close(self) -> None:
         pools, self._pool, self._probe_pool = (self._pool, self._probe_pool), None, None
+        self._turns = None
         for pool in pools:
             if pool is not None:
                 await pool.close()
@@ -164,9 +168,30 @@ class Database:
         return self._pool
 
     @asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[Connection]:
+        """A pooled connection, in the order they were asked for.
+
+        asyncpg's pool hands its connections out through an ``asyncio.Queue``, which is not
+        first come, first served: a connection put back wakes the longest waiter, but a caller
+        that asks before that waiter runs takes it, and the waiter, finding none, queues again
+        at the back. Under an open-loop overload (every connection held, hundreds of handlers
+        waiting) that left single requests waiting seconds while newer ones went through
+        (2026-12-04, ``bench/booking.py`` at 400/s: the oldest admitted write still in its
+        handler, ``admission_backlog_age_seconds{kind="admitted-write"}``, 1.2-1.4 s against a
+        booking's p99 of 0.3 s, and 6 s with an admission limit that let more in), and such a
+        straggler's age is what admission control reads. ``asyncio.Semaphore`` is FIFO (3.11,
+        CPython gh-90155): a turn released goes to the longest waiter, and it is released only
+        once its connection is back in the pool, so a caller holding a turn never waits in
+        asyncpg's queue (tests/integration/eventing/test_database_pool.py)."""
+        pool, turns = self.pool, self._turns
+        assert turns is not None  # opened together with the pool
+        async with turns, pool.acquire() as connection:
+            yield connection
+
+    @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """A connection for reads that need no transaction of their own."""
-        async with self.pool.acquire() as connection:
+        async with self._pooled() as connection:
             with statements_follow_span(connection):
                 yield connection
 
@@ -174,7 +199,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         """A connection inside a transaction, committed when the block ends without error.
         BEGIN and COMMIT are never traced: the statements between them say what happened."""
-        async with self.pool.acquire() as connection, connection.transaction():
+        async with self._pooled() as connection, connection.transaction():
             with statements_follow_span(connection):
                 yield connection
 
