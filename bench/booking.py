@@ -38,8 +38,9 @@ import resource
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import psutil
@@ -53,6 +54,8 @@ from devstack.settings import DevstackSettings
 from eventing.settings import LOCAL_API_KEY, libpq_dsn
 
 HEADERS = {"X-API-KEY": LOCAL_API_KEY}
+# The services a booking goes through, each an asyncio event loop on its main thread.
+BOOKING_SERVICES = ("care-plan", "provider-schedule")
 SLOT_CLIENTS = 32
 LATENCY_TARGET_P99_MS = 100.0
 SETTLE_TIMEOUT_SECONDS = 120.0
@@ -78,6 +81,11 @@ class PhaseResult:
     # steal): 20-44 % in some runs on 2026-12-03, against 0-6 % in others, and the booking
     # capacity moved with it (59-65 against 85-159 confirmed/s, same code).
     stolen_share: float
+    # Each service's event loops (main threads, all replicas) while the requests were sent:
+    # (seconds on a core, seconds runnable but waiting for one) per second of sending. A loop
+    # near 100 % of the two together is what saturates (2026-12-04 at 400/s: Care Plan's
+    # 60-65 % running and 31-36 % waiting, in every run, traced or not).
+    loop_shares: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def confirmed_per_second(self) -> float:
@@ -108,6 +116,17 @@ class CpuMeter:
         """CPU seconds the host took from this machine since boot (all its cores)."""
         return float(getattr(psutil.cpu_times(), "steal", 0.0))  # only Linux reports it
 
+    def loop_seconds(self) -> dict[str, tuple[float, float]]:
+        """Per booking-path service, its replicas' main threads (the event loops): (seconds run, seconds
+        waited runnable for a core), from Linux's schedstat; empty where there is none."""
+        seconds: dict[str, tuple[float, float]] = {}
+        for name in BOOKING_SERVICES:
+            for process in self._processes.get(name, []):
+                ran, waited = _main_thread_schedstat(process.pid)
+                before = seconds.get(name, (0.0, 0.0))
+                seconds[name] = (before[0] + ran, before[1] + waited)
+        return seconds
+
     def sample(self) -> dict[str, float]:
         sample = {
             name: sum(_tree_cpu(process) for process in processes)
@@ -116,6 +135,14 @@ class CpuMeter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         sample["load generator"] = usage.ru_utime + usage.ru_stime
         return sample
+
+
+def _main_thread_schedstat(pid: int) -> tuple[float, float]:
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+        return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0
 
 
 def _tree_cpu(process: psutil.Process) -> float:
@@ -290,6 +317,7 @@ async def run_phase(
     meter = CpuMeter(platform.settings, platform.replicas)
     before = meter.sample()
     stolen_before = meter.stolen_seconds()
+    loops_before = meter.loop_seconds()
     began = time.monotonic()
     requests = _booking_requests(patients, slots)
     if rate:
@@ -302,6 +330,15 @@ async def run_phase(
             platform.care_plan_client, requests, connections=connections, seconds=seconds
         )
     sent_for = time.monotonic() - began
+    loops_after = meter.loop_seconds()
+    loop_shares = {
+        name: (
+            (ran - loops_before[name][0]) / sent_for,
+            (waited - loops_before[name][1]) / sent_for,
+        )
+        for name, (ran, waited) in loops_after.items()
+        if name in loops_before
+    }
     answered: dict[int, int] = {}
     for response in responses:
         answered[response.status] = answered.get(response.status, 0) + 1
@@ -326,6 +363,7 @@ async def run_phase(
         cpu_seconds={name: after[name] - before[name] for name in before},
         accepted_per_second=len(accepted) / sent_for,
         stolen_share=stolen,
+        loop_shares=loop_shares,
     )
 
 
@@ -352,10 +390,16 @@ def report(results: Sequence[PhaseResult]) -> None:
             f" {result.confirmed} confirmed, {result.expired} expired,"
             f" {result.waiting} still waiting"
         )
+        if result.loop_shares:
+            loops = ", ".join(
+                f"{name} {100 * ran:.0f} / {100 * waited:.0f} %"
+                for name, (ran, waited) in result.loop_shares.items()
+            )
+            print(f"{'':>10} event loops on a core / waiting for one: {loops}")
         others = {s: n for s, n in result.answered.items() if s not in (201, 429)}
         if others:
             print(f"{'':>10} other answers: {others}")
-    services = ("care-plan", "provider-schedule")
+    services = BOOKING_SERVICES
     within = [r for r in results if r.percentile(0.99) <= LATENCY_TARGET_P99_MS and r.expired == 0]
     if within:
         best = max(within, key=lambda r: r.confirmed_per_second)

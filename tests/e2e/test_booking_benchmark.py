@@ -43,3 +43,8 @@ def test_the_booking_benchmark_runs_and_every_offered_booking_is_confirmed(
     assert re.search(r"the host stole \d+ % of the machine's CPU time", finished.stdout), (
         "the host's steal is reported beside the figures it falsifies"
     )
+    assert re.search(
+        r"event loops on a core / waiting for one: care-plan \d+ / \d+ %, "
+        r"provider-schedule \d+ / \d+ %",
+        summary,
+    ), "what saturates is reported: each service's event loop, running and waiting for a core"
