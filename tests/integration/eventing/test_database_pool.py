@@ -93,37 +93,3 @@ async def test_without_a_workers_pool_the_workers_share_the_requests_pool(
     database: Database,
 ) -> None:
     assert database.workers is database
-
-
-async def test_connections_are_handed_out_in_the_order_they_were_asked_for(
-    infrastructure: DevstackSettings,
-) -> None:
-    """Callers arrive faster than two connections serve them, as requests do under an
-    open-loop overload: each must get a connection before every caller that asked after it
-    (``Database._pooled``: asyncpg's own queue let newcomers take a connection put back for
-    the longest waiter, which then queued again at the back)."""
-    database = Database(
-        infrastructure.sqlalchemy_url,
-        PoolOptions(min_size=2, max_size=2, application_name=DEFAULT_NAME, probe=False),
-    )
-    await database.open()
-    asked: list[int] = []
-    served: list[int] = []
-
-    async def caller(number: int) -> None:
-        asked.append(number)
-        async with database.connection() as connection:
-            served.append(number)
-            await connection.execute("select pg_sleep(0.005)")
-
-    try:
-        callers = []
-        for number in range(150):
-            callers.append(asyncio.create_task(caller(number)))
-            await asyncio.sleep(0.001)
-        await asyncio.gather(*callers)
-    finally:
-        await database.close()
-    assert asked == list(range(150))
-    overtaken = [number for position, number in enumerate(served) if number != position]
-    assert served == asked, f"served out of order: {overtaken[:10]}..."

@@ -10,7 +10,6 @@ offline read-model rebuild.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -93,7 +92,6 @@ class Database:
         self._options = options or PoolOptions()
         self._dsn = libpq_dsn(sqlalchemy_url)
         self._pool: asyncpg.Pool | None = None
-        self._turns: asyncio.Semaphore | None = None
         self._probe_pool: asyncpg.Pool | None = None
         self._workers: Database | None = None
         if self._options.workers_max_size:
@@ -124,7 +122,6 @@ class Database:
             return
         try:
             self._pool = await self._create_pool(self._options.min_size, self._options.max_size)
-            self._turns = asyncio.Semaphore(self._options.max_size)
             if self._workers is not None:
                 await self._workers.open()
             if self._options.probe:
@@ -154,7 +151,6 @@ class Database:
 
     async def close(self) -> None:
         pools, self._pool, self._probe_pool = (self._pool, self._probe_pool), None, None
-        self._turns = None
         for pool in pools:
             if pool is not None:
                 await pool.close()
@@ -167,31 +163,17 @@ class Database:
             raise RuntimeError("Database.open() was not awaited")
         return self._pool
 
-    @asynccontextmanager
-    async def _pooled(self) -> AsyncIterator[Connection]:
-        """A pooled connection, in the order they were asked for.
-
-        asyncpg's pool hands its connections out through an ``asyncio.Queue``, which is not
-        first come, first served: a connection put back wakes the longest waiter, but a caller
-        that asks before that waiter runs takes it, and the waiter, finding none, queues again
-        at the back. Under an open-loop overload (every connection held, hundreds of handlers
-        waiting) that left single requests waiting seconds while newer ones went through
-        (2026-12-04, ``bench/booking.py`` at 400/s: the oldest admitted write still in its
-        handler, ``admission_backlog_age_seconds{kind="admitted-write"}``, 1.2-1.4 s against a
-        booking's p99 of 0.3 s, and 6 s with an admission limit that let more in), and such a
-        straggler's age is what admission control reads. ``asyncio.Semaphore`` is FIFO (3.11,
-        CPython gh-90155): a turn released goes to the longest waiter, and it is released only
-        once its connection is back in the pool, so a caller holding a turn never waits in
-        asyncpg's queue (tests/integration/eventing/test_database_pool.py)."""
-        pool, turns = self.pool, self._turns
-        assert turns is not None  # opened together with the pool
-        async with turns, pool.acquire() as connection:
-            yield connection
-
+    # asyncpg's pool is not first come, first served under contention: a caller that asks
+    # between a connection's release and the woken waiter's turn takes it, and the waiter
+    # queues again at the back (under a 400/s open loop an admitted write waited up to 1.4 s
+    # in its handler against a booking's p99 of 0.3 s). A FIFO asyncio.Semaphore in front of
+    # the pool made it fair and cost 14 % of the confirmed bookings at that load (seven
+    # interleaved pairs, 2026-12-04), probably because a woken waiter leaves its connection idle
+    # for a turn of the saturated loop, where a newcomer took it at once. Not kept.
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """A connection for reads that need no transaction of their own."""
-        async with self._pooled() as connection:
+        async with self.pool.acquire() as connection:
             with statements_follow_span(connection):
                 yield connection
 
@@ -199,7 +181,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         """A connection inside a transaction, committed when the block ends without error.
         BEGIN and COMMIT are never traced: the statements between them say what happened."""
-        async with self._pooled() as connection, connection.transaction():
+        async with self.pool.acquire() as connection, connection.transaction():
             with statements_follow_span(connection):
                 yield connection
 
