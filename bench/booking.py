@@ -337,7 +337,6 @@ async def run_phase(
             (waited - loops_before[name][1]) / sent_for,
         )
         for name, (ran, waited) in loops_after.items()
-        if name in loops_before
     }
     answered: dict[int, int] = {}
     for response in responses:
@@ -399,7 +398,6 @@ def report(results: Sequence[PhaseResult]) -> None:
         others = {s: n for s, n in result.answered.items() if s not in (201, 429)}
         if others:
             print(f"{'':>10} other answers: {others}")
-    services = BOOKING_SERVICES
     within = [r for r in results if r.percentile(0.99) <= LATENCY_TARGET_P99_MS and r.expired == 0]
     if within:
         best = max(within, key=lambda r: r.confirmed_per_second)
@@ -408,7 +406,7 @@ def report(results: Sequence[PhaseResult]) -> None:
             f"({best.confirmed_per_second:.0f} confirmed/s)"
         )
     for result in results:
-        both = sum(result.cpu_seconds.get(s, 0.0) for s in services)
+        both = sum(result.cpu_seconds.get(s, 0.0) for s in BOOKING_SERVICES)
         print(
             f"{result.label:>10}: Care Plan + Provider Schedule "
             f"{1000 * both / max(result.confirmed, 1):.2f} ms CPU per booking; the host stole"
