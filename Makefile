@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy-tools browser conformance demo tracing test test-unit test-integration test-tracing test-random mutation mutation-smoke up down status lint format bench bench-tracing bench-tracing-pairs bench-calls chaos clean images push lambda-packages
+.PHONY: help install deploy-tools browser conformance demo tracing test test-unit test-integration test-tracing test-random mutation mutation-smoke up down status lint format bench bench-tracing bench-tracing-pairs bench-tracing-side-by-side bench-calls chaos clean images push lambda-packages
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n",$$1,$$2}'
@@ -132,6 +132,10 @@ bench-tracing: install ## Booking figures with tracing off, at 10 % and at 100 %
 bench-tracing-pairs: install ## Tracing's throughput cost at capacity: off against 10 %, fresh platforms, alternating pairs
 	$(BOOKING_BENCH) $(RUN) python bench/tracing_pairs.py --pairs 3 --rate 400 --seconds 20 --sampling 0.1
 	$(BOOKING_BENCH) $(RUN) careplan down
+
+bench-tracing-side-by-side: install ## Tracing's throughput cost at capacity, two platforms at once on the same cores (off/off first: the method's spread)
+	$(RUN) python bench/tracing_side_by_side.py --runs 2 --sampling off
+	$(RUN) python bench/tracing_side_by_side.py --runs 4 --sampling 0.1
 
 bench-calls: install ## Python calls per booking with tracing off, on unsampled, at 10 % (a count steal moves far less than CPU)
 	$(fresh_booking_platform)

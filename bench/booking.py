@@ -35,9 +35,10 @@ import itertools
 import json
 import os
 import resource
+import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,8 @@ SETTLE_TIMEOUT_SECONDS = 120.0
 # On a fresh platform the first phase's tail was the platform's first second (50/s: p50 14 ms,
 # p99 904 ms); a few seconds of bookings first, not reported, take that.
 WARMUP_RATE = 20.0
+# What --start-on-stdin prints when a phase is ready to send.
+READY = "ready to send"
 
 
 @dataclass(frozen=True)
@@ -308,12 +311,15 @@ async def run_phase(
     rate: float | None,
     connections: int,
     seconds: float,
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> PhaseResult:
     # Closed loop: enough free slots for what the platform can take plus what it refuses.
     count = int(rate * seconds) if rate else int(seconds * 500)
     slots, slot_rate = await platform.create_slots(count)
     print(f"  {count} slots created at {slot_rate:,.0f}/s ({SLOT_CLIENTS} clients)", flush=True)
     await database.wait_listed(slots)
+    if ready is not None:
+        await ready()
     meter = CpuMeter(platform.settings, platform.replicas)
     before = meter.sample()
     stolen_before = meter.stolen_seconds()
@@ -463,9 +469,12 @@ async def run(
                 rate=rate,
                 connections=arguments.overload,
                 seconds=arguments.seconds,
+                ready=_told_to_start if arguments.start_on_stdin else None,
             )
             results.append(result)
             report([result])
+            if arguments.result_json:
+                write_result(result, arguments.result_json)
             if rate and result.confirmed_per_second < 0.8 * rate:
                 print("  saturated: higher rates are not offered", flush=True)
                 break
@@ -474,6 +483,32 @@ async def run(
     print(f"\n== booking benchmark{f' (tracing {label})' if label else ''} ==")
     report(results)
     return results
+
+
+async def _told_to_start() -> None:
+    """Says it is ready to send, and waits for a line on stdin: ``tracing_side_by_side.py``
+    starts two platforms' phases at the same moment."""
+    print(READY, flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+
+
+def write_result(result: PhaseResult, path: Path) -> None:
+    """A phase's figures as JSON, for a runner in another process."""
+    figures = {
+        "label": result.label,
+        "confirmed_per_second": result.confirmed_per_second,
+        "accepted_per_second": result.accepted_per_second,
+        "refused": result.answered.get(429, 0),
+        "confirmed": result.confirmed,
+        "expired": result.expired,
+        "p99_ms": result.percentile(0.99),
+        "cpu_ms_per_booking": {
+            name: 1000 * seconds / max(result.confirmed, 1)
+            for name, seconds in result.cpu_seconds.items()
+        },
+        "loop_shares": result.loop_shares,
+    }
+    path.write_text(json.dumps(figures))
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -503,6 +538,14 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="run the phases once per setting: off, or a sampling ratio (0.1, 1); restarts "
         "Care Plan and Provider Schedule with it",
+    )
+    parser.add_argument(
+        "--start-on-stdin",
+        action="store_true",
+        help=f"before each measured phase's sending, print {READY!r} and wait for a line on stdin",
+    )
+    parser.add_argument(
+        "--result-json", type=Path, default=None, help="write each phase's figures there"
     )
     return parser.parse_args(argv)
 
