@@ -13,6 +13,9 @@ over the minutes of a pair falls on both sides. It prints each pair and the medi
 the pairs' changes; with a spread this wide, read the pairs, not only the median.
 
 Stops the benchmark platform (``CAREPLAN_STATE_DIR``) and deletes its state before each run.
+
+``tracing_side_by_side.py`` runs the two settings at the same moment on two platforms instead,
+which takes the host's drift out (two untraced platforms within a few percent of each other).
 """
 
 from __future__ import annotations

@@ -176,6 +176,14 @@ def care_plan_cpu_ms(result: dict[str, object]) -> float:
     return float(cpu.get("care-plan", 0.0))
 
 
+def loop_shares(result: dict[str, object]) -> str:
+    shares = result["loop_shares"]
+    assert isinstance(shares, dict)
+    return ", ".join(
+        f"{name} {100 * ran:.0f} / {100 * waited:.0f} %" for name, (ran, waited) in shares.items()
+    )
+
+
 def report(runs: Sequence[tuple[dict[str, object], dict[str, object]]], sampling: str) -> None:
     """``runs``: (untraced, traced) results; with ``--sampling off``, (platform A, platform B)."""
     names = ("A", "B") if sampling == "off" else ("off", sampling)
@@ -217,8 +225,8 @@ def main(arguments: argparse.Namespace) -> None:
                 print(
                     f"  {side.state_dir.name} ({side.sampling}):"
                     f" {confirmed_per_second(result):.0f} confirmed/s,"
-                    f" Care Plan {care_plan_cpu_ms(result):.2f} ms CPU per booking,"
-                    f" loops {result['loop_shares']}",
+                    f" Care Plan {care_plan_cpu_ms(result):.2f} ms CPU per booking;"
+                    f" event loops on a core / waiting for one: {loop_shares(result)}",
                     flush=True,
                 )
             # (untraced, traced); A/A runs keep platform A first.
