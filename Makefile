@@ -133,9 +133,10 @@ bench-tracing-pairs: install ## Tracing's throughput cost at capacity: off again
 	$(BOOKING_BENCH) $(RUN) python bench/tracing_pairs.py --pairs 3 --rate 400 --seconds 20 --sampling 0.1
 	$(BOOKING_BENCH) $(RUN) careplan down
 
-bench-tracing-side-by-side: install ## Tracing's throughput cost at capacity, two platforms at once on the same cores (off/off first: the method's spread)
+bench-tracing-side-by-side: install ## Tracing's throughput cost at capacity, two platforms at once on the same cores: off/off (the method's spread), 10 % as deployed (no statement spans), 10 % with them
 	$(RUN) python bench/tracing_side_by_side.py --runs 2 --sampling off
-	$(RUN) python bench/tracing_side_by_side.py --runs 4 --sampling 0.1
+	OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=asyncpg $(RUN) python bench/tracing_side_by_side.py --runs 4 --sampling 0.1
+	OTEL_PYTHON_DISABLED_INSTRUMENTATIONS= $(RUN) python bench/tracing_side_by_side.py --runs 4 --sampling 0.1
 
 bench-calls: install ## Python calls per booking with tracing off, on unsampled, at 10 % (a count steal moves far less than CPU)
 	$(fresh_booking_platform)

@@ -187,7 +187,11 @@ def loop_shares(result: dict[str, object]) -> str:
 def report(runs: Sequence[tuple[dict[str, object], dict[str, object]]], sampling: str) -> None:
     """``runs``: (untraced, traced) results; with ``--sampling off``, (platform A, platform B)."""
     names = ("A", "B") if sampling == "off" else ("off", sampling)
-    print(f"\n== tracing side by side: {names[1]} against {names[0]}, {len(runs)} runs ==")
+    disabled = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or "none"
+    print(
+        f"\n== tracing side by side: {names[1]} against {names[0]}, {len(runs)} runs"
+        f" (instrumentations disabled: {disabled}) =="
+    )
     print(
         f"  run  {names[0]:>8} conf/s  {names[1]:>8} conf/s   change"
         f"   Care Plan CPU ms/booking {names[0]} / {names[1]}   p99 ms"
