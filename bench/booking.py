@@ -39,7 +39,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -474,7 +474,7 @@ async def run(
             results.append(result)
             report([result])
             if arguments.result_json:
-                write_result(result, arguments.result_json)
+                PhaseFigures.of(result).write(arguments.result_json)
             if rate and result.confirmed_per_second < 0.8 * rate:
                 print("  saturated: higher rates are not offered", flush=True)
                 break
@@ -492,23 +492,45 @@ async def _told_to_start() -> None:
     await asyncio.to_thread(sys.stdin.readline)
 
 
-def write_result(result: PhaseResult, path: Path) -> None:
-    """A phase's figures as JSON, for a runner in another process."""
-    figures = {
-        "label": result.label,
-        "confirmed_per_second": result.confirmed_per_second,
-        "accepted_per_second": result.accepted_per_second,
-        "refused": result.answered.get(429, 0),
-        "confirmed": result.confirmed,
-        "expired": result.expired,
-        "p99_ms": result.percentile(0.99),
-        "cpu_ms_per_booking": {
-            name: 1000 * seconds / max(result.confirmed, 1)
-            for name, seconds in result.cpu_seconds.items()
-        },
-        "loop_shares": result.loop_shares,
-    }
-    path.write_text(json.dumps(figures))
+@dataclass(frozen=True)
+class PhaseFigures:
+    """A phase's figures as a runner in another process reads them (``--result-json``)."""
+
+    label: str
+    confirmed_per_second: float
+    accepted_per_second: float
+    refused: int
+    confirmed: int
+    expired: int
+    p99_ms: float
+    cpu_ms_per_booking: dict[str, float]
+    loop_shares: dict[str, tuple[float, float]]
+
+    @classmethod
+    def of(cls, result: PhaseResult) -> PhaseFigures:
+        return cls(
+            label=result.label,
+            confirmed_per_second=result.confirmed_per_second,
+            accepted_per_second=result.accepted_per_second,
+            refused=result.answered.get(429, 0),
+            confirmed=result.confirmed,
+            expired=result.expired,
+            p99_ms=result.percentile(0.99),
+            cpu_ms_per_booking={
+                name: 1000 * seconds / max(result.confirmed, 1)
+                for name, seconds in result.cpu_seconds.items()
+            },
+            loop_shares=result.loop_shares,
+        )
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def read(cls, path: Path) -> PhaseFigures:
+        figures = json.loads(path.read_text())
+        shares = {name: (ran, waited) for name, (ran, waited) in figures["loop_shares"].items()}
+        return cls(**{**figures, "loop_shares": shares})
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -30,7 +30,6 @@ Stops both platforms and deletes their state before each run and after the last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -41,7 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from booking import READY
+from booking import READY, PhaseFigures
+from tracing_pairs import INFRASTRUCTURE
 
 BENCH = Path(__file__).resolve().parent
 # The CLI beside this interpreter: run with the project's environment's python or `uv run`.
@@ -74,14 +74,13 @@ class Side:
             [str(CAREPLAN), *arguments], env=self.environment(), check=check, capture_output=True
         )
 
-    def fresh_infrastructure(self) -> None:
-        self.careplan("down", check=False)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        self.careplan("up", "--only", "kafka", "--only", "postgres")
-
     def stop(self) -> None:
         self.careplan("down", check=False)
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def fresh_infrastructure(self) -> None:
+        self.stop()
+        self.careplan("up", *INFRASTRUCTURE)
 
 
 class LoadGenerator:
@@ -128,19 +127,19 @@ class LoadGenerator:
         self._process.stdin.write("go\n")
         self._process.stdin.flush()
 
-    def result(self) -> dict[str, object]:
+    def result(self) -> PhaseFigures:
         self._process.wait()
         self._reader.join()
         if self._process.returncode != 0 or not self.result_path.exists():
             raise RuntimeError(
                 f"the load generator of {self.side.state_dir} failed:\n" + "\n".join(self.lines)
             )
-        return dict(json.loads(self.result_path.read_text()))
+        return PhaseFigures.read(self.result_path)
 
 
 def run_side_by_side(
     sides: Sequence[Side], load: Sequence[str], seconds: float
-) -> list[dict[str, object]]:
+) -> list[PhaseFigures]:
     """Both platforms fresh, both load generators ready, then both told to send at once."""
     for side in sides:
         side.fresh_infrastructure()
@@ -161,30 +160,23 @@ def sides_of_run(number: int, sampling: str) -> list[Side]:
     ]
 
 
-def confirmed_per_second(result: dict[str, object]) -> float:
-    return float(result["confirmed_per_second"])  # type: ignore[arg-type]
-
-
-def throughput_change(first: dict[str, object], second: dict[str, object]) -> float:
+def throughput_change(first: PhaseFigures, second: PhaseFigures) -> float:
     """``second``'s confirmed/s against ``first``'s, as a fraction (-0.1 is 10 % fewer)."""
-    return confirmed_per_second(second) / confirmed_per_second(first) - 1
+    return second.confirmed_per_second / first.confirmed_per_second - 1
 
 
-def care_plan_cpu_ms(result: dict[str, object]) -> float:
-    cpu = result["cpu_ms_per_booking"]
-    assert isinstance(cpu, dict)
-    return float(cpu.get("care-plan", 0.0))
+def care_plan_cpu_ms(figures: PhaseFigures) -> float:
+    return figures.cpu_ms_per_booking.get("care-plan", 0.0)
 
 
-def loop_shares(result: dict[str, object]) -> str:
-    shares = result["loop_shares"]
-    assert isinstance(shares, dict)
+def loop_shares(figures: PhaseFigures) -> str:
     return ", ".join(
-        f"{name} {100 * ran:.0f} / {100 * waited:.0f} %" for name, (ran, waited) in shares.items()
+        f"{name} {100 * ran:.0f} / {100 * waited:.0f} %"
+        for name, (ran, waited) in figures.loop_shares.items()
     )
 
 
-def report(runs: Sequence[tuple[dict[str, object], dict[str, object]]], sampling: str) -> None:
+def report(runs: Sequence[tuple[PhaseFigures, PhaseFigures]], sampling: str) -> None:
     """``runs``: (untraced, traced) results; with ``--sampling off``, (platform A, platform B)."""
     names = ("A", "B") if sampling == "off" else ("off", sampling)
     disabled = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or "none"
@@ -201,10 +193,9 @@ def report(runs: Sequence[tuple[dict[str, object], dict[str, object]]], sampling
         change = throughput_change(first, second)
         changes.append(change)
         print(
-            f"  {number:3d} {confirmed_per_second(first):15.0f} {confirmed_per_second(second):15.0f}"
+            f"  {number:3d} {first.confirmed_per_second:15.0f} {second.confirmed_per_second:15.0f}"
             f" {100 * change:+8.1f} %   {care_plan_cpu_ms(first):17.2f} /"
-            f" {care_plan_cpu_ms(second):.2f}   {float(first['p99_ms']):.0f} /"  # type: ignore[arg-type]
-            f" {float(second['p99_ms']):.0f}"  # type: ignore[arg-type]
+            f" {care_plan_cpu_ms(second):.2f}   {first.p99_ms:.0f} / {second.p99_ms:.0f}"
         )
     print(
         f"  median {100 * statistics.median(changes):+.1f} %, mean"
@@ -228,7 +219,7 @@ def main(arguments: argparse.Namespace) -> None:
             for side, result in zip(sides, results, strict=True):
                 print(
                     f"  {side.state_dir.name} ({side.sampling}):"
-                    f" {confirmed_per_second(result):.0f} confirmed/s,"
+                    f" {result.confirmed_per_second:.0f} confirmed/s,"
                     f" Care Plan {care_plan_cpu_ms(result):.2f} ms CPU per booking;"
                     f" event loops on a core / waiting for one: {loop_shares(result)}",
                     flush=True,

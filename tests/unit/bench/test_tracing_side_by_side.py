@@ -43,11 +43,18 @@ def test_the_traced_platform_alternates_and_the_two_never_share_a_port_or_a_fold
     assert all(s.sampling == "off" for s in bench.sides_of_run(1, "off"))
 
 
+def _figures(bench: ModuleType, confirmed_per_second: float) -> object:
+    return bench.PhaseFigures(
+        label="300/s", confirmed_per_second=confirmed_per_second, accepted_per_second=0.0,
+        refused=0, confirmed=0, expired=0, p99_ms=0.0, cpu_ms_per_booking={}, loop_shares={},
+    )  # fmt: skip
+
+
 def test_a_change_is_the_second_platforms_throughput_against_the_firsts() -> None:
     bench = _side_by_side()
-    assert bench.throughput_change(
-        {"confirmed_per_second": 200.0}, {"confirmed_per_second": 170.0}
-    ) == pytest.approx(-0.15)
+    assert bench.throughput_change(_figures(bench, 200.0), _figures(bench, 170.0)) == pytest.approx(
+        -0.15
+    )
 
 
 def test_the_load_is_open_at_a_rate_unless_connections_close_the_loop() -> None:
